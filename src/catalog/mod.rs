@@ -1,0 +1,329 @@
+//! Shortcuts: the model, validation, and the in-memory catalog that serves every read.
+//!
+//! Writes go to the [`ShortcutStore`] first and then into memory, so a write is durable
+//! before it is visible; reads (and renders) never touch the store. Each entry holds its
+//! template already compiled.
+
+pub mod model;
+pub mod store;
+pub mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Error, Result};
+use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
+pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
+pub use store::ShortcutStore;
+
+/// A shortcut with its compiled template.
+#[derive(Debug)]
+pub struct Entry {
+    pub shortcut: Shortcut,
+    pub template: CompiledTemplate,
+}
+
+/// One page of a listing.
+#[derive(Debug)]
+pub struct Page {
+    pub shortcuts: Vec<Arc<Entry>>,
+    pub next_page_token: String,
+}
+
+/// Which shortcuts a listing returns.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub page_size: i32,
+    pub page_token: String,
+    pub tags: Vec<String>,
+    pub include_disabled: bool,
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+#[derive(Default)]
+struct Workspace {
+    by_id: HashMap<String, Arc<Entry>>,
+    /// bang key -> id, ordered for listing.
+    by_bang: BTreeMap<String, String>,
+}
+
+/// The shortcuts of every workspace, in memory, backed by a store.
+pub struct Catalog {
+    store: Arc<dyn ShortcutStore>,
+    engine: Arc<Engine>,
+    workspaces: RwLock<HashMap<String, Workspace>>,
+}
+
+impl Catalog {
+    /// Loads every shortcut from the store and compiles it.
+    pub async fn load(store: Arc<dyn ShortcutStore>, engine: Arc<Engine>) -> Result<Self> {
+        let catalog = Self {
+            store,
+            engine,
+            workspaces: RwLock::default(),
+        };
+        for shortcut in catalog.store.load_all().await? {
+            let id = shortcut.id.clone();
+            match catalog.compile(&shortcut.body) {
+                Ok(template) => {
+                    catalog.apply(Entry { shortcut, template });
+                }
+                // A template that compiled when written but not now (the language changed)
+                // must not stop the service; it is left out and reported.
+                Err(err) => {
+                    tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped")
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    pub fn store(&self) -> &Arc<dyn ShortcutStore> {
+        &self.store
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
+    /// lists each problem with its line and column.
+    pub fn compile(&self, body: &str) -> Result<CompiledTemplate> {
+        validate::body(body)?;
+        self.engine.compile(body).map_err(body_error)
+    }
+
+    pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
+        let workspace_id = validate::workspace_id(&new.workspace_id)?.to_string();
+        let bang = validate::bang("bang", &new.bang)?.to_string();
+        let title = validate::title(&new.title)?;
+        let tags = validate::tags(&new.tags)?;
+        let template = self.compile(&new.body)?;
+        let now = model::now();
+        let shortcut = Shortcut {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            workspace_id,
+            bang,
+            title,
+            body: new.body,
+            tags,
+            disabled: new.disabled,
+            version: 1,
+            create_time: now,
+            update_time: now,
+        };
+        self.store.insert(&shortcut).await?;
+        Ok(self.apply(Entry { shortcut, template }))
+    }
+
+    pub async fn update(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_version: u64,
+        changes: ShortcutChanges,
+    ) -> Result<Arc<Entry>> {
+        validate::workspace_id(workspace_id)?;
+        validate::shortcut_id("id", id)?;
+        if expected_version == 0 {
+            return Err(Error::invalid(
+                "version",
+                "is required: send the version you last read, so that concurrent edits are not lost",
+            ));
+        }
+        let current = self.get(workspace_id, &ShortcutKey::Id(id.to_string()))?;
+        let mut shortcut = current.shortcut.clone();
+        if let Some(bang) = &changes.bang {
+            shortcut.bang = validate::bang("bang", bang)?.to_string();
+        }
+        if let Some(title) = &changes.title {
+            shortcut.title = validate::title(title)?;
+        }
+        if let Some(tags) = &changes.tags {
+            shortcut.tags = validate::tags(tags)?;
+        }
+        if let Some(disabled) = changes.disabled {
+            shortcut.disabled = disabled;
+        }
+        let template = match changes.body {
+            Some(body) => {
+                let template = self.compile(&body)?;
+                shortcut.body = body;
+                template
+            }
+            None => self.compile(&shortcut.body)?,
+        };
+        shortcut.version = expected_version + 1;
+        shortcut.update_time = model::now();
+        self.store.update(&shortcut, expected_version).await?;
+        Ok(self.apply(Entry { shortcut, template }))
+    }
+
+    pub async fn delete(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
+        validate::workspace_id(workspace_id)?;
+        validate::shortcut_id("id", id)?;
+        self.store
+            .delete(workspace_id, id, expected_version)
+            .await?;
+        self.forget(workspace_id, id);
+        Ok(())
+    }
+
+    /// Looks a shortcut up in memory.
+    pub fn get(&self, workspace_id: &str, key: &ShortcutKey) -> Result<Arc<Entry>> {
+        validate::workspace_id(workspace_id)?;
+        let (id, label) = match key {
+            ShortcutKey::Id(id) => (
+                Some(validate::shortcut_id("id", id)?.to_string()),
+                format!("id {id:?}"),
+            ),
+            ShortcutKey::Bang(bang) => {
+                let bang = validate::bang("bang", bang)?;
+                (None, format!("bang !{bang}"))
+            }
+        };
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        let found = workspaces.get(workspace_id).and_then(|ws| {
+            let id = match (&id, key) {
+                (Some(id), _) => Some(id.clone()),
+                (None, ShortcutKey::Bang(bang)) => {
+                    let bare = bang.strip_prefix('!').unwrap_or(bang);
+                    ws.by_bang.get(&bang_key(bare)).cloned()
+                }
+                (None, ShortcutKey::Id(_)) => None,
+            }?;
+            ws.by_id.get(&id).cloned()
+        });
+        found.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no shortcut with {label} in workspace {workspace_id:?}"
+            ))
+        })
+    }
+
+    pub fn list(&self, workspace_id: &str, query: &ListQuery) -> Result<Page> {
+        validate::workspace_id(workspace_id)?;
+        let page_size = match query.page_size {
+            n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
+            0 => DEFAULT_PAGE_SIZE,
+            n => (n as usize).min(MAX_PAGE_SIZE),
+        };
+        let after = decode_page_token(&query.page_token)?;
+        let tags = validate::tags(&query.tags)?;
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        let Some(ws) = workspaces.get(workspace_id) else {
+            return Ok(Page {
+                shortcuts: vec![],
+                next_page_token: String::new(),
+            });
+        };
+        let range = match &after {
+            Some(after) => ws
+                .by_bang
+                .range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => ws.by_bang.range::<String, _>(..),
+        };
+        let mut shortcuts = Vec::with_capacity(page_size.min(ws.by_bang.len()));
+        let mut next_page_token = String::new();
+        for (key, id) in range {
+            let Some(entry) = ws.by_id.get(id) else {
+                continue;
+            };
+            let s = &entry.shortcut;
+            if (s.disabled && !query.include_disabled) || !tags.iter().all(|t| s.tags.contains(t)) {
+                continue;
+            }
+            if shortcuts.len() == page_size {
+                // There is at least one more: the token resumes after the last one returned.
+                next_page_token = encode_page_token(
+                    &shortcuts
+                        .last()
+                        .map(|e: &Arc<Entry>| e.shortcut.bang_key())
+                        .unwrap_or_else(|| key.clone()),
+                );
+                break;
+            }
+            shortcuts.push(entry.clone());
+        }
+        Ok(Page {
+            shortcuts,
+            next_page_token,
+        })
+    }
+
+    /// Puts an entry into memory unless memory already holds a newer version of it.
+    /// Returns what memory holds afterwards.
+    pub fn apply(&self, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
+        let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+        let ws = workspaces
+            .entry(entry.shortcut.workspace_id.clone())
+            .or_default();
+        if let Some(existing) = ws.by_id.get(&entry.shortcut.id) {
+            if existing.shortcut.version > entry.shortcut.version {
+                return existing.clone();
+            }
+            let old_key = existing.shortcut.bang_key();
+            if ws.by_bang.get(&old_key) == Some(&entry.shortcut.id) {
+                ws.by_bang.remove(&old_key);
+            }
+        }
+        ws.by_bang
+            .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
+        ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
+        entry
+    }
+
+    /// Drops a shortcut from memory.
+    pub fn forget(&self, workspace_id: &str, id: &str) {
+        let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+        if let Some(ws) = workspaces.get_mut(workspace_id)
+            && let Some(old) = ws.by_id.remove(id)
+        {
+            let key = old.shortcut.bang_key();
+            if ws.by_bang.get(&key).map(String::as_str) == Some(id) {
+                ws.by_bang.remove(&key);
+            }
+        }
+    }
+
+    /// Number of shortcuts per workspace.
+    pub fn sizes(&self) -> Vec<(String, usize)> {
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        workspaces
+            .iter()
+            .map(|(k, v)| (k.clone(), v.by_id.len()))
+            .collect()
+    }
+}
+
+fn body_error(errors: Vec<TemplateDiagnostic>) -> Error {
+    let details: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Error::invalid("body", details.join("; "))
+}
+
+fn encode_page_token(after_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{after_key}"))
+}
+
+fn decode_page_token(token: &str) -> Result<Option<String>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Error::invalid("page_token", "is not a token returned by ListShortcuts");
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    text.strip_prefix("v1:")
+        .map(|k| Some(k.to_string()))
+        .ok_or_else(bad)
+}

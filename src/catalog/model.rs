@@ -1,0 +1,68 @@
+//! The shortcut as the domain knows it, and the shapes of writes to it.
+
+use std::time::SystemTime;
+
+/// A stored canned reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortcut {
+    pub id: String,
+    pub workspace_id: String,
+    /// As the author wrote it, without the leading `!`.
+    pub bang: String,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub disabled: bool,
+    pub version: u64,
+    pub create_time: SystemTime,
+    pub update_time: SystemTime,
+}
+
+impl Shortcut {
+    /// The case-folded bang that uniqueness and lookups use.
+    pub fn bang_key(&self) -> String {
+        bang_key(&self.bang)
+    }
+}
+
+/// Case-folds a (valid) bang for comparison.
+pub fn bang_key(bang: &str) -> String {
+    bang.to_lowercase()
+}
+
+/// A shortcut to create; the server assigns id, version and times.
+#[derive(Debug, Clone, Default)]
+pub struct NewShortcut {
+    pub workspace_id: String,
+    pub bang: String,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub disabled: bool,
+}
+
+/// The fields an update changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ShortcutChanges {
+    pub bang: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// How a shortcut is named in a lookup.
+#[derive(Debug, Clone)]
+pub enum ShortcutKey {
+    Id(String),
+    Bang(String),
+}
+
+/// The current time at the millisecond precision the stores keep, so that what a write
+/// returns equals what a later read returns.
+pub fn now() -> SystemTime {
+    let since_epoch = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(since_epoch.as_millis() as u64)
+}

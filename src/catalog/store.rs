@@ -1,0 +1,38 @@
+//! The interface every persistent shortcut store implements.
+//!
+//! The catalog decides what a write should be (ids, versions, validation); a store only
+//! makes it durable, atomically, and arbitrates races: bang uniqueness and version checks
+//! are enforced by the store so that they hold across several replicas.
+
+use async_trait::async_trait;
+
+use super::model::Shortcut;
+use crate::error::Result;
+
+#[async_trait]
+pub trait ShortcutStore: Send + Sync + 'static {
+    /// Every shortcut of every workspace, for the in-memory catalog at start.
+    async fn load_all(&self) -> Result<Vec<Shortcut>>;
+
+    /// Inserts a new shortcut. A bang already used in the workspace (case-insensitive)
+    /// fails with `AlreadyExists`.
+    async fn insert(&self, shortcut: &Shortcut) -> Result<()>;
+
+    /// Replaces a shortcut if it is still at `expected_version`. Fails with `NotFound` when
+    /// it does not exist in that workspace, `FailedPrecondition` when the version moved on,
+    /// `AlreadyExists` when the new bang is taken.
+    async fn update(&self, shortcut: &Shortcut, expected_version: u64) -> Result<()>;
+
+    /// Deletes a shortcut, if `expected_version` is given only at that version.
+    async fn delete(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<()>;
+
+    /// Whether a one-time marker (such as "demo data seeded") was set.
+    async fn has_marker(&self, name: &str) -> Result<bool>;
+
+    async fn set_marker(&self, name: &str) -> Result<()>;
+}

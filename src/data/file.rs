@@ -1,0 +1,110 @@
+//! A data source read from one JSON file (or the embedded demo file): zero set-up.
+//!
+//! The file holds, per workspace, contacts (`profile` in Crisp's people-profile shape plus
+//! custom `data`) and sessions (`meta` in Crisp's conversation-meta shape). A contact can
+//! also be found by its email, as Crisp allows.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::{DataSource, Record, crisp_shape};
+use crate::error::{Error, Result};
+
+/// The demo data shipped with the service.
+pub const DEMO_DATA: &str = include_str!("../../data/demo.json");
+
+#[derive(Deserialize)]
+struct FileShape {
+    workspaces: HashMap<String, WorkspaceShape>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WorkspaceShape {
+    contacts: HashMap<String, ContactShape>,
+    sessions: HashMap<String, SessionShape>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContactShape {
+    profile: Json,
+    data: Json,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SessionShape {
+    meta: Json,
+}
+
+#[derive(Debug, Default)]
+pub struct FileSource {
+    contacts: HashMap<(String, String), Record>,
+    sessions: HashMap<(String, String), Record>,
+}
+
+impl FileSource {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid("data_file", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Self::from_json(&text).map_err(|e| match e {
+            Error::InvalidArgument { message, .. } => {
+                Error::invalid("data_file", format!("{}: {message}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    pub fn demo() -> Self {
+        Self::from_json(DEMO_DATA).expect("the embedded demo data is valid")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        let file: FileShape = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("data_file", format!("not a data file: {e}")))?;
+        let mut source = FileSource::default();
+        for (workspace, ws) in file.workspaces {
+            for (id, contact) in ws.contacts {
+                let record = crisp_shape::contact(&contact.profile, &contact.data);
+                if let Some(email) = record.native.get("email").and_then(Json::as_str) {
+                    source
+                        .contacts
+                        .insert((workspace.clone(), email.to_lowercase()), record.clone());
+                }
+                source.contacts.insert((workspace.clone(), id), record);
+            }
+            for (id, session) in ws.sessions {
+                let record = crisp_shape::session(&session.meta);
+                source.sessions.insert((workspace.clone(), id), record);
+            }
+        }
+        Ok(source)
+    }
+}
+
+#[async_trait]
+impl DataSource for FileSource {
+    async fn contact(&self, workspace_id: &str, contact_id: &str) -> Result<Option<Record>> {
+        let key = (workspace_id.to_string(), contact_id.to_string());
+        let by_id = self.contacts.get(&key);
+        let found = by_id.or_else(|| {
+            self.contacts
+                .get(&(workspace_id.to_string(), contact_id.to_lowercase()))
+                .filter(|_| contact_id.contains('@'))
+        });
+        Ok(found.cloned())
+    }
+
+    async fn session(&self, workspace_id: &str, session_id: &str) -> Result<Option<Record>> {
+        Ok(self
+            .sessions
+            .get(&(workspace_id.to_string(), session_id.to_string()))
+            .cloned())
+    }
+}

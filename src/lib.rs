@@ -1,0 +1,17 @@
+//! Shortcut replies: canned chat answers rendered with contact and session data.
+//!
+//! Data flows one way: request -> [`api`] -> [`render`] -> ([`catalog`], [`data`]) ->
+//! [`template`] -> response. The API layer translates protobuf to domain types and maps
+//! errors to statuses; the domain modules know nothing of protobuf.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod pb;
+pub mod render;
+pub mod seed;
+pub mod server;
+pub mod store;
+pub mod template;

@@ -1,0 +1,119 @@
+//! The render pipeline: shortcut + data -> context -> text.
+//!
+//! Resolves the template (a catalog entry, or an inline body compiled on the spot), fetches
+//! the contact and session scopes concurrently, assembles the context and renders it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::Value;
+
+use crate::catalog::{Catalog, ShortcutKey};
+use crate::data::{DataService, ScopeKind};
+use crate::error::{Error, Result};
+use crate::template::{CompiledTemplate, RenderError};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Stored(ShortcutKey),
+    Inline(String),
+}
+
+/// A render request in domain terms.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub workspace_id: String,
+    pub target: Target,
+    pub contact_id: String,
+    pub session_id: String,
+    pub agent: Value,
+    pub vars: Value,
+    pub strict: bool,
+}
+
+/// A rendered reply.
+#[derive(Debug, Clone)]
+pub struct RenderOutcome {
+    pub text: String,
+    pub shortcut_id: String,
+    pub shortcut_version: u64,
+    pub missing: Vec<String>,
+    pub defaulted: Vec<String>,
+}
+
+pub struct Renderer {
+    catalog: Arc<Catalog>,
+    data: Arc<DataService>,
+}
+
+impl Renderer {
+    pub fn new(catalog: Arc<Catalog>, data: Arc<DataService>) -> Self {
+        Self { catalog, data }
+    }
+
+    pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
+        crate::catalog::validate::workspace_id(&request.workspace_id)?;
+        let ws = request.workspace_id.as_str();
+        let (entry, inline);
+        let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
+            match &request.target {
+                Target::Stored(key) => {
+                    entry = self.catalog.get(ws, key)?;
+                    if entry.shortcut.disabled {
+                        return Err(Error::FailedPrecondition(format!(
+                            "shortcut !{} is disabled; enable it before rendering",
+                            entry.shortcut.bang
+                        )));
+                    }
+                    (
+                        &entry.template,
+                        entry.shortcut.id.clone(),
+                        entry.shortcut.version,
+                    )
+                }
+                Target::Inline(body) => {
+                    inline = self.catalog.compile(body)?;
+                    (&inline, String::new(), 0)
+                }
+            };
+
+        let (contact, session) = tokio::try_join!(
+            self.data.scope(ScopeKind::Contact, ws, &request.contact_id),
+            self.data.scope(ScopeKind::Session, ws, &request.session_id),
+        )?;
+        let mut context = BTreeMap::new();
+        context.insert("contact", contact);
+        context.insert("session", session);
+        context.insert("agent", request.agent);
+        context.insert("vars", request.vars);
+        context.insert("workspace", workspace_scope(ws));
+
+        let rendered = self
+            .catalog
+            .engine()
+            .render(template, Value::from(context))
+            .map_err(|err| match err {
+                RenderError::LimitExceeded(message) => Error::ResourceExhausted(message),
+                RenderError::Failed { line, message } => Error::FailedPrecondition(format!(
+                    "the template failed at line {line}: {message}"
+                )),
+            })?;
+        if request.strict && !rendered.missing.is_empty() {
+            return Err(Error::MissingData(rendered.missing));
+        }
+        Ok(RenderOutcome {
+            text: rendered.text,
+            shortcut_id,
+            shortcut_version,
+            missing: rendered.missing,
+            defaulted: rendered.defaulted,
+        })
+    }
+}
+
+fn workspace_scope(workspace_id: &str) -> Value {
+    let mut scope = BTreeMap::new();
+    scope.insert("id", Value::from(workspace_id));
+    Value::from(scope)
+}

@@ -1,0 +1,99 @@
+//! The starter shortcut library in `templates/`, embedded in the binary and loaded into the
+//! `demo` workspace on the first start of an empty store.
+
+use include_dir::{Dir, include_dir};
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, NewShortcut};
+use crate::error::{Error, Result};
+
+static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// The workspace the starter library and the demo data belong to.
+pub const DEMO_WORKSPACE: &str = "demo";
+const SEEDED_MARKER: &str = "demo_seeded";
+
+/// One `templates/*.toml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarterShortcut {
+    pub bang: String,
+    pub title: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub body: String,
+}
+
+/// Every starter shortcut, in file-name order.
+pub fn starter_library() -> Result<Vec<StarterShortcut>> {
+    let mut files: Vec<_> = TEMPLATES
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort_by_key(|f| f.path());
+    files
+        .into_iter()
+        .map(|file| {
+            let text = file.contents_utf8().unwrap_or_default();
+            toml::from_str(text)
+                .map_err(|e| Error::Internal(format!("templates/{}: {e}", file.path().display())))
+        })
+        .collect()
+}
+
+/// Loads the starter library into `demo` once per store. Returns how many were created.
+pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
+    if catalog.store().has_marker(SEEDED_MARKER).await? {
+        return Ok(0);
+    }
+    let mut created = 0;
+    for starter in starter_library()? {
+        let new = NewShortcut {
+            workspace_id: DEMO_WORKSPACE.to_string(),
+            bang: starter.bang,
+            title: starter.title,
+            body: starter.body,
+            tags: starter.tags,
+            disabled: false,
+        };
+        match catalog.create(new).await {
+            Ok(_) => created += 1,
+            // A previous start seeded part of the library before stopping.
+            Err(Error::AlreadyExists(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    catalog.store().set_marker(SEEDED_MARKER).await?;
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{Engine, RenderLimits};
+
+    #[test]
+    fn every_starter_template_compiles_and_uses_data() {
+        let engine = Engine::new(RenderLimits::default());
+        let library = starter_library().unwrap();
+        assert!(
+            library.len() >= 12,
+            "only {} starter shortcuts",
+            library.len()
+        );
+        for starter in &library {
+            crate::catalog::validate::bang("bang", &starter.bang).unwrap();
+            let compiled = engine
+                .compile(&starter.body)
+                .unwrap_or_else(|e| panic!("!{}: {e:?}", starter.bang));
+            assert!(
+                compiled
+                    .placeholders()
+                    .iter()
+                    .any(|p| p.starts_with("contact.") || p.starts_with("session.")),
+                "!{} uses no contact or session data",
+                starter.bang
+            );
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Conversions between a stored row and a [`Shortcut`], shared by the SQL backends.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::catalog::Shortcut;
+use crate::error::{Error, Result};
+
+/// A shortcut as the SQL backends store it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ShortcutRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub bang: String,
+    pub title: String,
+    pub body: String,
+    /// A JSON array of strings.
+    pub tags: String,
+    pub disabled: bool,
+    pub version: i64,
+    /// Unix milliseconds.
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+impl TryFrom<ShortcutRow> for Shortcut {
+    type Error = Error;
+
+    fn try_from(row: ShortcutRow) -> Result<Self> {
+        let tags = serde_json::from_str(&row.tags).map_err(|e| {
+            Error::Internal(format!("shortcut {} has unreadable tags: {e}", row.id))
+        })?;
+        Ok(Shortcut {
+            id: row.id,
+            workspace_id: row.workspace_id,
+            bang: row.bang,
+            title: row.title,
+            body: row.body,
+            tags,
+            disabled: row.disabled,
+            version: row.version as u64,
+            create_time: from_millis(row.create_time),
+            update_time: from_millis(row.update_time),
+        })
+    }
+}
+
+pub fn tags_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.tags).expect("a list of strings serialises")
+}
+
+pub fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}

@@ -1,0 +1,171 @@
+//! The embedded default store: one SQLite file, created on first start.
+//!
+//! WAL journal with `synchronous = FULL`, so a write is on disk when its RPC returns, and a
+//! crash leaves either the whole write or none of it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::db_error;
+use super::row::{ShortcutRow, millis, tags_json};
+use crate::catalog::{Shortcut, ShortcutStore, bang_key};
+use crate::error::{Error, Result};
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
+            .map_err(|e| {
+                Error::invalid(
+                    "store",
+                    format!("{path:?} is not a usable SQLite path: {e}"),
+                )
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot open the store at {path:?}: {e}")))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Internal(format!("store migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl ShortcutStore for SqliteStore {
+    async fn load_all(&self) -> Result<Vec<Shortcut>> {
+        let rows: Vec<ShortcutRow> = sqlx::query_as(
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time FROM shortcuts",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        rows.into_iter().map(Shortcut::try_from).collect()
+    }
+
+    async fn insert(&self, s: &Shortcut) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, version, create_time, update_time)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.workspace_id)
+        .bind(&s.bang)
+        .bind(bang_key(&s.bang))
+        .bind(&s.title)
+        .bind(&s.body)
+        .bind(tags_json(s))
+        .bind(s.disabled)
+        .bind(s.version as i64)
+        .bind(millis(s.create_time))
+        .bind(millis(s.update_time))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, Some(s)))?;
+        Ok(())
+    }
+
+    async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE shortcuts SET bang = ?, bang_key = ?, title = ?, body = ?, tags = ?, disabled = ?, version = ?, update_time = ?
+             WHERE id = ? AND workspace_id = ? AND version = ?",
+        )
+        .bind(&s.bang)
+        .bind(bang_key(&s.bang))
+        .bind(&s.title)
+        .bind(&s.body)
+        .bind(tags_json(s))
+        .bind(s.disabled)
+        .bind(s.version as i64)
+        .bind(millis(s.update_time))
+        .bind(&s.id)
+        .bind(&s.workspace_id)
+        .bind(expected_version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, Some(s)))?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        Err(self
+            .why_not_at_version(&s.workspace_id, &s.id, expected_version)
+            .await)
+    }
+
+    async fn delete(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "DELETE FROM shortcuts WHERE id = ? AND workspace_id = ? AND (? IS NULL OR version = ?)",
+        )
+        .bind(id)
+        .bind(workspace_id)
+        .bind(expected_version.map(|v| v as i64))
+        .bind(expected_version.map(|v| v as i64))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        Err(self
+            .why_not_at_version(workspace_id, id, expected_version.unwrap_or(0))
+            .await)
+    }
+
+    async fn has_marker(&self, name: &str) -> Result<bool> {
+        let found: Option<(String,)> = sqlx::query_as("SELECT name FROM markers WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        Ok(found.is_some())
+    }
+
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO markers (name, set_time) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(millis(std::time::SystemTime::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// After a conditional write matched no row: was the shortcut gone, or moved on?
+    async fn why_not_at_version(&self, workspace_id: &str, id: &str, expected: u64) -> Error {
+        let current: std::result::Result<Option<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM shortcuts WHERE id = ? AND workspace_id = ?")
+                .bind(id)
+                .bind(workspace_id)
+                .fetch_optional(&self.pool)
+                .await;
+        match current {
+            Ok(Some((version,))) => super::stale_version(id, expected, version as u64),
+            Ok(None) => super::not_found(workspace_id, id),
+            Err(e) => db_error(e, None),
+        }
+    }
+}

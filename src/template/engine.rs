@@ -1,0 +1,412 @@
+//! The configured minijinja environment: syntax, filters, limits; compile and render.
+
+use minijinja::machinery::{self, Span};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+use super::analysis::Analysis;
+use super::compiled::CompiledTemplate;
+use super::filters::{BUILTIN_FILTERS, OWN_FILTERS, bounded_range};
+use super::limits::{BoundedOutput, LimitHit, RenderLimits};
+use super::trace::{self, EMIT_FILTER, RenderTrace};
+use super::{RenderError, SCOPES};
+
+/// Names a template may use without declaring them, besides the scopes.
+const GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "loop",
+    "caller",
+    "varargs",
+    "kwargs",
+];
+
+/// A problem found in a template, at a 1-based line and column of its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateDiagnostic {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for TemplateDiagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+/// The outcome of checking a template without keeping it.
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub errors: Vec<TemplateDiagnostic>,
+    pub placeholders: Vec<String>,
+}
+
+/// A rendered reply and what it could not fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    /// Placeholders printed empty, each once, in order of first appearance.
+    pub missing: Vec<String>,
+    /// Placeholders that printed their `fallback(…)` instead of a value.
+    pub defaulted: Vec<String>,
+}
+
+/// Compiles and renders shortcut templates.
+pub struct Engine {
+    base: Environment<'static>,
+    syntax: SyntaxConfig,
+    limits: RenderLimits,
+}
+
+impl Engine {
+    pub fn new(limits: RenderLimits) -> Self {
+        let syntax = SyntaxConfig::builder()
+            .variable_delimiters("<<", ">>")
+            .build()
+            .expect("the `<<`/`>>` delimiters are a valid syntax");
+        let mut env = Environment::new();
+        env.set_syntax(syntax.clone());
+        // Replies are chat text, not HTML: nothing is escaped.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        // `contact.company.name` on a contact without a company is missing, not an error.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(64);
+        env.set_debug(false);
+        env.remove_global("debug");
+        env.add_function("range", bounded_range(limits.max_range));
+        env.add_filter("fallback", trace::fallback);
+        env.add_filter(EMIT_FILTER, trace::emit);
+        Self {
+            base: env,
+            syntax,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> RenderLimits {
+        self.limits
+    }
+
+    /// Checks a template and compiles it, or returns every problem found.
+    pub fn compile(&self, source: &str) -> Result<CompiledTemplate, Vec<TemplateDiagnostic>> {
+        let (compiled, validation) = self.check(source);
+        match compiled {
+            Some(compiled) if validation.errors.is_empty() => Ok(compiled),
+            _ => Err(validation.errors),
+        }
+    }
+
+    /// Checks a template: its errors and the placeholders it reads.
+    pub fn validate(&self, source: &str) -> Validation {
+        self.check(source).1
+    }
+
+    fn check(&self, source: &str) -> (Option<CompiledTemplate>, Validation) {
+        let mut validation = Validation::default();
+        let ast = match machinery::parse(source, "body", self.syntax.clone()) {
+            Ok(ast) => ast,
+            Err(err) => {
+                validation.errors.push(diagnostic_from_error(source, &err));
+                return (None, validation);
+            }
+        };
+        let analysis = Analysis::of(&ast);
+        let errors = &mut validation.errors;
+        for forbidden in &analysis.forbidden {
+            errors.push(at(
+                source,
+                forbidden.span,
+                format!("{} is not available in shortcuts", forbidden.what),
+            ));
+        }
+        for (name, span) in &analysis.filters {
+            let known = BUILTIN_FILTERS.iter().chain(OWN_FILTERS);
+            if !known.clone().any(|k| k == name) {
+                let hint = did_you_mean(name, known.copied());
+                errors.push(at(source, *span, format!("unknown filter `{name}`{hint}")));
+            }
+        }
+
+        let compiled =
+            match CompiledTemplate::new(&self.base, instrument(source, &analysis), vec![]) {
+                Ok(compiled) => compiled,
+                Err(err) => {
+                    errors.push(diagnostic_from_error(source, &err));
+                    return (None, validation);
+                }
+            };
+        let undeclared = compiled
+            .template()
+            .map(|t| t.undeclared_variables(false))
+            .unwrap_or_default();
+        let mut reported_roots: Vec<&str> = Vec::new();
+        for path in &analysis.paths {
+            let root = path.root.as_str();
+            if !undeclared.contains(root) || GLOBALS.contains(&root) {
+                continue;
+            }
+            if SCOPES.contains(&root) {
+                if !validation.placeholders.contains(&path.path) {
+                    validation.placeholders.push(path.path.clone());
+                }
+            } else if !reported_roots.contains(&root) {
+                reported_roots.push(root);
+                let hint = did_you_mean(root, SCOPES.iter().copied());
+                errors.push(at(
+                    source,
+                    path.span,
+                    format!(
+                        "unknown scope `{root}` in `{}`{hint}; placeholders start with {}",
+                        path.path,
+                        SCOPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        errors.sort_by_key(|e| (e.line, e.column));
+        let compiled = compiled.with_placeholders(validation.placeholders.clone());
+        (Some(compiled), validation)
+    }
+
+    /// Renders a compiled template against a context of scopes.
+    pub fn render(
+        &self,
+        template: &CompiledTemplate,
+        context: Value,
+    ) -> Result<Rendered, RenderError> {
+        let template = template.template().map_err(|err| RenderError::Failed {
+            line: 0,
+            message: err.to_string(),
+        })?;
+        let mut out = BoundedOutput::new(self.limits.max_output_bytes);
+        let result = template.render_captured_to(context, &mut out);
+        match result {
+            Ok(captured) => {
+                let (missing, defaulted) = captured
+                    .state()
+                    .get_extension::<RenderTrace>()
+                    .map(|t| (t.missing.clone(), t.defaulted.clone()))
+                    .unwrap_or_default();
+                let text = String::from_utf8(out.buf).map_err(|_| RenderError::Failed {
+                    line: 0,
+                    message: "rendered text is not valid UTF-8".into(),
+                })?;
+                Ok(Rendered {
+                    text,
+                    missing,
+                    defaulted,
+                })
+            }
+            Err(err) => Err(classify(&err, out.overflowed, self.limits)),
+        }
+    }
+}
+
+fn classify(err: &minijinja::Error, overflowed: bool, limits: RenderLimits) -> RenderError {
+    if overflowed {
+        return RenderError::LimitExceeded(format!(
+            "the reply grew past {} bytes",
+            limits.max_output_bytes
+        ));
+    }
+    if err.kind() == ErrorKind::OutOfFuel {
+        return RenderError::LimitExceeded(format!(
+            "the template ran more than {} steps",
+            limits.fuel
+        ));
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(hit) = e.downcast_ref::<LimitHit>() {
+            return RenderError::LimitExceeded(hit.0.clone());
+        }
+        source = e.source();
+    }
+    RenderError::Failed {
+        line: err.line().unwrap_or(0),
+        message: describe(err),
+    }
+}
+
+/// Wraps every `<<expr>>` as `<<(expr)|__emit("path", …)>>` (see [`trace`]). Only text
+/// inside the delimiters changes and no line breaks are added, so line numbers stay true.
+fn instrument(source: &str, analysis: &Analysis) -> String {
+    let mut out = String::with_capacity(source.len() + analysis.emits.len() * 40);
+    let mut cursor = 0;
+    let mut emits: Vec<_> = analysis.emits.iter().collect();
+    emits.sort_by_key(|e| e.start);
+    for emit in emits {
+        if emit.start < cursor || emit.end > source.len() {
+            continue;
+        }
+        out.push_str(&source[cursor..emit.start]);
+        out.push('(');
+        out.push_str(&source[emit.start..emit.end]);
+        out.push_str(")|");
+        out.push_str(EMIT_FILTER);
+        out.push('(');
+        for (i, path) in emit.paths.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&serde_json::Value::from(path.as_str()).to_string());
+        }
+        out.push(')');
+        cursor = emit.end;
+    }
+    out.push_str(&source[cursor..]);
+    out
+}
+
+fn at(source: &str, span: Span, message: String) -> TemplateDiagnostic {
+    let (line, column) = line_col(source, span.start_offset as usize);
+    TemplateDiagnostic {
+        line,
+        column,
+        message,
+    }
+}
+
+fn diagnostic_from_error(source: &str, err: &minijinja::Error) -> TemplateDiagnostic {
+    let (line, column) = match err.range() {
+        Some(range) => line_col(source, range.start),
+        None => (err.line().unwrap_or(1) as u32, 1),
+    };
+    TemplateDiagnostic {
+        line,
+        column,
+        message: describe(err),
+    }
+}
+
+fn describe(err: &minijinja::Error) -> String {
+    match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(source: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line as u32, column as u32)
+}
+
+fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::levenshtein(name, c), c))
+        .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    fn engine() -> Engine {
+        Engine::new(RenderLimits::default())
+    }
+
+    #[test]
+    fn placeholders_and_missing_paths() {
+        let e = engine();
+        let t = e
+            .compile("Hi <<contact.first_name | fallback(\"there\")>>, plan <<contact.plan | upper>>{% if session.order_id %} <<session.order_id>>{% endif %}")
+            .unwrap();
+        assert_eq!(
+            t.placeholders(),
+            ["contact.first_name", "contact.plan", "session.order_id"]
+        );
+        let out = e
+            .render(
+                &t,
+                context! { contact => context!{ plan => "pro" }, session => context!{} },
+            )
+            .unwrap();
+        assert_eq!(out.text, "Hi there, plan PRO");
+        assert!(out.missing.is_empty(), "{:?}", out.missing);
+        assert_eq!(out.defaulted, ["contact.first_name"]);
+
+        let out = e.render(&t, context! { contact => context!{} }).unwrap();
+        assert_eq!(out.missing, ["contact.plan"]);
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let errors = engine().compile("Hello\nthere <<contact.plan").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].column >= 7, "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_filter_and_scope_are_reported_together() {
+        let errors = engine()
+            .compile("<<contcat.plan>> and\n  <<contact.plan | uper>>")
+            .unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!((errors[0].line, errors[0].column), (1, 3));
+        assert!(
+            errors[0].message.contains("did you mean `contact`"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1].line, 2);
+        assert!(
+            errors[1].message.contains("did you mean `upper`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn loop_variables_are_not_scopes() {
+        let e = engine();
+        let t = e
+            .compile("{% for s in contact.segments %}<<s>> <<loop.index>>{% endfor %}")
+            .unwrap();
+        let out = e
+            .render(
+                &t,
+                context! { contact => context!{ segments => vec!["vip", "beta"] } },
+            )
+            .unwrap();
+        assert_eq!(out.text, "vip 1beta 2");
+    }
+
+    #[test]
+    fn limits_stop_runaway_templates() {
+        let e = engine();
+        for body in [
+            "{% for i in range(100000000) %}x{% endfor %}",
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+            "{% for i in range(10000) %}<<\"0123456789\" * 100>>{% endfor %}",
+        ] {
+            let t = e.compile(body).unwrap();
+            let err = e.render(&t, context! {}).unwrap_err();
+            assert!(
+                matches!(err, RenderError::LimitExceeded(_)),
+                "{body}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn includes_are_refused() {
+        let errors = engine().compile("{% include \"x\" %}").unwrap_err();
+        assert!(errors[0].message.contains("include"), "{errors:?}");
+    }
+}

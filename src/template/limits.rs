@@ -1,0 +1,59 @@
+//! Bounds on a single render, so that no template can hang or flood the service.
+
+/// How much work and output one render may use.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderLimits {
+    /// minijinja fuel: roughly one unit per executed instruction.
+    pub fuel: u64,
+    /// Bytes of rendered text.
+    pub max_output_bytes: usize,
+    /// Items a single `range(…)` may produce.
+    pub max_range: usize,
+}
+
+impl Default for RenderLimits {
+    fn default() -> Self {
+        Self {
+            fuel: 100_000,
+            max_output_bytes: 64 * 1024,
+            max_range: 10_000,
+        }
+    }
+}
+
+/// Marks a minijinja error as a limit being hit (as opposed to a template bug).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct LimitHit(pub String);
+
+/// Collects rendered bytes and refuses to grow past the output limit.
+pub(crate) struct BoundedOutput {
+    pub buf: Vec<u8>,
+    pub max: usize,
+    pub overflowed: bool,
+}
+
+impl BoundedOutput {
+    pub fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(256.min(max)),
+            max,
+            overflowed: false,
+        }
+    }
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.overflowed = true;
+            return Err(std::io::Error::other("render output limit reached"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

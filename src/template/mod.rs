@@ -1,0 +1,31 @@
+//! The template engine: minijinja configured for chat text with `<<…>>` placeholders.
+//!
+//! A template is checked and compiled once, when it is written or loaded
+//! ([`Engine::compile`]); a render ([`Engine::render`]) then only runs the compiled
+//! instructions against a context, within fuel and output-size limits, and reports which
+//! placeholders had no value.
+
+mod analysis;
+mod compiled;
+mod engine;
+mod filters;
+mod limits;
+mod trace;
+
+pub use compiled::CompiledTemplate;
+pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
+pub use limits::RenderLimits;
+
+/// The top-level names a template may read. Anything else is a typo caught at write time.
+pub const SCOPES: &[&str] = &["contact", "session", "agent", "vars", "workspace"];
+
+/// Why a render produced no text.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The template ran past one of its bounds (fuel, output size, range size).
+    #[error("template exceeded a render limit: {0}")]
+    LimitExceeded(String),
+    /// The template failed while running (e.g. a filter applied to the wrong kind of value).
+    #[error("template failed at line {line}: {message}")]
+    Failed { line: usize, message: String },
+}

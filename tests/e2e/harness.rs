@@ -1,0 +1,140 @@
+//! Starts the real `shortcuts` binary on a free loopback port, each with its own store.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
+use tonic::transport::Channel;
+
+/// How long a server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// Every log line the server wrote so far, and a signal for each new one.
+    log: Arc<(Mutex<Vec<String>>, Condvar)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with a fresh store and the demo data.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("shortcuts.db");
+        let mut server = Self::start_on(&store, &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the given store file, with extra flags.
+    pub fn start_on(store: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
+            .args(["--listen", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the shortcuts binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let (tx, rx) = mpsc::channel();
+        let lines = log.clone();
+        // Keeps draining the server's log so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                lines.0.lock().unwrap().push(line);
+                lines.1.notify_all();
+            }
+        });
+        let addr = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr.parse().expect("a socket address in the log"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start listening; its log:\n{}",
+                    log.0.lock().unwrap().join("\n")
+                );
+            }
+        };
+        TestServer {
+            child: Some(child),
+            addr,
+            log,
+            _dir: None,
+        }
+    }
+
+    /// Waits (bounded) until the server logs a line matching `predicate`, and returns it.
+    pub fn wait_for_log(&self, predicate: impl Fn(&str) -> bool) -> String {
+        let (lines, signal) = &*self.log;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if let Some(line) = guard.iter().find(|l| predicate(l)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no such log line; the log:\n{}",
+                guard.join("\n")
+            );
+            guard = signal.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connecting to the test server")
+    }
+
+    pub async fn client(&self) -> ShortcutServiceClient<Channel> {
+        ShortcutServiceClient::new(self.channel().await)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit, while the test's runtime keeps running
+    /// (so that clients it dropped can close their connections).
+    pub async fn stop(mut self) -> std::time::Duration {
+        let mut child = self.child.take().expect("a running server");
+        let started = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .expect("waiting for the server");
+        assert!(exit.success(), "server exited with {exit}");
+        started.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
