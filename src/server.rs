@@ -30,11 +30,19 @@ impl App {
         let store = crate::store::open(&config.store)
             .await
             .with_context(|| format!("opening the store {:?}", config.store))?;
+        // Listen before loading, so that no change made in between is missed.
+        let feed = store
+            .subscribe()
+            .await
+            .context("subscribing to store changes")?;
         let catalog = Arc::new(
             Catalog::load(store, engine)
                 .await
                 .context("loading shortcuts")?,
         );
+        if let Some(feed) = feed {
+            tokio::spawn(crate::catalog::sync::follow(catalog.clone(), feed));
+        }
         if config.seed_demo {
             let created = crate::seed::seed_demo(&catalog)
                 .await

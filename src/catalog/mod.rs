@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod store;
+pub mod sync;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,20 +68,66 @@ impl Catalog {
             engine,
             workspaces: RwLock::default(),
         };
-        for shortcut in catalog.store.load_all().await? {
-            let id = shortcut.id.clone();
-            match catalog.compile(&shortcut.body) {
-                Ok(template) => {
-                    catalog.apply(Entry { shortcut, template });
-                }
-                // A template that compiled when written but not now (the language changed)
-                // must not stop the service; it is left out and reported.
-                Err(err) => {
-                    tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped")
-                }
+        catalog.reload().await?;
+        Ok(catalog)
+    }
+
+    /// Loads every shortcut from the store into memory and forgets those the store no longer
+    /// has. Returns how many shortcuts the store holds.
+    pub async fn reload(&self) -> Result<usize> {
+        let stored = self.store.load_all().await?;
+        let present: std::collections::HashSet<(String, String)> = stored
+            .iter()
+            .map(|s| (s.workspace_id.clone(), s.id.clone()))
+            .collect();
+        let count = stored.len();
+        for shortcut in stored {
+            self.apply_stored(shortcut);
+        }
+        let gone: Vec<(String, String)> = {
+            let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+            workspaces
+                .iter()
+                .flat_map(|(ws, w)| w.by_id.keys().map(move |id| (ws.clone(), id.clone())))
+                .filter(|key| !present.contains(key))
+                .collect()
+        };
+        for (ws, id) in gone {
+            self.forget(&ws, &id);
+        }
+        Ok(count)
+    }
+
+    /// Fetches one shortcut from the store into memory (or forgets it if it is gone).
+    pub async fn refresh(&self, workspace_id: &str, id: &str) -> Result<()> {
+        match self.store.get(workspace_id, id).await? {
+            Some(shortcut) => self.apply_stored(shortcut),
+            None => self.forget(workspace_id, id),
+        }
+        Ok(())
+    }
+
+    fn apply_stored(&self, shortcut: Shortcut) {
+        let id = shortcut.id.clone();
+        match self.compile(&shortcut.body) {
+            Ok(template) => {
+                self.apply(Entry { shortcut, template });
+            }
+            // A template that compiled when written but not now (the language changed)
+            // must not stop the service; it is left out and reported.
+            Err(err) => {
+                tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped")
             }
         }
-        Ok(catalog)
+    }
+
+    /// The version memory holds of a shortcut, if any.
+    pub fn version_of(&self, workspace_id: &str, id: &str) -> Option<u64> {
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        workspaces
+            .get(workspace_id)
+            .and_then(|ws| ws.by_id.get(id))
+            .map(|e| e.shortcut.version)
     }
 
     pub fn store(&self) -> &Arc<dyn ShortcutStore> {
@@ -136,7 +183,17 @@ impl Catalog {
                 "is required: send the version you last read, so that concurrent edits are not lost",
             ));
         }
-        let current = self.get(workspace_id, &ShortcutKey::Id(id.to_string()))?;
+        let key = ShortcutKey::Id(id.to_string());
+        // Unchanged fields are copied from the version the caller saw. If memory holds
+        // another version (or none: another replica wrote it a moment ago), read the store,
+        // so that a partial update never writes back stale content.
+        let current = match self.get(workspace_id, &key) {
+            Ok(entry) if entry.shortcut.version == expected_version => entry,
+            _ => {
+                self.refresh(workspace_id, id).await?;
+                self.get(workspace_id, &key)?
+            }
+        };
         let mut shortcut = current.shortcut.clone();
         if let Some(bang) = &changes.bang {
             shortcut.bang = validate::bang("bang", bang)?.to_string();

@@ -5,9 +5,28 @@
 //! are enforced by the store so that they hold across several replicas.
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 
 use super::model::Shortcut;
 use crate::error::Result;
+
+/// A change another replica made, as announced by a shared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// A shortcut was created or updated and is now at `version`.
+    Upserted {
+        workspace_id: String,
+        id: String,
+        version: u64,
+    },
+    Deleted {
+        workspace_id: String,
+        id: String,
+    },
+    /// Announcements may have been missed (the connection was lost and is back): everything
+    /// must be reloaded.
+    Resync,
+}
 
 #[async_trait]
 pub trait ShortcutStore: Send + Sync + 'static {
@@ -30,6 +49,16 @@ pub trait ShortcutStore: Send + Sync + 'static {
         id: &str,
         expected_version: Option<u64>,
     ) -> Result<()>;
+
+    /// One shortcut, straight from the store.
+    async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>>;
+
+    /// Announcements of changes made through any replica, for stores shared by several.
+    /// A store used by one process only returns `None`. The feed is listening when this
+    /// returns, so a load made afterwards misses nothing.
+    async fn subscribe(&self) -> Result<Option<mpsc::Receiver<StoreEvent>>> {
+        Ok(None)
+    }
 
     /// Whether a one-time marker (such as "demo data seeded") was set.
     async fn has_marker(&self, name: &str) -> Result<bool>;

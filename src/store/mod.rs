@@ -1,6 +1,7 @@
 //! Store backends behind [`ShortcutStore`](crate::catalog::ShortcutStore): the embedded
 //! default (one SQLite file) and, for several replicas, PostgreSQL.
 
+pub mod postgres;
 pub mod row;
 pub mod sqlite;
 
@@ -9,13 +10,10 @@ use std::sync::Arc;
 use crate::catalog::ShortcutStore;
 use crate::error::{Error, Result};
 
-/// Opens the store named by `--store`: a file path or `sqlite:` URL.
+/// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL.
 pub async fn open(spec: &str) -> Result<Arc<dyn ShortcutStore>> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return Err(Error::invalid(
-            "store",
-            "PostgreSQL stores are not supported by this build yet",
-        ));
+        return Ok(Arc::new(postgres::PgStore::open(spec).await?));
     }
     let path = spec
         .strip_prefix("sqlite://")

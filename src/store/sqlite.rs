@@ -131,6 +131,19 @@ impl ShortcutStore for SqliteStore {
             .await)
     }
 
+    async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>> {
+        let row: Option<ShortcutRow> = sqlx::query_as(
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time
+             FROM shortcuts WHERE id = ? AND workspace_id = ?",
+        )
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        row.map(Shortcut::try_from).transpose()
+    }
+
     async fn has_marker(&self, name: &str) -> Result<bool> {
         let found: Option<(String,)> = sqlx::query_as("SELECT name FROM markers WHERE name = ?")
             .bind(name)

@@ -2,10 +2,17 @@
 
 use tonic::Code;
 
-use crate::harness::TestServer;
+use crate::harness::{Backend, start_backend};
 use crate::{DEMO, assert_status, create};
 use shortcuts::pb;
 use shortcuts::pb::get_shortcut_request::Key;
+
+crate::on_both_backends!(
+    create_get_update_delete,
+    write_errors_name_the_problem_and_write_nothing,
+    list_pages_filters_and_hides_disabled,
+    workspaces_are_isolated,
+);
 
 fn by_bang(workspace: &str, bang: &str) -> pb::GetShortcutRequest {
     pb::GetShortcutRequest {
@@ -21,9 +28,8 @@ fn by_id(workspace: &str, id: &str) -> pb::GetShortcutRequest {
     }
 }
 
-#[tokio::test]
-async fn create_get_update_delete() {
-    let server = TestServer::start();
+async fn create_get_update_delete(backend: Backend) {
+    let (server, _schema) = start_backend(backend).await;
     let mut client = server.client().await;
 
     let mut request = create("team", "!Welcome", "Hi <<contact.first_name>>!");
@@ -92,9 +98,8 @@ async fn create_get_update_delete() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn write_errors_name_the_problem_and_write_nothing() {
-    let server = TestServer::start();
+async fn write_errors_name_the_problem_and_write_nothing(backend: Backend) {
+    let (server, _schema) = start_backend(backend).await;
     let mut client = server.client().await;
     let first = client
         .create_shortcut(create("team", "refund", "v1"))
@@ -236,9 +241,8 @@ async fn write_errors_name_the_problem_and_write_nothing() {
     );
 }
 
-#[tokio::test]
-async fn list_pages_filters_and_hides_disabled() {
-    let server = TestServer::start();
+async fn list_pages_filters_and_hides_disabled(backend: Backend) {
+    let (server, _schema) = start_backend(backend).await;
     let mut client = server.client().await;
     for i in 0..25 {
         let mut request = create("team", &format!("s{i:02}"), "body");
@@ -296,9 +300,8 @@ async fn list_pages_filters_and_hides_disabled() {
     );
 }
 
-#[tokio::test]
-async fn workspaces_are_isolated() {
-    let server = TestServer::start();
+async fn workspaces_are_isolated(backend: Backend) {
+    let (server, _schema) = start_backend(backend).await;
     let mut client = server.client().await;
     let secret = client
         .create_shortcut(create("alpha", "secret", "alpha only"))

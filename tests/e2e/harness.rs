@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -32,11 +31,11 @@ impl TestServer {
         server
     }
 
-    /// A server on the given store file, with extra flags.
-    pub fn start_on(store: &Path, args: &[&str]) -> Self {
+    /// A server on the given store (a file path or a database URL), with extra flags.
+    pub fn start_on(store: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
             .args(["--listen", "127.0.0.1:0", "--store"])
-            .arg(store)
+            .arg(store.as_ref())
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -95,6 +94,10 @@ impl TestServer {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -137,4 +140,104 @@ impl Drop for TestServer {
             let _ = child.wait();
         }
     }
+}
+
+/// A private schema in the test PostgreSQL database, dropped afterwards, so that test runs
+/// and parallel tests never see each other's data or change announcements.
+pub struct PgSchema {
+    base: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let base = std::env::var("SHORTCUTS_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let pool = sqlx::PgPool::connect(&base).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {base} is needed for the shared-store tests (scripts/test.sh starts it): {e}")
+        });
+        for statement in [
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+            format!("CREATE SCHEMA {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&pool)
+                .await
+                .expect("creating the test schema");
+        }
+        pool.close().await;
+        PgSchema { base, name }
+    }
+
+    /// The store URL a server uses to work in this schema.
+    pub fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+    }
+
+    /// A direct connection, for the test's own queries.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.base)
+            .await
+            .expect("connecting to PostgreSQL")
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([self.base.as_str(), "-q", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Which store a test server runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A server on a fresh store of the given backend; keep the guard alive as long as the server.
+pub async fn start_backend(backend: Backend) -> (TestServer, Option<PgSchema>) {
+    match backend {
+        Backend::Sqlite => (TestServer::start(), None),
+        Backend::Postgres => {
+            let schema = PgSchema::create().await;
+            let server = TestServer::start_on(schema.url(), &[]);
+            (server, Some(schema))
+        }
+    }
+}
+
+/// Runs an async test body once per backend, as two separate tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::harness::Backend::Postgres).await
+                }
+            )*
+        }
+    };
 }

@@ -4,13 +4,21 @@ use prost::Message;
 use tokio_stream::StreamExt;
 
 use crate::create;
-use crate::harness::TestServer;
+use crate::harness::{Backend, PgSchema, TestServer};
 use shortcuts::pb;
 
-#[tokio::test]
-async fn writes_survive_a_restart_on_the_same_file() {
+crate::on_both_backends!(writes_survive_a_restart_on_the_same_store);
+
+async fn writes_survive_a_restart_on_the_same_store(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("persist.db");
+    let schema = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PgSchema::create().await),
+    };
+    let store = match &schema {
+        None => dir.path().join("persist.db").display().to_string(),
+        Some(schema) => schema.url(),
+    };
     let server = TestServer::start_on(&store, &[]);
     let mut client = server.client().await;
     let created = client

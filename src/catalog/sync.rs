@@ -1,0 +1,61 @@
+//! Keeps a replica's in-memory catalogue in step with changes made through other replicas,
+//! as announced by a shared store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Catalog;
+use super::store::StoreEvent;
+
+/// Applies announcements until the feed ends.
+pub async fn follow(catalog: Arc<Catalog>, mut feed: mpsc::Receiver<StoreEvent>) {
+    while let Some(event) = feed.recv().await {
+        match event {
+            StoreEvent::Upserted {
+                workspace_id,
+                id,
+                version,
+            } => {
+                // Our own writes come back too; memory already has them.
+                if catalog.version_of(&workspace_id, &id) >= Some(version) {
+                    continue;
+                }
+                match catalog.refresh(&workspace_id, &id).await {
+                    Ok(()) => {
+                        tracing::info!(workspace = %workspace_id, shortcut_id = %id, version, "applied a change from another replica")
+                    }
+                    Err(e) => {
+                        tracing::warn!(workspace = %workspace_id, shortcut_id = %id, error = %e, "could not fetch a changed shortcut; resynchronising");
+                        resync(&catalog).await;
+                    }
+                }
+            }
+            StoreEvent::Deleted { workspace_id, id } => {
+                catalog.forget(&workspace_id, &id);
+                tracing::info!(workspace = %workspace_id, shortcut_id = %id, "applied a delete from another replica");
+            }
+            StoreEvent::Resync => resync(&catalog).await,
+        }
+    }
+}
+
+/// Reloads everything, retrying until the store answers: until then the replica keeps
+/// serving what it has, which is the best it knows.
+async fn resync(catalog: &Catalog) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match catalog.reload().await {
+            Ok(count) => {
+                tracing::info!(shortcuts = count, "catalogue resynchronised with the store");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "catalogue resync failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
