@@ -47,6 +47,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
         return Ok(0);
     }
     let mut created = 0;
+    let mut raced = false;
     for starter in starter_library()? {
         let new = NewShortcut {
             workspace_id: DEMO_WORKSPACE.to_string(),
@@ -58,12 +59,18 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,
-            // A previous start seeded part of the library before stopping.
-            Err(Error::AlreadyExists(_)) => {}
+            // A previous start seeded part of the library before stopping, or another
+            // replica is seeding the same store right now.
+            Err(Error::AlreadyExists(_)) => raced = true,
             Err(err) => return Err(err),
         }
     }
     catalog.store().set_marker(SEEDED_MARKER).await?;
+    if raced {
+        // What the other writer created reaches memory through its announcement a moment
+        // later; loading it now means this replica starts serving with the whole library.
+        catalog.reload().await?;
+    }
     Ok(created)
 }
 
