@@ -41,9 +41,47 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_OUTPUT_BYTES", default_value_t = RenderLimits::default().max_output_bytes)]
     pub max_output_bytes: usize,
 
+    /// TOML file of bearer tokens (name, token or sha256, role, workspaces). Without tokens
+    /// the service only runs unauthenticated on a loopback address, or with `--no-auth`.
+    #[arg(long, env = "SHORTCUTS_AUTH_TOKENS")]
+    pub auth_tokens: Option<PathBuf>,
+
+    /// The token file's content itself (for deployments that pass secrets as variables).
+    #[arg(
+        long,
+        env = "SHORTCUTS_AUTH_TOKENS_TOML",
+        hide_env_values = true,
+        conflicts_with = "auth_tokens"
+    )]
+    pub auth_tokens_toml: Option<String>,
+
+    /// Serve without authentication even on a non-loopback address (local use only).
+    #[arg(long, env = "SHORTCUTS_NO_AUTH", conflicts_with_all = ["auth_tokens", "auth_tokens_toml"])]
+    pub no_auth: bool,
+
+    /// PEM certificate chain for TLS on the gRPC port (with `--tls-key`); plaintext without.
+    #[arg(long, env = "SHORTCUTS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "SHORTCUTS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Calls of ours handled at once; beyond it calls fail fast with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "SHORTCUTS_MAX_CONCURRENT_RPCS", default_value_t = 1024)]
+    pub max_concurrent_rpcs: usize,
+
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "SHORTCUTS_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT (e.g. `10s`, `500ms`).
     #[arg(long, env = "SHORTCUTS_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: std::time::Duration,
+
+    /// Largest template body (of a shortcut or an inline render), in bytes.
+    #[arg(long, env = "SHORTCUTS_MAX_BODY_BYTES", default_value_t = crate::catalog::validate::MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
 
     /// Log format: `text` for people, `json` for log pipelines. Level via `RUST_LOG`.
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -51,10 +89,46 @@ pub struct Config {
 }
 
 impl Config {
+    /// The token registry, `None` when authentication is off. Refuses to run without
+    /// authentication on a reachable address unless `--no-auth` says so.
+    pub fn token_registry(&self) -> crate::error::Result<Option<crate::auth::TokenRegistry>> {
+        use crate::auth::TokenRegistry;
+        let registry = match (&self.auth_tokens, &self.auth_tokens_toml) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    crate::error::Error::invalid(
+                        "auth_tokens",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(TokenRegistry::from_toml(
+                    &text,
+                    &path.display().to_string(),
+                )?)
+            }
+            (None, Some(text)) => Some(TokenRegistry::from_toml(
+                text,
+                "SHORTCUTS_AUTH_TOKENS_TOML",
+            )?),
+            (None, None) => None,
+        };
+        if registry.is_none() && !self.no_auth && !self.listen.ip().is_loopback() {
+            return Err(crate::error::Error::invalid(
+                "auth_tokens",
+                format!(
+                    "refusing to serve {} without authentication: configure --auth-tokens, or pass --no-auth for local use",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(registry)
+    }
+
     pub fn render_limits(&self) -> RenderLimits {
         RenderLimits {
             fuel: self.render_fuel,
             max_output_bytes: self.max_output_bytes,
+            max_template_bytes: self.max_body_bytes,
             ..RenderLimits::default()
         }
     }

@@ -26,6 +26,12 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// No valid credentials were presented.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The credentials do not allow this call; says nothing about whether the resource exists.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A bug or an unexpected store failure; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),

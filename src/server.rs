@@ -71,9 +71,25 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tokens = config.token_registry()?;
+    match &tokens {
+        Some(tokens) => tracing::info!(tokens = tokens.len(), "bearer-token authentication is on"),
+        None => tracing::warn!(
+            "AUTHENTICATION IS OFF: every caller may read and write every workspace. \
+             Configure --auth-tokens for anything but local use."
+        ),
+    }
+    let guard = Arc::new(crate::api::guard::Guard::new(
+        tokens,
+        config.max_concurrent_rpcs.max(1),
+    ));
     let app = App::build(&config).await?;
-    let service =
-        ShortcutServiceServer::new(ShortcutApi::new(app.catalog.clone(), app.renderer.clone()));
+    let service = ShortcutServiceServer::new(ShortcutApi::new(
+        app.catalog.clone(),
+        app.renderer.clone(),
+        guard,
+    ))
+    .max_decoding_message_size(config.max_request_bytes);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -97,7 +113,18 @@ pub async fn serve(
         shutdown.await;
         let _ = draining_tx.send(());
     };
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("configuring TLS")?;
+        tracing::info!(cert = %cert.display(), "TLS is on");
+    }
+    let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -10,8 +10,9 @@ use crate::catalog::{Entry, ShortcutKey};
 use crate::error::{Error, Result};
 use crate::pb;
 
-/// How deeply `agent` and `vars` may nest.
-pub const MAX_STRUCT_DEPTH: usize = 32;
+/// How deeply `agent` and `vars` may nest (objects and lists within each other). Well below
+/// protobuf's own decoding limit, so that callers get this clear message instead.
+pub const MAX_STRUCT_DEPTH: usize = 16;
 
 pub fn shortcut(entry: &Entry) -> pb::Shortcut {
     let s = &entry.shortcut;
@@ -72,7 +73,7 @@ fn struct_value(
     let mut map = BTreeMap::new();
     for (key, value) in fields {
         let path = format!("{field}.{key}");
-        let converted = proto_value(&path, value, depth + 1)?;
+        let converted = proto_value(&path, value, depth)?;
         if !converted.is_none() {
             map.insert(key, converted);
         }
@@ -80,13 +81,8 @@ fn struct_value(
     Ok(Value::from(map))
 }
 
+/// `depth` is the nesting level of the object or list holding this value.
 fn proto_value(field: &str, value: prost_types::Value, depth: usize) -> Result<Value> {
-    if depth > MAX_STRUCT_DEPTH {
-        return Err(Error::invalid(
-            field,
-            format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
-        ));
-    }
     Ok(match value.kind {
         None | Some(Kind::NullValue(_)) => Value::from(()),
         Some(Kind::BoolValue(b)) => Value::from(b),
@@ -100,6 +96,12 @@ fn proto_value(field: &str, value: prost_types::Value, depth: usize) -> Result<V
         }
         Some(Kind::StringValue(s)) => Value::from(s),
         Some(Kind::ListValue(list)) => {
+            if depth + 1 > MAX_STRUCT_DEPTH {
+                return Err(Error::invalid(
+                    field,
+                    format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
+                ));
+            }
             let items: Result<Vec<Value>> = list
                 .values
                 .into_iter()

@@ -2,6 +2,7 @@
 //! It holds no logic of its own; errors become statuses in [`status`].
 
 pub mod convert;
+pub mod guard;
 pub mod status;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::auth::Role;
 use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutKey};
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
@@ -19,23 +21,40 @@ use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
 pub struct ShortcutApi {
     catalog: Arc<Catalog>,
     renderer: Arc<Renderer>,
+    guard: Arc<guard::Guard>,
 }
 
 impl ShortcutApi {
-    pub fn new(catalog: Arc<Catalog>, renderer: Arc<Renderer>) -> Self {
-        Self { catalog, renderer }
+    pub fn new(catalog: Arc<Catalog>, renderer: Arc<Renderer>, guard: Arc<guard::Guard>) -> Self {
+        Self {
+            catalog,
+            renderer,
+            guard,
+        }
     }
 }
 
-/// Runs one RPC inside its span and logs its outcome: method, workspace, status, duration.
+/// Runs one RPC inside its span, after admission and authorisation, and logs its outcome:
+/// method, workspace, status, duration.
 async fn rpc<T>(
+    guard: &guard::Guard,
     method: &'static str,
+    metadata: &tonic::metadata::MetadataMap,
     workspace_id: &str,
+    needed: Role,
     work: impl Future<Output = Result<T>>,
 ) -> std::result::Result<Response<T>, Status> {
     let span = tracing::info_span!("rpc", method, workspace = %workspace_id);
     let started = Instant::now();
-    let result = work.instrument(span.clone()).await;
+    let result = async {
+        let _slot = guard.admit()?;
+        guard
+            .authenticate(metadata)?
+            .authorize(workspace_id, needed)?;
+        work.await
+    }
+    .instrument(span.clone())
+    .await;
     let micros = started.elapsed().as_micros() as u64;
     let _entered = span.enter();
     match result {
@@ -71,19 +90,26 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::CreateShortcutRequest>,
     ) -> std::result::Result<Response<pb::Shortcut>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
-        rpc("CreateShortcut", &ws, async {
-            let new = NewShortcut {
-                workspace_id: r.workspace_id,
-                bang: r.bang,
-                title: r.title,
-                body: r.body,
-                tags: r.tags,
-                disabled: r.disabled,
-            };
-            Ok(convert::shortcut(&*self.catalog.create(new).await?))
-        })
+        rpc(
+            &self.guard,
+            "CreateShortcut",
+            &metadata,
+            &ws,
+            Role::Admin,
+            async {
+                let new = NewShortcut {
+                    workspace_id: r.workspace_id,
+                    bang: r.bang,
+                    title: r.title,
+                    body: r.body,
+                    tags: r.tags,
+                    disabled: r.disabled,
+                };
+                Ok(convert::shortcut(&*self.catalog.create(new).await?))
+            },
+        )
         .await
     }
 
@@ -91,13 +117,20 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::GetShortcutRequest>,
     ) -> std::result::Result<Response<pb::Shortcut>, Status> {
-        let r = request.into_inner();
-        rpc("GetShortcut", &r.workspace_id, async {
-            let key = convert::get_key(r.key.clone())?;
-            Ok(convert::shortcut(
-                &*self.catalog.get(&r.workspace_id, &key)?,
-            ))
-        })
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "GetShortcut",
+            &metadata,
+            &r.workspace_id,
+            Role::Render,
+            async {
+                let key = convert::get_key(r.key.clone())?;
+                Ok(convert::shortcut(
+                    &*self.catalog.get(&r.workspace_id, &key)?,
+                ))
+            },
+        )
         .await
     }
 
@@ -105,22 +138,29 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::UpdateShortcutRequest>,
     ) -> std::result::Result<Response<pb::Shortcut>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
-        rpc("UpdateShortcut", &ws, async {
-            let changes = ShortcutChanges {
-                bang: r.bang,
-                title: r.title,
-                body: r.body,
-                tags: r.tags.map(|t| t.tags),
-                disabled: r.disabled,
-            };
-            let entry = self
-                .catalog
-                .update(&r.workspace_id, &r.id, r.version, changes)
-                .await?;
-            Ok(convert::shortcut(&entry))
-        })
+        rpc(
+            &self.guard,
+            "UpdateShortcut",
+            &metadata,
+            &ws,
+            Role::Admin,
+            async {
+                let changes = ShortcutChanges {
+                    bang: r.bang,
+                    title: r.title,
+                    body: r.body,
+                    tags: r.tags.map(|t| t.tags),
+                    disabled: r.disabled,
+                };
+                let entry = self
+                    .catalog
+                    .update(&r.workspace_id, &r.id, r.version, changes)
+                    .await?;
+                Ok(convert::shortcut(&entry))
+            },
+        )
         .await
     }
 
@@ -128,13 +168,20 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::DeleteShortcutRequest>,
     ) -> std::result::Result<Response<pb::DeleteShortcutResponse>, Status> {
-        let r = request.into_inner();
-        rpc("DeleteShortcut", &r.workspace_id, async {
-            self.catalog
-                .delete(&r.workspace_id, &r.id, r.version)
-                .await?;
-            Ok(pb::DeleteShortcutResponse {})
-        })
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "DeleteShortcut",
+            &metadata,
+            &r.workspace_id,
+            Role::Admin,
+            async {
+                self.catalog
+                    .delete(&r.workspace_id, &r.id, r.version)
+                    .await?;
+                Ok(pb::DeleteShortcutResponse {})
+            },
+        )
         .await
     }
 
@@ -142,25 +189,32 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::ListShortcutsRequest>,
     ) -> std::result::Result<Response<pb::ListShortcutsResponse>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
-        rpc("ListShortcuts", &ws, async {
-            let query = ListQuery {
-                page_size: r.page_size,
-                page_token: r.page_token,
-                tags: r.tags,
-                include_disabled: r.include_disabled,
-            };
-            let page = self.catalog.list(&r.workspace_id, &query)?;
-            Ok(pb::ListShortcutsResponse {
-                shortcuts: page
-                    .shortcuts
-                    .iter()
-                    .map(|e| convert::shortcut(e))
-                    .collect(),
-                next_page_token: page.next_page_token,
-            })
-        })
+        rpc(
+            &self.guard,
+            "ListShortcuts",
+            &metadata,
+            &ws,
+            Role::Render,
+            async {
+                let query = ListQuery {
+                    page_size: r.page_size,
+                    page_token: r.page_token,
+                    tags: r.tags,
+                    include_disabled: r.include_disabled,
+                };
+                let page = self.catalog.list(&r.workspace_id, &query)?;
+                Ok(pb::ListShortcutsResponse {
+                    shortcuts: page
+                        .shortcuts
+                        .iter()
+                        .map(|e| convert::shortcut(e))
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                })
+            },
+        )
         .await
     }
 
@@ -168,21 +222,28 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderShortcutRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
-        rpc("RenderShortcut", &ws, async {
-            let key: ShortcutKey = convert::render_key(r.shortcut)?;
-            let request = RenderRequest {
-                workspace_id: r.workspace_id,
-                target: Target::Stored(key),
-                contact_id: r.contact_id,
-                session_id: r.session_id,
-                agent: convert::struct_scope("agent", r.agent)?,
-                vars: convert::struct_scope("vars", r.vars)?,
-                strict: r.strict,
-            };
-            Ok(render_response(self.renderer.render(request).await?))
-        })
+        rpc(
+            &self.guard,
+            "RenderShortcut",
+            &metadata,
+            &ws,
+            Role::Render,
+            async {
+                let key: ShortcutKey = convert::render_key(r.shortcut)?;
+                let request = RenderRequest {
+                    workspace_id: r.workspace_id,
+                    target: Target::Stored(key),
+                    contact_id: r.contact_id,
+                    session_id: r.session_id,
+                    agent: convert::struct_scope("agent", r.agent)?,
+                    vars: convert::struct_scope("vars", r.vars)?,
+                    strict: r.strict,
+                };
+                Ok(render_response(self.renderer.render(request).await?))
+            },
+        )
         .await
     }
 
@@ -190,20 +251,27 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderTemplateRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
-        rpc("RenderTemplate", &ws, async {
-            let request = RenderRequest {
-                workspace_id: r.workspace_id,
-                target: Target::Inline(r.body),
-                contact_id: r.contact_id,
-                session_id: r.session_id,
-                agent: convert::struct_scope("agent", r.agent)?,
-                vars: convert::struct_scope("vars", r.vars)?,
-                strict: r.strict,
-            };
-            Ok(render_response(self.renderer.render(request).await?))
-        })
+        rpc(
+            &self.guard,
+            "RenderTemplate",
+            &metadata,
+            &ws,
+            Role::Render,
+            async {
+                let request = RenderRequest {
+                    workspace_id: r.workspace_id,
+                    target: Target::Inline(r.body),
+                    contact_id: r.contact_id,
+                    session_id: r.session_id,
+                    agent: convert::struct_scope("agent", r.agent)?,
+                    vars: convert::struct_scope("vars", r.vars)?,
+                    strict: r.strict,
+                };
+                Ok(render_response(self.renderer.render(request).await?))
+            },
+        )
         .await
     }
 
@@ -211,25 +279,35 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::ValidateTemplateRequest>,
     ) -> std::result::Result<Response<pb::ValidateTemplateResponse>, Status> {
-        let r = request.into_inner();
-        rpc("ValidateTemplate", &r.workspace_id, async {
-            crate::catalog::validate::workspace_id(&r.workspace_id)?;
-            crate::catalog::validate::body(&r.body)?;
-            let validation = self.catalog.engine().validate(&r.body);
-            Ok(pb::ValidateTemplateResponse {
-                valid: validation.errors.is_empty(),
-                errors: validation
-                    .errors
-                    .into_iter()
-                    .map(|e| pb::TemplateError {
-                        line: e.line,
-                        column: e.column,
-                        message: e.message,
-                    })
-                    .collect(),
-                placeholders: validation.placeholders,
-            })
-        })
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "ValidateTemplate",
+            &metadata,
+            &r.workspace_id,
+            Role::Render,
+            async {
+                crate::catalog::validate::workspace_id(&r.workspace_id)?;
+                crate::catalog::validate::body(
+                    &r.body,
+                    self.catalog.engine().limits().max_template_bytes,
+                )?;
+                let validation = self.catalog.engine().validate(&r.body);
+                Ok(pb::ValidateTemplateResponse {
+                    valid: validation.errors.is_empty(),
+                    errors: validation
+                        .errors
+                        .into_iter()
+                        .map(|e| pb::TemplateError {
+                            line: e.line,
+                            column: e.column,
+                            message: e.message,
+                        })
+                        .collect(),
+                    placeholders: validation.placeholders,
+                })
+            },
+        )
         .await
     }
 }

@@ -13,6 +13,8 @@ pub fn code(err: &Error) -> Code {
         Error::ResourceExhausted(_) => Code::ResourceExhausted,
         Error::Unavailable(_) => Code::Unavailable,
         Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        Error::Unauthenticated(_) => Code::Unauthenticated,
+        Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::Internal(_) => Code::Internal,
     }
 }

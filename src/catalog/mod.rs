@@ -141,7 +141,7 @@ impl Catalog {
     /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
     /// lists each problem with its line and column.
     pub fn compile(&self, body: &str) -> Result<CompiledTemplate> {
-        validate::body(body)?;
+        validate::body(body, self.engine.limits().max_template_bytes)?;
         self.engine.compile(body).map_err(body_error)
     }
 

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 
 pub const MAX_BANG_CHARS: usize = 64;
+/// The default limit on a template body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_TAGS: usize = 32;
@@ -76,7 +77,23 @@ pub fn bang<'a>(field: &str, value: &'a str) -> Result<&'a str> {
     Ok(bare)
 }
 
+/// Refuses control characters other than line breaks and tabs: they are invisible in a chat
+/// composer and PostgreSQL cannot store NUL.
+fn printable(field: &str, value: &str, allow_line_breaks: bool) -> Result<()> {
+    let bad = value
+        .chars()
+        .find(|c| c.is_control() && !(allow_line_breaks && matches!(c, '\n' | '\r' | '\t')));
+    match bad {
+        Some(c) => Err(Error::invalid(
+            field,
+            format!("contains the control character U+{:04X}", c as u32),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn title(value: &str) -> Result<String> {
+    printable("title", value, false)?;
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(Error::invalid("title", "is required"));
@@ -90,20 +107,23 @@ pub fn title(value: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
-/// The size rule for a template body; its syntax is the template engine's to check.
-pub fn body(value: &str) -> Result<&str> {
+/// The size and character rules for a template body (at most `max` bytes); its syntax is
+/// the template engine's to check.
+pub fn body(value: &str, max: usize) -> Result<&str> {
     if value.trim().is_empty() {
         return Err(Error::invalid("body", "is required"));
     }
-    if value.len() > MAX_BODY_BYTES {
+    if value.len() > max {
         return Err(Error::invalid(
             "body",
             format!(
-                "is {} bytes; the limit is {MAX_BODY_BYTES} bytes (16 KiB)",
-                value.len()
+                "is {} bytes; the limit is {max} bytes ({} KiB)",
+                value.len(),
+                max / 1024
             ),
         ));
     }
+    printable("body", value, true)?;
     Ok(value)
 }
 

@@ -9,6 +9,8 @@ pub struct RenderLimits {
     pub max_output_bytes: usize,
     /// Items a single `range(…)` may produce.
     pub max_range: usize,
+    /// Bytes of template source.
+    pub max_template_bytes: usize,
 }
 
 impl Default for RenderLimits {
@@ -17,6 +19,7 @@ impl Default for RenderLimits {
             fuel: 100_000,
             max_output_bytes: 64 * 1024,
             max_range: 10_000,
+            max_template_bytes: crate::catalog::validate::MAX_BODY_BYTES,
         }
     }
 }

@@ -94,6 +94,16 @@ impl TestServer {
         }
     }
 
+    /// Whether any log line so far contains `needle`.
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("a running server").id()
     }
@@ -103,15 +113,18 @@ impl TestServer {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .expect("connecting to the test server")
+        Channel::from_shared(self.url()).unwrap().connect_lazy()
     }
 
     pub async fn client(&self) -> ShortcutServiceClient<Channel> {
         ShortcutServiceClient::new(self.channel().await)
+    }
+
+    /// Kills the server with SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        let mut child = self.child.take().expect("a running server");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("waiting for the killed server");
     }
 
     /// Sends SIGTERM and waits for a clean exit, while the test's runtime keeps running

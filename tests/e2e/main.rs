@@ -1,10 +1,13 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
+mod crash;
 mod crud;
 mod harness;
+mod hostile;
 mod readme;
 mod render;
 mod replicas;
+mod security;
 mod server;
 
 use shortcuts::pb;

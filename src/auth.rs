@@ -1,0 +1,263 @@
+//! Who may call what: bearer tokens bound to workspaces and a role.
+//!
+//! Tokens are configured in a TOML file (or its text in an environment variable); only
+//! their SHA-256 digests are kept in memory. A presented token is hashed and compared with
+//! every configured digest in constant time, so neither timing nor logs reveal tokens.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+
+/// What a token may do. `Admin` includes everything `Render` may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Render, search, validate, and read shortcuts.
+    Render,
+    /// Also write shortcuts and workspaces, and invalidate cached data.
+    Admin,
+}
+
+/// The caller of one RPC, as established from its credentials.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: String,
+    role: Role,
+    /// `None`: every workspace.
+    workspaces: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// The caller when authentication is switched off.
+    pub fn unrestricted() -> Self {
+        Principal {
+            name: "anonymous (no-auth mode)".into(),
+            role: Role::Admin,
+            workspaces: None,
+        }
+    }
+
+    /// Checks that this caller may act on `workspace_id` with `needed` rights. The refusal
+    /// is the same whether or not anything exists in that workspace.
+    pub fn authorize(&self, workspace_id: &str, needed: Role) -> Result<()> {
+        let in_scope = self
+            .workspaces
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|w| w == workspace_id));
+        if !in_scope {
+            return Err(Error::PermissionDenied(format!(
+                "token {:?} is not allowed on workspace {workspace_id:?}",
+                self.name
+            )));
+        }
+        if self.role < needed {
+            return Err(Error::PermissionDenied(format!(
+                "token {:?} has the {:?} role; this call needs {needed:?}",
+                self.name, self.role
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    #[serde(default)]
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    name: String,
+    /// The token itself (convenient, but then the file is a secret) ...
+    token: Option<String>,
+    /// ... or the hex SHA-256 of it.
+    sha256: Option<String>,
+    role: Role,
+    /// Workspace ids, or `["*"]` for all.
+    workspaces: Vec<String>,
+}
+
+struct Registered {
+    digest: [u8; 32],
+    principal: Principal,
+}
+
+/// The configured tokens.
+pub struct TokenRegistry {
+    tokens: Vec<Registered>,
+}
+
+impl TokenRegistry {
+    /// Parses a token file's text; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self> {
+        let bad = |message: String| Error::invalid("auth_tokens", format!("{source}: {message}"));
+        let file: TokenFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.tokens.is_empty() {
+            return Err(bad("no [[tokens]] configured".into()));
+        }
+        let mut tokens = Vec::with_capacity(file.tokens.len());
+        for entry in file.tokens {
+            let digest = match (&entry.token, &entry.sha256) {
+                (Some(token), None) if token.len() >= 16 => digest_of(token),
+                (Some(_), None) => {
+                    return Err(bad(format!(
+                        "token {:?} is shorter than 16 characters",
+                        entry.name
+                    )));
+                }
+                (None, Some(hex_digest)) => hex::decode(hex_digest.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "token {:?}: sha256 is not 64 hex digits",
+                            entry.name
+                        ))
+                    })?,
+                _ => {
+                    return Err(bad(format!(
+                        "token {:?}: set exactly one of `token` and `sha256`",
+                        entry.name
+                    )));
+                }
+            };
+            if entry.workspaces.is_empty() {
+                return Err(bad(format!(
+                    "token {:?} names no workspaces (use [\"*\"] for all)",
+                    entry.name
+                )));
+            }
+            let workspaces = if entry.workspaces.iter().any(|w| w == "*") {
+                None
+            } else {
+                Some(entry.workspaces)
+            };
+            tokens.push(Registered {
+                digest,
+                principal: Principal {
+                    name: entry.name,
+                    role: entry.role,
+                    workspaces,
+                },
+            });
+        }
+        Ok(Self { tokens })
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The principal behind an `authorization` header value (`Bearer <token>`).
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal> {
+        let token = header
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Error::Unauthenticated(
+                    "missing credentials: send `authorization: Bearer <token>` metadata".into(),
+                )
+            })?;
+        let presented = digest_of(token);
+        // Every digest is compared, whether or not an earlier one matched, so the time taken
+        // does not depend on which token (if any) was presented.
+        let mut found: Option<&Principal> = None;
+        for registered in &self.tokens {
+            let equal: bool = registered.digest.ct_eq(&presented).into();
+            if equal {
+                found = Some(&registered.principal);
+            }
+        }
+        found
+            .cloned()
+            .ok_or_else(|| Error::Unauthenticated("the bearer token is not valid".into()))
+    }
+}
+
+fn digest_of(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+        [[tokens]]
+        name = "frontend"
+        token = "render-token-0123456789"
+        role = "render"
+        workspaces = ["demo"]
+
+        [[tokens]]
+        name = "ops"
+        sha256 = "SHA"
+        role = "admin"
+        workspaces = ["*"]
+    "#;
+
+    fn registry() -> TokenRegistry {
+        let sha = hex::encode(digest_of("admin-token-0123456789"));
+        TokenRegistry::from_toml(&FILE.replace("SHA", &sha), "test").unwrap()
+    }
+
+    #[test]
+    fn tokens_map_to_roles_and_workspaces() {
+        let r = registry();
+        let frontend = r
+            .authenticate(Some("Bearer render-token-0123456789"))
+            .unwrap();
+        assert!(frontend.authorize("demo", Role::Render).is_ok());
+        assert!(matches!(
+            frontend.authorize("demo", Role::Admin),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            frontend.authorize("acme", Role::Render),
+            Err(Error::PermissionDenied(_))
+        ));
+        let ops = r
+            .authenticate(Some("Bearer admin-token-0123456789"))
+            .unwrap();
+        assert!(ops.authorize("anything", Role::Admin).is_ok());
+        assert!(matches!(
+            r.authenticate(None),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            r.authenticate(Some("Bearer nope")),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            r.authenticate(Some("render-token-0123456789")),
+            Err(Error::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        for bad in [
+            "",
+            "[[tokens]]\nname='x'\ntoken='short'\nrole='admin'\nworkspaces=['*']",
+        ] {
+            let err = TokenRegistry::from_toml(bad, "f.toml")
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.starts_with("auth_tokens: f.toml"), "{err}");
+        }
+    }
+}
