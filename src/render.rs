@@ -11,7 +11,7 @@ use minijinja::Value;
 use crate::catalog::{Catalog, ShortcutKey};
 use crate::data::{DataService, ScopeKind};
 use crate::error::{Error, Result};
-use crate::template::{CompiledTemplate, RenderError};
+use crate::template::{CompiledTemplate, RenderContext, RenderError};
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -82,17 +82,18 @@ impl Renderer {
             self.data.scope(ScopeKind::Contact, ws, &request.contact_id),
             self.data.scope(ScopeKind::Session, ws, &request.session_id),
         )?;
-        let mut context = BTreeMap::new();
-        context.insert("contact", contact);
-        context.insert("session", session);
-        context.insert("agent", request.agent);
-        context.insert("vars", request.vars);
-        context.insert("workspace", workspace_scope(ws));
+        let context = RenderContext {
+            contact,
+            session,
+            agent: request.agent,
+            vars: request.vars,
+            workspace: workspace_scope(ws),
+        };
 
         let rendered = self
             .catalog
             .engine()
-            .render(template, Value::from(context))
+            .render(template, context.into_value())
             .map_err(|err| match err {
                 RenderError::LimitExceeded(message) => Error::ResourceExhausted(message),
                 RenderError::Failed { line, message } => Error::FailedPrecondition(format!(

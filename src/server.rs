@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::ShortcutApi;
 use crate::catalog::Catalog;
@@ -129,7 +129,12 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(
+            // Replies are small writes; without TCP_NODELAY, Nagle's algorithm and delayed
+            // ACKs add ~40 ms to a render.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        );
     // Draining waits for every connection to close, and an idle client that ignores
     // GOAWAY would hold it open forever (hyperium/hyper#4170): in-flight calls get a grace
     // period, then the process stops regardless.

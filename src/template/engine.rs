@@ -253,12 +253,9 @@ fn instrument(source: &str, analysis: &Analysis) -> String {
         out.push_str(")|");
         out.push_str(EMIT_FILTER);
         out.push('(');
-        for (i, path) in emit.paths.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&serde_json::Value::from(path.as_str()).to_string());
-        }
+        let joined = emit.paths.join(&trace::PATH_SEPARATOR.to_string());
+        // A JSON string literal is also a valid minijinja string literal.
+        out.push_str(&serde_json::Value::from(joined).to_string());
         out.push(')');
         cursor = emit.end;
     }

@@ -7,12 +7,14 @@
 
 mod analysis;
 mod compiled;
+mod context;
 mod engine;
 mod filters;
 mod limits;
 mod trace;
 
 pub use compiled::CompiledTemplate;
+pub use context::RenderContext;
 pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
 pub use limits::RenderLimits;
 

@@ -1,17 +1,20 @@
 //! Per-render bookkeeping of placeholders that had no value.
 //!
-//! At compile time every `<<expr>>` is rewritten to `<<(expr)|__emit("path", …)>>`, naming
-//! the paths the expression reads. When the value comes out empty, `__emit` looks those
+//! At compile time every `<<expr>>` is rewritten to `<<(expr)|__emit("path1\x1fpath2")>>`,
+//! naming the paths the expression reads (one string argument: cheaper to pass than many). When the value comes out empty, `__emit` looks those
 //! paths up in the render's scope and records the ones that are missing; when `fallback`
 //! stepped in, they are recorded as defaulted instead. The record lives in a minijinja state
 //! extension, so it is private to one render and costs nothing when every value is present.
 
 use minijinja::State;
-use minijinja::value::{Rest, Value};
+use minijinja::value::Value;
 
 /// The name of the instrumentation filter. Not a valid scope or filter name for authors
 /// (double underscore), so no template can call it by accident.
 pub(crate) const EMIT_FILTER: &str = "__emit";
+
+/// Separates the paths in `__emit`'s argument; cannot occur in a path.
+pub(crate) const PATH_SEPARATOR: char = '\x1f';
 
 /// What one render found missing.
 #[derive(Debug, Default)]
@@ -45,7 +48,7 @@ pub(crate) fn fallback(state: &mut State, value: Value, default: Value) -> Value
 }
 
 /// The instrumentation filter wrapped around every placeholder.
-pub(crate) fn emit(state: &mut State, value: Value, paths: Rest<Value>) -> Value {
+pub(crate) fn emit(state: &mut State, value: Value, paths: &str) -> Value {
     let fallback_used = state
         .get_extension_mut::<RenderTrace>()
         .is_some_and(|trace| std::mem::take(&mut trace.fallback_used));
@@ -53,9 +56,8 @@ pub(crate) fn emit(state: &mut State, value: Value, paths: Rest<Value>) -> Value
         return value;
     }
     let empty: Vec<String> = paths
-        .iter()
-        .filter_map(|p| p.as_str())
-        .filter(|path| is_missing(&resolve(state, path)))
+        .split(PATH_SEPARATOR)
+        .filter(|path| !path.is_empty() && is_missing(&resolve(state, path)))
         .map(str::to_owned)
         .collect();
     if !empty.is_empty() {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the load generator against a freshly started release server, in one run:
+# the health check (transport ceiling) and RenderShortcut with warm data, at 1, 16 and 64
+# requests in flight, then prints the table and the ratio render/baseline.
+#
+#   bash bench/run.sh            # client and server share both cores
+#   bash bench/run.sh --pin      # server on core 1, load generator on core 0 (steadier)
+#   SECONDS_PER_RUN=10 bash bench/run.sh --pin
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PIN=0
+[ "${1:-}" = "--pin" ] && PIN=1
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+
+cargo build --release --quiet --bin shortcuts --bin shortcuts-bench
+
+WORK="$(mktemp -d)"
+LOG="$WORK/server.log"
+SERVER_CMD=(target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/bench.db")
+CLIENT_PREFIX=()
+if [ "$PIN" = 1 ]; then
+    SERVER_CMD=(taskset -c 1 "${SERVER_CMD[@]}")
+    CLIENT_PREFIX=(taskset -c 0)
+fi
+RUST_LOG=warn,shortcuts::server=info "${SERVER_CMD[@]}" 2>"$LOG" &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+ADDR=""
+for _ in $(seq 1 100); do
+    ADDR="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$LOG" | head -1)"
+    [ -n "$ADDR" ] && break
+    sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start" >&2; exit 1; }
+
+echo "server $ADDR (pid $SERVER_PID), pinned: $PIN, $(nproc) cores, $SECONDS_PER_RUN s per run"
+"${CLIENT_PREFIX[@]}" target/release/shortcuts-bench --target "http://$ADDR" --seconds "$SECONDS_PER_RUN" "${@:2}"
+echo "server resident memory: $(grep VmRSS /proc/$SERVER_PID/status)"
