@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutKey};
+use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
@@ -62,6 +63,11 @@ fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
         shortcut_version: outcome.shortcut_version,
         missing: outcome.missing,
         defaulted: outcome.defaulted,
+        data_origins: outcome
+            .data_origins
+            .iter()
+            .map(convert::data_origin)
+            .collect(),
     }
 }
 
@@ -168,6 +174,7 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderShortcutRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
+        let deadline = convert::deadline(request.metadata());
         let r = request.into_inner();
         let ws = r.workspace_id.clone();
         rpc("RenderShortcut", &ws, async {
@@ -180,6 +187,10 @@ impl ShortcutService for ShortcutApi {
                 agent: convert::struct_scope("agent", r.agent)?,
                 vars: convert::struct_scope("vars", r.vars)?,
                 strict: r.strict,
+                fetch: FetchOptions {
+                    deadline,
+                    best_effort: r.best_effort,
+                },
             };
             Ok(render_response(self.renderer.render(request).await?))
         })
@@ -190,6 +201,7 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderTemplateRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
+        let deadline = convert::deadline(request.metadata());
         let r = request.into_inner();
         let ws = r.workspace_id.clone();
         rpc("RenderTemplate", &ws, async {
@@ -201,6 +213,10 @@ impl ShortcutService for ShortcutApi {
                 agent: convert::struct_scope("agent", r.agent)?,
                 vars: convert::struct_scope("vars", r.vars)?,
                 strict: r.strict,
+                fetch: FetchOptions {
+                    deadline,
+                    best_effort: r.best_effort,
+                },
             };
             Ok(render_response(self.renderer.render(request).await?))
         })
@@ -229,6 +245,38 @@ impl ShortcutService for ShortcutApi {
                     .collect(),
                 placeholders: validation.placeholders,
             })
+        })
+        .await
+    }
+
+    // --- Data cache (issue 3) ---
+
+    async fn invalidate_contact(
+        &self,
+        request: Request<pb::InvalidateContactRequest>,
+    ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
+        let r = request.into_inner();
+        rpc("InvalidateContact", &r.workspace_id, async {
+            self.renderer
+                .data()
+                .invalidate(ScopeKind::Contact, &r.workspace_id, &r.id)
+                .await?;
+            Ok(pb::InvalidateResponse {})
+        })
+        .await
+    }
+
+    async fn invalidate_session(
+        &self,
+        request: Request<pb::InvalidateSessionRequest>,
+    ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
+        let r = request.into_inner();
+        rpc("InvalidateSession", &r.workspace_id, async {
+            self.renderer
+                .data()
+                .invalidate(ScopeKind::Session, &r.workspace_id, &r.id)
+                .await?;
+            Ok(pb::InvalidateResponse {})
         })
         .await
     }
