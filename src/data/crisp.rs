@@ -30,10 +30,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 const NOT_FOUND_REASONS: &[&str] = &[
     "people_not_found",
     "session_not_found",
-    "invalid_session",
     "conversation_not_found",
     "not_found",
 ];
+
+/// Crisp's reason for a token it does not accept (with HTTP 401).
+const BAD_TOKEN_REASON: &str = "invalid_session";
 
 #[derive(Debug, Clone)]
 pub struct CrispConfig {
@@ -114,6 +116,8 @@ impl CrispSource {
             if body.get("error").and_then(Json::as_bool) == Some(true) {
                 return if NOT_FOUND_REASONS.contains(&reason.as_str()) {
                     Ok(None)
+                } else if reason == BAD_TOKEN_REASON {
+                    Err(SourceError::Unauthorized(describe()))
                 } else {
                     Err(SourceError::Fatal(describe()))
                 };
@@ -129,6 +133,7 @@ impl CrispSource {
             StatusCode::REQUEST_TIMEOUT => Err(SourceError::Transient(describe())),
             s if s.is_server_error() => Err(SourceError::Transient(describe())),
             _ if NOT_FOUND_REASONS.contains(&reason.as_str()) => Ok(None),
+            _ if reason == BAD_TOKEN_REASON => Err(SourceError::Unauthorized(describe())),
             _ => Err(SourceError::Fatal(describe())),
         }
     }
