@@ -285,27 +285,25 @@ fn answer_by(deadline: Instant) -> Instant {
     deadline.checked_sub(margin).unwrap_or(deadline)
 }
 
-fn fetch_entry<'a>(
-    route: &'a SourceRoute,
+async fn fetch_entry(
+    route: &SourceRoute,
     kind: ScopeKind,
-    workspace_id: &'a str,
-    id: &'a str,
+    workspace_id: &str,
+    id: &str,
     deadline: Option<Instant>,
-) -> impl std::future::Future<Output = std::result::Result<CachedScope, FetchFailure>> + 'a {
-    async move {
-        let policy = &route.policy;
-        match upstream::fetch(&*route.source, policy, kind, workspace_id, id, deadline).await {
-            Ok(record) => Ok(cache_entry(id, &record, policy)),
-            Err(FetchFailure::NotFound) => Ok(CachedScope {
-                scope: None,
-                fetched_at: Instant::now(),
-                fresh_for: policy.not_found_ttl,
-                keep_for: policy.not_found_ttl,
-                aliases: Vec::new(),
-                weight: 64,
-            }),
-            Err(other) => Err(other),
-        }
+) -> std::result::Result<CachedScope, FetchFailure> {
+    let policy = &route.policy;
+    match upstream::fetch(&*route.source, policy, kind, workspace_id, id, deadline).await {
+        Ok(record) => Ok(cache_entry(id, &record, policy)),
+        Err(FetchFailure::NotFound) => Ok(CachedScope {
+            scope: None,
+            fetched_at: Instant::now(),
+            fresh_for: policy.not_found_ttl,
+            keep_for: policy.not_found_ttl,
+            aliases: Vec::new(),
+            weight: 64,
+        }),
+        Err(other) => Err(other),
     }
 }
 

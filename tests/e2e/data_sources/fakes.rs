@@ -74,11 +74,10 @@ impl FakeState {
             times,
             retry_after_secs,
         }) = mode.as_mut()
+            && *times > 0
         {
-            if *times > 0 {
-                *times -= 1;
-                return Some(*retry_after_secs);
-            }
+            *times -= 1;
+            return Some(*retry_after_secs);
         }
         None
     }
