@@ -309,8 +309,8 @@ fn duration(
 mod tests {
     use super::*;
 
-    #[test]
-    fn workspaces_get_their_own_source_and_policy() {
+    #[tokio::test]
+    async fn workspaces_get_their_own_source_and_policy() {
         let sources = Sources::parse(
             r#"
             [default]
@@ -339,6 +339,25 @@ mod tests {
         assert_eq!(sources.route("other").source.name(), "file");
         let hooks = sources.crisp_hook_targets();
         assert_eq!(hooks["w1"].workspaces, vec!["acme".to_string()]);
+    }
+
+    // The gRPC source's lazy channel needs a runtime, as in the server.
+    #[tokio::test]
+    async fn the_readme_sample_is_valid() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Data sources")
+            .nth(1)
+            .expect("a Data sources section");
+        let sample = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a TOML sample");
+        let sources = Sources::parse(sample, None).unwrap();
+        assert_eq!(sources.route("acme").source.name(), "crisp");
+        assert_eq!(sources.route("globex").source.name(), "grpc");
+        assert_eq!(sources.route("anyone").source.name(), "file");
     }
 
     #[test]
