@@ -378,3 +378,35 @@ fn failure_error(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warm path's cost: `cargo test --release --lib warm_scope -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn warm_scope_lookup_cost() {
+        let data = DataService::new(Arc::new(file::FileSource::demo()));
+        let jane = "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11";
+        let options = FetchOptions::default();
+        data.scope(ScopeKind::Contact, "demo", jane, options)
+            .await
+            .unwrap();
+        let rounds = 200_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let scope = data
+                .scope(ScopeKind::Contact, "demo", jane, options)
+                .await
+                .unwrap();
+            assert_eq!(scope.origin.unwrap().origin, Origin::Cache);
+        }
+        let per_call = started.elapsed() / rounds;
+        eprintln!("warm contact scope lookup: {per_call:?} per call");
+        eprintln!(
+            "cache bytes for one demo contact: {}",
+            data.cache_bytes().await
+        );
+    }
+}
