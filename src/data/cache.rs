@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
@@ -65,6 +66,9 @@ pub enum Lookup {
 
 pub struct ScopeCache {
     entries: Cache<CacheKey, Arc<CachedScope>>,
+    /// Counts invalidations, so that a fetch that overlapped one does not store data that
+    /// may predate it as fresh.
+    invalidations: AtomicU64,
 }
 
 struct KeepFor;
@@ -101,7 +105,10 @@ impl ScopeCache {
             .expire_after(KeepFor)
             .support_invalidation_closures()
             .build();
-        ScopeCache { entries }
+        ScopeCache {
+            entries,
+            invalidations: AtomicU64::new(0),
+        }
     }
 
     /// The entry for `key` if it is fresh: the warm path, which never waits on a lock.
@@ -132,8 +139,15 @@ impl ScopeCache {
                 {
                     return Op::Nop;
                 }
+                let before = self.invalidations.load(Ordering::Acquire);
                 match fetch.await {
-                    Ok(fetched) => Op::Put(Arc::new(fetched)),
+                    Ok(mut fetched) => {
+                        if self.invalidations.load(Ordering::Acquire) != before {
+                            // Serve it to this render, but fetch again for the next one.
+                            fetched.fresh_for = Duration::ZERO;
+                        }
+                        Op::Put(Arc::new(fetched))
+                    }
                     Err(error) => {
                         *slot = Some(error);
                         Op::Nop
@@ -162,6 +176,7 @@ impl ScopeCache {
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
     /// alias (a contact cached under its email, invalidated by its people id).
     pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) {
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
         self.entries
             .invalidate(&CacheKey {
                 kind,

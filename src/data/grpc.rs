@@ -83,9 +83,12 @@ fn classify(status: tonic::Status) -> SourceError {
     let message = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::NotFound => SourceError::NotFound,
-        Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Unknown => {
-            SourceError::Transient(message)
-        }
+        // CANCELLED is what a tonic upstream answers when our grpc-timeout ran out first.
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::Unknown => SourceError::Transient(message),
         Code::ResourceExhausted => SourceError::RateLimited(None),
         Code::Unauthenticated | Code::PermissionDenied => SourceError::Unauthorized(message),
         _ => SourceError::Fatal(message),
