@@ -383,6 +383,35 @@ fn failure_error(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_cache_is_bounded_by_bytes() {
+        let budget = 8 * 1024;
+        let data =
+            DataService::with_sources(Sources::single(Arc::new(file::FileSource::demo())), budget);
+        let contacts = [
+            "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11",
+            "jane.doe@example.com",
+            "0f9d2c44-6a1b-4f7e-8c3d-5e2b7a9f1c22",
+            "luis.garcia@example.es",
+            "c3e1a5f7-9b2d-4e6f-8a0c-1d3f5b7e9a44",
+            "mallory@example.org",
+            "e7b3d9f1-4a6c-4e8b-9d2f-6a8c0e2b4d55",
+            "camille.dubois@example.fr",
+        ];
+        for id in contacts {
+            let scope = data
+                .scope(ScopeKind::Contact, "demo", id, FetchOptions::default())
+                .await
+                .unwrap();
+            assert!(scope.origin.is_some());
+        }
+        let held = data.cache_bytes().await;
+        // Entries are weighed by their size (a demo contact is a few KB), and the total
+        // stays within the budget although more than that was offered.
+        assert!(held > 1024, "entries weigh their bytes: {held}");
+        assert!(held <= budget, "{held} > {budget}");
+    }
+
     /// The warm path's cost: `cargo test --release --lib warm_scope -- --ignored --nocapture`.
     #[tokio::test]
     #[ignore = "a measurement, not a check"]

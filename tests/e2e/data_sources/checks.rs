@@ -233,6 +233,45 @@ pub async fn invalidation_fetches_again(upstream: Upstream) {
     );
 }
 
+pub async fn invalidation_during_a_fetch_is_not_lost(upstream: Upstream) {
+    let setup = Setup::start(upstream, "", &[]).await;
+    setup
+        .fake
+        .state
+        .set_mode(Mode::Slow(Duration::from_millis(400)));
+    let mut client = setup.server.client().await;
+    let mut renderer = client.clone();
+    let render_task =
+        tokio::spawn(async move { renderer.render_template(render(PEOPLE_ID, "")).await });
+    // Invalidate while the first fetch is in flight (the fake has seen the call).
+    let started = Instant::now();
+    while setup.contact_calls() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the fetch never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client
+        .invalidate_contact(pb::InvalidateContactRequest {
+            workspace_id: WORKSPACE.into(),
+            id: PEOPLE_ID.into(),
+        })
+        .await
+        .unwrap();
+    let first = render_task.await.unwrap().unwrap().into_inner();
+    assert_eq!(origin(&first, "contact").0, Origin::Upstream);
+    // The data fetched before the invalidation is not kept as fresh.
+    setup.fake.state.set_mode(Mode::Normal);
+    let next = client
+        .render_template(render(PEOPLE_ID, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(origin(&next, "contact").0, Origin::Upstream);
+    assert_eq!(setup.contact_calls(), 2);
+}
+
 pub async fn unknown_ids_are_not_found_and_remembered(upstream: Upstream) {
     let setup = Setup::start(upstream, "", &[]).await;
     let mut client = setup.server.client().await;

@@ -155,6 +155,7 @@ for_both_upstreams!(
     concurrent_cold_renders_make_one_call,
     ttl_expiry_fetches_again,
     invalidation_fetches_again,
+    invalidation_during_a_fetch_is_not_lost,
     unknown_ids_are_not_found_and_remembered,
     rejected_credentials_are_a_configuration_error,
     rate_limit_is_waited_out,
