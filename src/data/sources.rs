@@ -243,8 +243,12 @@ impl SourceSpec {
                         .base_url
                         .unwrap_or_else(|| "https://api.crisp.chat/v1".to_string()),
                     website_id: website_id.clone(),
-                    identifier: required(table, "identifier", self.identifier)?,
-                    key: required(table, "key", self.key)?,
+                    identifier: secret(
+                        table,
+                        "identifier",
+                        required(table, "identifier", self.identifier)?,
+                    )?,
+                    key: secret(table, "key", required(table, "key", self.key)?)?,
                     tier: self.tier.unwrap_or_else(|| "plugin".to_string()),
                 };
                 let source = CrispSource::new(config).map_err(|e| format!("[{table}]: {e}"))?;
@@ -256,7 +260,10 @@ impl SourceSpec {
                     ),
                     crisp_hook: Some(CrispHook {
                         website_id,
-                        secret: self.webhook_secret,
+                        secret: self
+                            .webhook_secret
+                            .map(|value| secret(table, "webhook_secret", value))
+                            .transpose()?,
                     }),
                 })
             }
@@ -288,6 +295,20 @@ fn required(
     match value {
         Some(value) if !value.trim().is_empty() => Ok(value),
         _ => Err(format!("[{table}] needs `{field}`")),
+    }
+}
+
+/// A credential written as `env:NAME` is read from that environment variable, so that the
+/// file itself need not hold secrets.
+fn secret(table: &str, field: &str, value: String) -> std::result::Result<String, String> {
+    match value.strip_prefix("env:") {
+        Some(name) => match std::env::var(name) {
+            Ok(found) if !found.is_empty() => Ok(found),
+            _ => Err(format!(
+                "[{table}] {field} = \"env:{name}\" but the environment variable {name} is not set"
+            )),
+        },
+        None => Ok(value),
     }
 }
 
@@ -358,6 +379,21 @@ mod tests {
         assert_eq!(sources.route("acme").source.name(), "crisp");
         assert_eq!(sources.route("globex").source.name(), "grpc");
         assert_eq!(sources.route("anyone").source.name(), "file");
+    }
+
+    #[test]
+    fn credentials_may_come_from_the_environment() {
+        let err = secret(
+            "workspaces.a",
+            "key",
+            "env:SHORTCUTS_TEST_UNSET_VARIABLE".into(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("SHORTCUTS_TEST_UNSET_VARIABLE"), "{err}");
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(secret("t", "key", "env:PATH".into()).unwrap(), path);
+        assert_eq!(secret("t", "key", "plain".into()).unwrap(), "plain");
     }
 
     #[test]
