@@ -12,7 +12,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use minijinja::Value;
 use shortcuts::data::file::FileSource;
-use shortcuts::data::{DataSource, scope};
+use shortcuts::data::{DataSource, ScopeKind, scope};
 use shortcuts::template::{Engine, RenderContext, RenderLimits};
 
 const TEMPLATE: &str = "Hi <<contact.first_name | fallback(\"there\")>>,\n\nthanks for reaching out about your <<contact.plan>> plan. {% if session.order_id %}I can see order <<session.order_id>> in our system and it is being prepared for shipping right now.{% else %}Could you send me your order number?{% endif %} We will write to <<contact.email>> as soon as anything changes.\n\nBest,\n<<agent.first_name>>";
@@ -57,14 +57,13 @@ fn benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let source = FileSource::demo();
-    let contact_record = runtime
-        .block_on(source.contact("demo", JANE))
-        .unwrap()
-        .unwrap();
-    let session_record = runtime
-        .block_on(source.session("demo", SESSION))
-        .unwrap()
-        .unwrap();
+    let fetch = |kind, id| {
+        runtime
+            .block_on(source.fetch(kind, "demo", id, std::time::Duration::from_secs(1)))
+            .unwrap()
+    };
+    let contact_record = fetch(ScopeKind::Contact, JANE);
+    let session_record = fetch(ScopeKind::Session, SESSION);
     let engine = Engine::new(RenderLimits::default());
     let compiled = engine.compile(TEMPLATE).unwrap();
 

@@ -83,6 +83,19 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_BODY_BYTES", default_value_t = crate::catalog::validate::MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// TOML file choosing the data source (file, crisp, grpc) per workspace, with cache
+    /// and retry settings; every workspace uses the file source when not set.
+    #[arg(long, env = "SHORTCUTS_DATA_SOURCES")]
+    pub data_sources: Option<PathBuf>,
+
+    /// Memory budget of the contact/session data cache, in bytes.
+    #[arg(long, env = "SHORTCUTS_DATA_CACHE_BYTES", default_value_t = crate::data::DEFAULT_CACHE_BYTES)]
+    pub data_cache_bytes: u64,
+
+    /// Address of the HTTP endpoint for Crisp web hooks (`POST /crisp`); off when not set.
+    #[arg(long, env = "SHORTCUTS_WEBHOOK_LISTEN")]
+    pub webhook_listen: Option<SocketAddr>,
+
     /// Log format: `text` for people, `json` for log pipelines. Level via `RUST_LOG`.
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use crate::catalog::{Catalog, ShortcutKey};
-use crate::data::{DataService, ScopeKind};
+use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
 use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, RenderContext, RenderError};
 
@@ -30,6 +30,8 @@ pub struct RenderRequest {
     pub agent: Value,
     pub vars: Value,
     pub strict: bool,
+    /// Deadline and best-effort flag for the contact and session data.
+    pub fetch: FetchOptions,
 }
 
 /// A rendered reply.
@@ -40,6 +42,8 @@ pub struct RenderOutcome {
     pub shortcut_version: u64,
     pub missing: Vec<String>,
     pub defaulted: Vec<String>,
+    /// Where the contact and session data came from (one per scope fetched).
+    pub data_origins: Vec<DataOrigin>,
 }
 
 pub struct Renderer {
@@ -50,6 +54,11 @@ pub struct Renderer {
 impl Renderer {
     pub fn new(catalog: Arc<Catalog>, data: Arc<DataService>) -> Self {
         Self { catalog, data }
+    }
+
+    /// The data service renders read from (for invalidation).
+    pub fn data(&self) -> &Arc<DataService> {
+        &self.data
     }
 
     pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
@@ -79,12 +88,18 @@ impl Renderer {
             };
 
         let (contact, session) = tokio::try_join!(
-            self.data.scope(ScopeKind::Contact, ws, &request.contact_id),
-            self.data.scope(ScopeKind::Session, ws, &request.session_id),
+            self.data
+                .scope(ScopeKind::Contact, ws, &request.contact_id, request.fetch),
+            self.data
+                .scope(ScopeKind::Session, ws, &request.session_id, request.fetch),
         )?;
+        let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
+            .into_iter()
+            .flatten()
+            .collect();
         let context = RenderContext {
-            contact,
-            session,
+            contact: contact.value,
+            session: session.value,
             agent: request.agent,
             vars: request.vars,
             workspace: workspace_scope(ws),
@@ -109,6 +124,7 @@ impl Renderer {
             shortcut_version,
             missing: rendered.missing,
             defaulted: rendered.defaulted,
+            data_origins,
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::api::ShortcutApi;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::data::file::FileSource;
-use crate::data::{DataService, DataSource};
+use crate::data::{DataService, Sources};
 use crate::pb::shortcut_service_server::ShortcutServiceServer;
 use crate::render::Renderer;
 use crate::template::Engine;
@@ -22,6 +22,7 @@ use crate::template::Engine;
 pub struct App {
     pub catalog: Arc<Catalog>,
     pub renderer: Arc<Renderer>,
+    pub data: Arc<DataService>,
 }
 
 impl App {
@@ -55,13 +56,21 @@ impl App {
                 );
             }
         }
-        let source: Arc<dyn DataSource> = match &config.data_file {
-            Some(path) => Arc::new(FileSource::from_path(path)?),
-            None => Arc::new(FileSource::demo()),
+        let sources = match &config.data_sources {
+            Some(path) => Sources::load(path, config.data_file.as_deref())?,
+            None => Sources::single(match &config.data_file {
+                Some(path) => Arc::new(FileSource::from_path(path)?),
+                None => Arc::new(FileSource::demo()),
+            }),
         };
-        let data = Arc::new(DataService::new(source));
-        let renderer = Arc::new(Renderer::new(catalog.clone(), data));
-        Ok(App { catalog, renderer })
+        tracing::info!(sources = %sources.describe(), "data sources");
+        let data = Arc::new(DataService::with_sources(sources, config.data_cache_bytes));
+        let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()));
+        Ok(App {
+            catalog,
+            renderer,
+            data,
+        })
     }
 }
 
@@ -109,10 +118,32 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!("listening on {addr}");
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let (hooks_stop_tx, hooks_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         let _ = draining_tx.send(());
+        let _ = hooks_stop_tx.send(());
     };
+    if let Some(hooks_addr) = config.webhook_listen {
+        let hooks_listener = TcpListener::bind(hooks_addr)
+            .await
+            .with_context(|| format!("cannot bind the web hook port {hooks_addr}"))?;
+        let bound = hooks_listener.local_addr()?;
+        // Not "listening on": that line announces the gRPC address.
+        tracing::info!(
+            "crisp web hooks accepted at http://{bound}{}",
+            crate::data::webhook::PATH
+        );
+        let data = app.data.clone();
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = hooks_stop_rx.await;
+            };
+            if let Err(error) = crate::data::webhook::serve(hooks_listener, data, stop).await {
+                tracing::error!(%error, "the web hook server stopped");
+            }
+        });
+    }
     let mut builder = Server::builder();
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
         let read = |path: &std::path::Path| {

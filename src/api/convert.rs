@@ -113,3 +113,62 @@ fn proto_value(field: &str, value: prost_types::Value, depth: usize) -> Result<V
         Some(Kind::StructValue(s)) => struct_value(field, s.fields, depth + 1)?,
     })
 }
+
+// --- Data cache (issue 3) ---
+
+pub fn data_origin(origin: &crate::data::DataOrigin) -> pb::DataOrigin {
+    use crate::data::Origin;
+    use pb::data_origin::Origin as Pb;
+    let kind = match origin.origin {
+        Origin::Cache => Pb::Cache,
+        Origin::Upstream => Pb::Upstream,
+        Origin::Stale => Pb::Stale,
+        Origin::Absent => Pb::Absent,
+    };
+    pb::DataOrigin {
+        scope: origin.scope.name().to_string(),
+        origin: kind as i32,
+        age_ms: origin.age.as_millis() as u64,
+        source: origin.source.clone(),
+    }
+}
+
+/// The caller's deadline, from the `grpc-timeout` header (`<digits><unit>`, unit one of
+/// `H M S m u n`); `None` when absent or malformed.
+pub fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<std::time::Instant> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    grpc_timeout(value).map(|timeout| std::time::Instant::now() + timeout)
+}
+
+fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::grpc_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(grpc_timeout("10x"), None);
+        assert_eq!(grpc_timeout("m"), None);
+    }
+}

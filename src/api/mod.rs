@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::auth::Role;
 use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutKey};
+use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
@@ -81,6 +82,11 @@ fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
         shortcut_version: outcome.shortcut_version,
         missing: outcome.missing,
         defaulted: outcome.defaulted,
+        data_origins: outcome
+            .data_origins
+            .iter()
+            .map(convert::data_origin)
+            .collect(),
     }
 }
 
@@ -222,6 +228,7 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderShortcutRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
+        let deadline = convert::deadline(request.metadata());
         let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
         rpc(
@@ -240,6 +247,10 @@ impl ShortcutService for ShortcutApi {
                     agent: convert::struct_scope("agent", r.agent)?,
                     vars: convert::struct_scope("vars", r.vars)?,
                     strict: r.strict,
+                    fetch: FetchOptions {
+                        deadline,
+                        best_effort: r.best_effort,
+                    },
                 };
                 Ok(render_response(self.renderer.render(request).await?))
             },
@@ -251,6 +262,7 @@ impl ShortcutService for ShortcutApi {
         &self,
         request: Request<pb::RenderTemplateRequest>,
     ) -> std::result::Result<Response<pb::RenderResponse>, Status> {
+        let deadline = convert::deadline(request.metadata());
         let (metadata, _, r) = request.into_parts();
         let ws = r.workspace_id.clone();
         rpc(
@@ -268,6 +280,10 @@ impl ShortcutService for ShortcutApi {
                     agent: convert::struct_scope("agent", r.agent)?,
                     vars: convert::struct_scope("vars", r.vars)?,
                     strict: r.strict,
+                    fetch: FetchOptions {
+                        deadline,
+                        best_effort: r.best_effort,
+                    },
                 };
                 Ok(render_response(self.renderer.render(request).await?))
             },
@@ -306,6 +322,52 @@ impl ShortcutService for ShortcutApi {
                         .collect(),
                     placeholders: validation.placeholders,
                 })
+            },
+        )
+        .await
+    }
+
+    // --- Data cache (issue 3) ---
+
+    async fn invalidate_contact(
+        &self,
+        request: Request<pb::InvalidateContactRequest>,
+    ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "InvalidateContact",
+            &metadata,
+            &r.workspace_id,
+            Role::Admin,
+            async {
+                self.renderer
+                    .data()
+                    .invalidate(ScopeKind::Contact, &r.workspace_id, &r.id)
+                    .await?;
+                Ok(pb::InvalidateResponse {})
+            },
+        )
+        .await
+    }
+
+    async fn invalidate_session(
+        &self,
+        request: Request<pb::InvalidateSessionRequest>,
+    ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "InvalidateSession",
+            &metadata,
+            &r.workspace_id,
+            Role::Admin,
+            async {
+                self.renderer
+                    .data()
+                    .invalidate(ScopeKind::Session, &r.workspace_id, &r.id)
+                    .await?;
+                Ok(pb::InvalidateResponse {})
             },
         )
         .await

@@ -6,13 +6,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{DataSource, Record, crisp_shape};
-use crate::error::{Error, Result};
+use super::source::{DataSource, SourceError};
+use super::{Record, ScopeKind, crisp_shape};
+use crate::error::Error;
 
 /// The demo data shipped with the service.
 pub const DEMO_DATA: &str = include_str!("../../data/demo.json");
@@ -49,7 +51,7 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    pub fn from_path(path: &Path) -> Result<Self> {
+    pub fn from_path(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::invalid("data_file", format!("cannot read {}: {e}", path.display()))
         })?;
@@ -65,7 +67,7 @@ impl FileSource {
         Self::from_json(DEMO_DATA).expect("the embedded demo data is valid")
     }
 
-    pub fn from_json(text: &str) -> Result<Self> {
+    pub fn from_json(text: &str) -> Result<Self, Error> {
         let file: FileShape = serde_json::from_str(text)
             .map_err(|e| Error::invalid("data_file", format!("not a data file: {e}")))?;
         let mut source = FileSource::default();
@@ -90,21 +92,26 @@ impl FileSource {
 
 #[async_trait]
 impl DataSource for FileSource {
-    async fn contact(&self, workspace_id: &str, contact_id: &str) -> Result<Option<Record>> {
-        let key = (workspace_id.to_string(), contact_id.to_string());
-        let by_id = self.contacts.get(&key);
-        let found = by_id.or_else(|| {
-            self.contacts
-                .get(&(workspace_id.to_string(), contact_id.to_lowercase()))
-                .filter(|_| contact_id.contains('@'))
-        });
-        Ok(found.cloned())
+    fn name(&self) -> &str {
+        "file"
     }
 
-    async fn session(&self, workspace_id: &str, session_id: &str) -> Result<Option<Record>> {
-        Ok(self
-            .sessions
-            .get(&(workspace_id.to_string(), session_id.to_string()))
-            .cloned())
+    async fn fetch(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+        _timeout: Duration,
+    ) -> Result<Record, SourceError> {
+        let key = (workspace_id.to_string(), id.to_string());
+        let found = match kind {
+            ScopeKind::Contact => self.contacts.get(&key).or_else(|| {
+                self.contacts
+                    .get(&(workspace_id.to_string(), id.to_lowercase()))
+                    .filter(|_| id.contains('@'))
+            }),
+            ScopeKind::Session => self.sessions.get(&key),
+        };
+        found.cloned().ok_or(SourceError::NotFound)
     }
 }

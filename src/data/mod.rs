@@ -1,17 +1,35 @@
-//! Contact and session data: where it comes from and how it becomes a template scope.
+//! Contact and session data: where it comes from, how it is cached, and how it becomes a
+//! template scope.
 //!
-//! A [`DataSource`] fetches raw records from the system that owns them; [`DataService`]
-//! turns them into render-ready scopes (minijinja values, converted once, not per render).
+//! A [`DataSource`] fetches raw records from the system that owns them (Crisp, an upstream
+//! gRPC service, a JSON file); [`sources`] says which source serves which workspace;
+//! [`DataService`] answers renders from the byte-bounded [`cache`] of render-ready scopes
+//! (minijinja values, converted once on insert, never per render), calls the source on a
+//! miss within the caller's deadline ([`upstream`]), and routes every invalidation through
+//! one method, [`DataService::invalidate`].
 
+pub mod cache;
+pub mod crisp;
 pub mod crisp_shape;
 pub mod file;
+pub mod grpc;
 pub mod scope;
+pub mod source;
+pub mod sources;
+pub mod upstream;
+pub mod webhook;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use minijinja::Value;
 use serde_json::{Map, Value as Json};
+
+pub use source::{DataSource, SourceError};
+pub use sources::{SourceRoute, Sources};
+
+use cache::{CacheKey, CachedScope, Lookup, ScopeCache};
+use upstream::FetchFailure;
 
 use crate::error::{Error, Result};
 
@@ -23,13 +41,6 @@ pub struct Record {
     pub native: Map<String, Json>,
     /// Free-form custom data (Crisp "people data" or "session data").
     pub custom: Map<String, Json>,
-}
-
-/// Fetches contact and session records. `Ok(None)` means the id is unknown.
-#[async_trait]
-pub trait DataSource: Send + Sync + 'static {
-    async fn contact(&self, workspace_id: &str, contact_id: &str) -> Result<Option<Record>>;
-    async fn session(&self, workspace_id: &str, session_id: &str) -> Result<Option<Record>>;
 }
 
 /// Which kind of record a lookup is for.
@@ -48,38 +59,383 @@ impl ScopeKind {
     }
 }
 
-/// Serves render-ready scopes for contacts and sessions.
+/// How a render wants its data fetched.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchOptions {
+    /// When the caller stops waiting; upstream calls end before it.
+    pub deadline: Option<Instant>,
+    /// On source failure with nothing cached, use an empty scope instead of failing.
+    pub best_effort: bool,
+}
+
+/// Where a scope's data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Cache,
+    Upstream,
+    Stale,
+    Absent,
+}
+
+/// What a render reports about one scope's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataOrigin {
+    pub scope: ScopeKind,
+    pub origin: Origin,
+    /// Time since the data was fetched from its source (zero when absent).
+    pub age: Duration,
+    /// The source's short name (`crisp`, `grpc`, `file`).
+    pub source: String,
+}
+
+/// A scope ready for the template, and where it came from (`None` when no id was given).
+#[derive(Debug, Clone)]
+pub struct ScopeData {
+    pub value: Value,
+    pub origin: Option<DataOrigin>,
+}
+
+/// The default byte budget of the scope cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Serves render-ready scopes for contacts and sessions, through the cache.
 pub struct DataService {
-    source: Arc<dyn DataSource>,
+    sources: Sources,
+    cache: ScopeCache,
 }
 
 impl DataService {
+    /// Every workspace served by one source with its default policy (the file source).
     pub fn new(source: Arc<dyn DataSource>) -> Self {
-        Self { source }
+        Self::with_sources(Sources::single(source), DEFAULT_CACHE_BYTES)
+    }
+
+    pub fn with_sources(sources: Sources, cache_bytes: u64) -> Self {
+        DataService {
+            sources,
+            cache: ScopeCache::new(cache_bytes),
+        }
+    }
+
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// The scope for one contact or session; an empty id gives an empty scope.
-    pub async fn scope(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<Value> {
+    pub async fn scope(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+        options: FetchOptions,
+    ) -> Result<ScopeData> {
         if id.is_empty() {
-            return Ok(scope::empty());
+            return Ok(ScopeData {
+                value: scope::empty(),
+                origin: None,
+            });
         }
-        let field = format!("{}_id", kind.name());
-        if id.len() > 256 || id.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                field,
-                "must be at most 256 characters without control characters",
-            ));
-        }
-        let record = match kind {
-            ScopeKind::Contact => self.source.contact(workspace_id, id).await?,
-            ScopeKind::Session => self.source.session(workspace_id, id).await?,
+        validate_id(kind, id)?;
+        let route = self.sources.route(workspace_id);
+        let key = CacheKey {
+            kind,
+            workspace_id: workspace_id.to_string(),
+            id: id.to_string(),
         };
-        match record {
-            Some(record) => Ok(scope::build(id, &record)),
-            None => Err(Error::NotFound(format!(
-                "{} {id:?} not found in workspace {workspace_id:?} ({field})",
-                kind.name()
-            ))),
+        let report = |origin: Origin, entry: Option<&CachedScope>| DataOrigin {
+            scope: kind,
+            origin,
+            age: entry.map(CachedScope::age).unwrap_or_default(),
+            source: route.source.name().to_string(),
+        };
+        if let Some(entry) = self.cache.fresh(&key).await {
+            return found(
+                kind,
+                workspace_id,
+                id,
+                &entry,
+                report(Origin::Cache, Some(&entry)),
+            );
         }
+
+        let deadline = options.deadline.map(answer_by);
+        let fetch = fetch_entry(route, kind, workspace_id, id, deadline);
+        let lookup = match deadline {
+            Some(deadline) => {
+                match tokio::time::timeout_at(
+                    deadline.into(),
+                    self.cache.lookup(key.clone(), fetch),
+                )
+                .await
+                {
+                    Ok(lookup) => lookup,
+                    // Waited behind another caller's fetch until our own deadline.
+                    Err(_) => Lookup::Failed {
+                        failure: FetchFailure::DeadlineExceeded(format!(
+                            "the {} source did not answer within the request's deadline",
+                            route.source.name()
+                        )),
+                        stale: self.cache.servable(&key).await,
+                    },
+                }
+            }
+            None => self.cache.lookup(key.clone(), fetch).await,
+        };
+        match lookup {
+            Lookup::Cached(entry) => found(
+                kind,
+                workspace_id,
+                id,
+                &entry,
+                report(Origin::Cache, Some(&entry)),
+            ),
+            Lookup::Fetched(entry) => found(
+                kind,
+                workspace_id,
+                id,
+                &entry,
+                report(Origin::Upstream, Some(&entry)),
+            ),
+            Lookup::Failed {
+                failure,
+                stale: Some(entry),
+            } if entry.scope.is_some() => {
+                tracing::warn!(
+                    scope = kind.name(),
+                    workspace = workspace_id,
+                    id,
+                    age_ms = entry.age().as_millis() as u64,
+                    ?failure,
+                    "serving stale data"
+                );
+                found(
+                    kind,
+                    workspace_id,
+                    id,
+                    &entry,
+                    report(Origin::Stale, Some(&entry)),
+                )
+            }
+            Lookup::Failed { failure, .. } => {
+                let error = failure_error(kind, workspace_id, id, route, failure);
+                let recoverable = matches!(
+                    error,
+                    Error::Unavailable(_)
+                        | Error::DeadlineExceeded(_)
+                        | Error::FailedPrecondition(_)
+                );
+                if options.best_effort && recoverable {
+                    tracing::warn!(scope = kind.name(), workspace = workspace_id, id, %error, "best effort: rendering without this scope");
+                    Ok(ScopeData {
+                        value: scope::empty(),
+                        origin: Some(report(Origin::Absent, None)),
+                    })
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Drops the cached data of one contact or session at once. Every invalidation (RPC,
+    /// web hook, and later other replicas) goes through here.
+    pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<()> {
+        crate::catalog::validate::workspace_id(workspace_id)?;
+        if id.is_empty() {
+            return Err(Error::invalid("id", "must not be empty"));
+        }
+        validate_id(kind, id).map_err(|_| {
+            Error::invalid(
+                "id",
+                "must be at most 256 characters without control characters",
+            )
+        })?;
+        self.cache.invalidate(kind, workspace_id, id).await;
+        tracing::info!(
+            scope = kind.name(),
+            workspace = workspace_id,
+            id,
+            "invalidated cached data"
+        );
+        Ok(())
+    }
+
+    /// Bytes currently held by the cache (approximate, after pending maintenance).
+    pub async fn cache_bytes(&self) -> u64 {
+        self.cache.settle().await;
+        self.cache.weighted_size()
+    }
+}
+
+fn validate_id(kind: ScopeKind, id: &str) -> Result<()> {
+    if id.len() > 256 || id.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            format!("{}_id", kind.name()),
+            "must be at most 256 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Upstream calls must end a little before the caller's deadline, so that the answer (an
+/// error included) still reaches it in time.
+fn answer_by(deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let margin = (left / 20).clamp(Duration::from_millis(5), Duration::from_millis(50));
+    deadline.checked_sub(margin).unwrap_or(deadline)
+}
+
+async fn fetch_entry(
+    route: &SourceRoute,
+    kind: ScopeKind,
+    workspace_id: &str,
+    id: &str,
+    deadline: Option<Instant>,
+) -> std::result::Result<CachedScope, FetchFailure> {
+    let policy = &route.policy;
+    match upstream::fetch(&*route.source, policy, kind, workspace_id, id, deadline).await {
+        Ok(record) => Ok(cache_entry(id, &record, policy)),
+        Err(FetchFailure::NotFound) => Ok(CachedScope {
+            scope: None,
+            fetched_at: Instant::now(),
+            fresh_for: policy.not_found_ttl,
+            keep_for: policy.not_found_ttl,
+            aliases: Vec::new(),
+            weight: 64,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Converts a record into its cache entry: the scope is built here, once.
+fn cache_entry(id: &str, record: &Record, policy: &upstream::SourcePolicy) -> CachedScope {
+    let mut aliases = Vec::new();
+    for field in ["id", "email"] {
+        if let Some(alias) = record.native.get(field).and_then(Json::as_str) {
+            let alias = alias.to_lowercase();
+            if alias != id.to_lowercase() {
+                aliases.push(alias);
+            }
+        }
+    }
+    CachedScope {
+        scope: Some(scope::build(id, record)),
+        fetched_at: Instant::now(),
+        fresh_for: policy.ttl,
+        keep_for: policy.ttl + policy.stale_grace,
+        aliases,
+        weight: scope::weight(record),
+    }
+}
+
+fn found(
+    kind: ScopeKind,
+    workspace_id: &str,
+    id: &str,
+    entry: &CachedScope,
+    origin: DataOrigin,
+) -> Result<ScopeData> {
+    match &entry.scope {
+        Some(value) => Ok(ScopeData {
+            value: value.clone(),
+            origin: Some(origin),
+        }),
+        None => Err(not_found(kind, workspace_id, id)),
+    }
+}
+
+fn not_found(kind: ScopeKind, workspace_id: &str, id: &str) -> Error {
+    Error::NotFound(format!(
+        "{} {id:?} not found in workspace {workspace_id:?} ({}_id)",
+        kind.name(),
+        kind.name()
+    ))
+}
+
+fn failure_error(
+    kind: ScopeKind,
+    workspace_id: &str,
+    id: &str,
+    route: &SourceRoute,
+    failure: FetchFailure,
+) -> Error {
+    let what = format!(
+        "{} data for {id:?} (workspace {workspace_id:?})",
+        kind.name()
+    );
+    match failure {
+        FetchFailure::NotFound => not_found(kind, workspace_id, id),
+        FetchFailure::Unavailable(message) => {
+            Error::Unavailable(format!("cannot fetch {what}: {message}"))
+        }
+        FetchFailure::DeadlineExceeded(message) => {
+            Error::DeadlineExceeded(format!("cannot fetch {what}: {message}"))
+        }
+        FetchFailure::Unauthorized(message) => Error::FailedPrecondition(format!(
+            "cannot fetch {what}: the {} source rejected our credentials ({message}); {}",
+            route.source.name(),
+            route.credentials_hint
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_by_bytes() {
+        let budget = 8 * 1024;
+        let data =
+            DataService::with_sources(Sources::single(Arc::new(file::FileSource::demo())), budget);
+        let contacts = [
+            "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11",
+            "jane.doe@example.com",
+            "0f9d2c44-6a1b-4f7e-8c3d-5e2b7a9f1c22",
+            "luis.garcia@example.es",
+            "c3e1a5f7-9b2d-4e6f-8a0c-1d3f5b7e9a44",
+            "mallory@example.org",
+            "e7b3d9f1-4a6c-4e8b-9d2f-6a8c0e2b4d55",
+            "camille.dubois@example.fr",
+        ];
+        for id in contacts {
+            let scope = data
+                .scope(ScopeKind::Contact, "demo", id, FetchOptions::default())
+                .await
+                .unwrap();
+            assert!(scope.origin.is_some());
+        }
+        let held = data.cache_bytes().await;
+        // Entries are weighed by their size (a demo contact is a few KB), and the total
+        // stays within the budget although more than that was offered.
+        assert!(held > 1024, "entries weigh their bytes: {held}");
+        assert!(held <= budget, "{held} > {budget}");
+    }
+
+    /// The warm path's cost: `cargo test --release --lib warm_scope -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn warm_scope_lookup_cost() {
+        let data = DataService::new(Arc::new(file::FileSource::demo()));
+        let jane = "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11";
+        let options = FetchOptions::default();
+        data.scope(ScopeKind::Contact, "demo", jane, options)
+            .await
+            .unwrap();
+        let rounds = 200_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let scope = data
+                .scope(ScopeKind::Contact, "demo", jane, options)
+                .await
+                .unwrap();
+            assert_eq!(scope.origin.unwrap().origin, Origin::Cache);
+        }
+        let per_call = started.elapsed() / rounds;
+        eprintln!("warm contact scope lookup: {per_call:?} per call");
+        eprintln!(
+            "cache bytes for one demo contact: {}",
+            data.cache_bytes().await
+        );
     }
 }

@@ -34,6 +34,36 @@ pub fn build(id: &str, record: &Record) -> Value {
     Value::from(scope)
 }
 
+/// Approximate bytes a record's scope holds in memory, for the cache's byte bound: the
+/// text it carries plus a fixed overhead per value (twice over: inline and under `data`).
+pub fn weight(record: &Record) -> u32 {
+    fn json_weight(json: &Json) -> usize {
+        const NODE: usize = 32;
+        match json {
+            Json::String(s) => NODE + s.len(),
+            Json::Array(items) => NODE + items.iter().map(json_weight).sum::<usize>(),
+            Json::Object(map) => {
+                NODE + map
+                    .iter()
+                    .map(|(k, v)| k.len() + json_weight(v))
+                    .sum::<usize>()
+            }
+            _ => NODE,
+        }
+    }
+    let native: usize = record
+        .native
+        .iter()
+        .map(|(k, v)| k.len() + json_weight(v))
+        .sum();
+    let custom: usize = record
+        .custom
+        .iter()
+        .map(|(k, v)| k.len() + json_weight(v))
+        .sum();
+    u32::try_from(256 + native + 2 * custom).unwrap_or(u32::MAX)
+}
+
 /// An empty scope: every placeholder in it reads as missing.
 pub fn empty() -> Value {
     Value::from(BTreeMap::<String, Value>::new())

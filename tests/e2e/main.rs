@@ -2,6 +2,7 @@
 
 mod crash;
 mod crud;
+mod data_sources;
 mod harness;
 mod hostile;
 mod readme;

@@ -1,0 +1,209 @@
+//! The scope cache: render-ready scopes per (workspace, contact) and (workspace, session),
+//! bounded by bytes, each kept for its time to live plus a grace period during which it
+//! may still be served if its source fails.
+//!
+//! A miss (or an expired entry) is refreshed under moka's per-key compute lock, so that
+//! concurrent misses on one key make exactly one upstream call; the others wait and then
+//! find the fresh entry.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use minijinja::Value;
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+
+use super::ScopeKind;
+use super::upstream::FetchFailure;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub kind: ScopeKind,
+    pub workspace_id: String,
+    pub id: String,
+}
+
+/// One cached answer of a source: a scope, or "not found".
+#[derive(Debug)]
+pub struct CachedScope {
+    /// `None`: the source does not know this id.
+    pub scope: Option<Value>,
+    pub fetched_at: Instant,
+    /// How long the answer is fresh.
+    pub fresh_for: Duration,
+    /// How long it is kept at all (fresh, then stale but servable on failure).
+    pub keep_for: Duration,
+    /// Other ids the record answers to (people id, lowercased email), for invalidation.
+    pub aliases: Vec<String>,
+    /// Approximate memory held, for the byte-bounded eviction.
+    pub weight: u32,
+}
+
+impl CachedScope {
+    pub fn is_fresh(&self) -> bool {
+        self.fetched_at.elapsed() < self.fresh_for
+    }
+
+    pub fn age(&self) -> Duration {
+        self.fetched_at.elapsed()
+    }
+}
+
+/// What a lookup produced.
+pub enum Lookup {
+    /// Fresh from the cache.
+    Cached(Arc<CachedScope>),
+    /// Fetched from the source by this lookup.
+    Fetched(Arc<CachedScope>),
+    /// The source failed; `stale` is an expired answer still within its grace period.
+    Failed {
+        failure: FetchFailure,
+        stale: Option<Arc<CachedScope>>,
+    },
+}
+
+pub struct ScopeCache {
+    entries: Cache<CacheKey, Arc<CachedScope>>,
+    /// Counts invalidations, so that a fetch that overlapped one does not store data that
+    /// may predate it as fresh.
+    invalidations: AtomicU64,
+}
+
+struct KeepFor;
+
+impl moka::Expiry<CacheKey, Arc<CachedScope>> for KeepFor {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedScope>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.keep_for)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<CachedScope>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.keep_for)
+    }
+}
+
+impl ScopeCache {
+    pub fn new(max_bytes: u64) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &CacheKey, value: &Arc<CachedScope>| {
+                let key_bytes = (key.workspace_id.len() + key.id.len() + 64) as u32;
+                value.weight.saturating_add(key_bytes)
+            })
+            .expire_after(KeepFor)
+            .support_invalidation_closures()
+            .build();
+        ScopeCache {
+            entries,
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    /// The entry for `key` if it is fresh: the warm path, which never waits on a lock.
+    pub async fn fresh(&self, key: &CacheKey) -> Option<Arc<CachedScope>> {
+        self.entries.get(key).await.filter(|entry| entry.is_fresh())
+    }
+
+    /// Any entry for `key` still within its grace period.
+    pub async fn servable(&self, key: &CacheKey) -> Option<Arc<CachedScope>> {
+        self.entries.get(key).await
+    }
+
+    /// Returns the fresh entry for `key`, or refreshes it with `fetch` (one fetch per key
+    /// at a time; callers that waited find the result of the one before them).
+    pub async fn lookup<F>(&self, key: CacheKey, fetch: F) -> Lookup
+    where
+        F: Future<Output = Result<CachedScope, FetchFailure>>,
+    {
+        let mut failure: Option<FetchFailure> = None;
+        let slot = &mut failure;
+        let result = self
+            .entries
+            .entry(key)
+            .and_compute_with(|current| async move {
+                if current
+                    .as_ref()
+                    .is_some_and(|entry| entry.value().is_fresh())
+                {
+                    return Op::Nop;
+                }
+                let before = self.invalidations.load(Ordering::Acquire);
+                match fetch.await {
+                    Ok(mut fetched) => {
+                        if self.invalidations.load(Ordering::Acquire) != before {
+                            // Serve it to this render, but fetch again for the next one.
+                            fetched.fresh_for = Duration::ZERO;
+                        }
+                        Op::Put(Arc::new(fetched))
+                    }
+                    Err(error) => {
+                        *slot = Some(error);
+                        Op::Nop
+                    }
+                }
+            })
+            .await;
+        match (result, failure) {
+            (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), _) => {
+                Lookup::Fetched(entry.into_value())
+            }
+            (CompResult::Unchanged(entry), None) => Lookup::Cached(entry.into_value()),
+            (CompResult::Unchanged(entry), Some(failure)) => Lookup::Failed {
+                failure,
+                stale: Some(entry.into_value()),
+            },
+            (CompResult::StillNone(_) | CompResult::Removed(_), failure) => Lookup::Failed {
+                failure: failure.unwrap_or_else(|| {
+                    FetchFailure::Unavailable("the cache entry vanished".into())
+                }),
+                stale: None,
+            },
+        }
+    }
+
+    /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
+    /// alias (a contact cached under its email, invalidated by its people id).
+    pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) {
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        self.entries
+            .invalidate(&CacheKey {
+                kind,
+                workspace_id: workspace_id.to_string(),
+                id: id.to_string(),
+            })
+            .await;
+        if kind == ScopeKind::Contact {
+            let workspace = workspace_id.to_string();
+            let alias = id.to_lowercase();
+            let registered = self.entries.invalidate_entries_if(move |key, value| {
+                key.kind == kind
+                    && key.workspace_id == workspace
+                    && (key.id.to_lowercase() == alias || value.aliases.contains(&alias))
+            });
+            if let Err(error) = registered {
+                tracing::error!(%error, "cannot invalidate contact aliases");
+            }
+        }
+    }
+
+    /// Runs moka's pending maintenance (eviction, invalidation) now; for tests and metrics.
+    pub async fn settle(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+}

@@ -1,0 +1,40 @@
+//! The contract every data source implements: one attempt at fetching one record, with its
+//! failure classified so that the retry loop ([`super::upstream`]) knows what to do next.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Record, ScopeKind};
+
+/// Why one fetch attempt produced no record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceError {
+    /// The source does not know this id (cached briefly, never retried).
+    NotFound,
+    /// Worth another try: connection refused or reset, 5xx, gRPC UNAVAILABLE, a timeout.
+    Transient(String),
+    /// The source asked us to slow down, possibly saying for how long.
+    RateLimited(Option<Duration>),
+    /// The source refused our credentials: a configuration problem, not retried.
+    Unauthorized(String),
+    /// Any other refusal (a 4xx we do not expect, a malformed answer): not retried.
+    Fatal(String),
+}
+
+/// Fetches contact and session records from the system that owns them.
+#[async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    /// A short name for messages and responses: `crisp`, `grpc`, `file`.
+    fn name(&self) -> &str;
+
+    /// One attempt at fetching a record; `timeout` is how long this attempt may take (the
+    /// caller also enforces it).
+    async fn fetch(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Record, SourceError>;
+}

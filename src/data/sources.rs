@@ -1,0 +1,414 @@
+//! Which data source serves which workspace: the `--data-sources` TOML file, parsed and
+//! turned into ready sources with their cache and retry policy.
+//!
+//! Without the file every workspace uses the file source (`--data-file` or the embedded
+//! demo data), as in the first version.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::crisp::{CrispConfig, CrispSource};
+use super::file::FileSource;
+use super::grpc::GrpcSource;
+use super::source::DataSource;
+use super::upstream::SourcePolicy;
+use crate::error::{Error, Result};
+
+/// A source and how it is called and cached.
+pub struct SourceRoute {
+    pub source: Arc<dyn DataSource>,
+    pub policy: SourcePolicy,
+    /// What to check when the source rejects our credentials.
+    pub credentials_hint: String,
+    /// For a Crisp source: its website and the secret its web hooks are signed with.
+    pub crisp_hook: Option<CrispHook>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CrispHook {
+    pub website_id: String,
+    pub secret: Option<String>,
+}
+
+/// The routing table: one source per configured workspace, and a default.
+pub struct Sources {
+    default: Arc<SourceRoute>,
+    workspaces: HashMap<String, Arc<SourceRoute>>,
+}
+
+/// A Crisp website's web hooks: the secret that signs them and the workspaces it serves.
+#[derive(Debug, Clone)]
+pub struct HookTarget {
+    pub secret: Option<String>,
+    pub workspaces: Vec<String>,
+}
+
+impl Sources {
+    /// Every workspace served by `source` with the local policy.
+    pub fn single(source: Arc<dyn DataSource>) -> Self {
+        Sources {
+            default: Arc::new(SourceRoute {
+                source,
+                policy: SourcePolicy::local(),
+                credentials_hint: String::new(),
+                crisp_hook: None,
+            }),
+            workspaces: HashMap::new(),
+        }
+    }
+
+    /// Reads the `--data-sources` file. A `file` source without a `path` uses `data_file`
+    /// (or the embedded demo data).
+    pub fn load(path: &Path, data_file: Option<&Path>) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid(
+                "data_sources",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Self::parse(&text, data_file)
+            .map_err(|e| Error::invalid("data_sources", format!("{}: {e}", path.display())))
+    }
+
+    /// Parses the TOML text of a sources file.
+    pub fn parse(text: &str, data_file: Option<&Path>) -> std::result::Result<Self, String> {
+        let file: SourcesFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let default = match file.default {
+            Some(spec) => Arc::new(spec.build("default", data_file)?),
+            None => Arc::new(file_route(data_file, SourcePolicy::local())?),
+        };
+        let mut workspaces = HashMap::new();
+        for (workspace, spec) in file.workspaces {
+            crate::catalog::validate::workspace_id(&workspace)
+                .map_err(|e| format!("[workspaces.{workspace}]: {e}"))?;
+            let route = spec.build(&format!("workspaces.{workspace}"), data_file)?;
+            workspaces.insert(workspace, Arc::new(route));
+        }
+        Ok(Sources {
+            default,
+            workspaces,
+        })
+    }
+
+    pub fn route(&self, workspace_id: &str) -> &SourceRoute {
+        self.workspaces.get(workspace_id).unwrap_or(&self.default)
+    }
+
+    /// Crisp websites whose web hooks we accept, keyed by website id. Only workspaces
+    /// listed by name can be targeted: the default source serves workspaces we do not know.
+    pub fn crisp_hook_targets(&self) -> HashMap<String, HookTarget> {
+        let mut targets: HashMap<String, HookTarget> = HashMap::new();
+        for (workspace, route) in &self.workspaces {
+            if let Some(hook) = &route.crisp_hook {
+                let target = targets
+                    .entry(hook.website_id.clone())
+                    .or_insert_with(|| HookTarget {
+                        secret: hook.secret.clone(),
+                        workspaces: Vec::new(),
+                    });
+                target.workspaces.push(workspace.clone());
+            }
+        }
+        targets
+    }
+
+    /// A one-line description for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("default: {}", self.default.source.name())];
+        let mut names: Vec<_> = self.workspaces.iter().collect();
+        names.sort_by(|a, b| a.0.cmp(b.0));
+        parts.extend(
+            names
+                .into_iter()
+                .map(|(ws, route)| format!("{ws}: {}", route.source.name())),
+        );
+        parts.join(", ")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourcesFile {
+    default: Option<SourceSpec>,
+    #[serde(default)]
+    workspaces: BTreeMap<String, SourceSpec>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SourceType {
+    File,
+    Crisp,
+    Grpc,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSpec {
+    #[serde(rename = "type")]
+    kind: SourceType,
+    // file
+    path: Option<PathBuf>,
+    // crisp
+    base_url: Option<String>,
+    website_id: Option<String>,
+    identifier: Option<String>,
+    key: Option<String>,
+    tier: Option<String>,
+    webhook_secret: Option<String>,
+    // grpc
+    endpoint: Option<String>,
+    // policy
+    ttl: Option<String>,
+    not_found_ttl: Option<String>,
+    stale_grace: Option<String>,
+    timeout: Option<String>,
+    retries: Option<u32>,
+}
+
+impl SourceSpec {
+    fn build(
+        self,
+        table: &str,
+        data_file: Option<&Path>,
+    ) -> std::result::Result<SourceRoute, String> {
+        let defaults = match self.kind {
+            SourceType::File => SourcePolicy::local(),
+            SourceType::Crisp | SourceType::Grpc => SourcePolicy::remote(),
+        };
+        let policy = SourcePolicy {
+            ttl: duration(table, "ttl", &self.ttl, defaults.ttl)?,
+            not_found_ttl: duration(
+                table,
+                "not_found_ttl",
+                &self.not_found_ttl,
+                defaults.not_found_ttl,
+            )?,
+            stale_grace: duration(
+                table,
+                "stale_grace",
+                &self.stale_grace,
+                defaults.stale_grace,
+            )?,
+            timeout: duration(table, "timeout", &self.timeout, defaults.timeout)?,
+            retries: self.retries.unwrap_or(defaults.retries),
+        };
+        if policy.timeout.is_zero() {
+            return Err(format!("[{table}] timeout must be more than zero"));
+        }
+        if policy.retries > 10 {
+            return Err(format!("[{table}] retries must be at most 10"));
+        }
+        let only = |field: &str, set: bool, kind: &str| {
+            if set {
+                Err(format!(
+                    "[{table}] `{field}` does not apply to a {kind} source"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self.kind {
+            SourceType::File => {
+                only("endpoint", self.endpoint.is_some(), "file")?;
+                only("website_id", self.website_id.is_some(), "file")?;
+                let path = self.path.as_deref().or(data_file);
+                file_route(path, policy)
+            }
+            SourceType::Grpc => {
+                only("path", self.path.is_some(), "grpc")?;
+                only("website_id", self.website_id.is_some(), "grpc")?;
+                let endpoint = required(table, "endpoint", self.endpoint)?;
+                let source = GrpcSource::new(&endpoint)
+                    .map_err(|e| format!("[{table}] endpoint {endpoint:?}: {e}"))?;
+                Ok(SourceRoute {
+                    source: Arc::new(source),
+                    policy,
+                    credentials_hint: format!(
+                        "check what the upstream at {endpoint} (`[{table}]` of --data-sources) expects"
+                    ),
+                    crisp_hook: None,
+                })
+            }
+            SourceType::Crisp => {
+                only("path", self.path.is_some(), "crisp")?;
+                only("endpoint", self.endpoint.is_some(), "crisp")?;
+                let website_id = required(table, "website_id", self.website_id)?;
+                let config = CrispConfig {
+                    base_url: self
+                        .base_url
+                        .unwrap_or_else(|| "https://api.crisp.chat/v1".to_string()),
+                    website_id: website_id.clone(),
+                    identifier: secret(
+                        table,
+                        "identifier",
+                        required(table, "identifier", self.identifier)?,
+                    )?,
+                    key: secret(table, "key", required(table, "key", self.key)?)?,
+                    tier: self.tier.unwrap_or_else(|| "plugin".to_string()),
+                };
+                let source = CrispSource::new(config).map_err(|e| format!("[{table}]: {e}"))?;
+                Ok(SourceRoute {
+                    source: Arc::new(source),
+                    policy,
+                    credentials_hint: format!(
+                        "check the plugin token `identifier` and `key` (and `tier`) in `[{table}]` of the --data-sources file"
+                    ),
+                    crisp_hook: Some(CrispHook {
+                        website_id,
+                        secret: self
+                            .webhook_secret
+                            .map(|value| secret(table, "webhook_secret", value))
+                            .transpose()?,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+fn file_route(
+    path: Option<&Path>,
+    policy: SourcePolicy,
+) -> std::result::Result<SourceRoute, String> {
+    let source = match path {
+        Some(path) => FileSource::from_path(path).map_err(|e| e.to_string())?,
+        None => FileSource::demo(),
+    };
+    Ok(SourceRoute {
+        source: Arc::new(source),
+        policy,
+        credentials_hint: String::new(),
+        crisp_hook: None,
+    })
+}
+
+fn required(
+    table: &str,
+    field: &str,
+    value: Option<String>,
+) -> std::result::Result<String, String> {
+    match value {
+        Some(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(format!("[{table}] needs `{field}`")),
+    }
+}
+
+/// A credential written as `env:NAME` is read from that environment variable, so that the
+/// file itself need not hold secrets.
+fn secret(table: &str, field: &str, value: String) -> std::result::Result<String, String> {
+    match value.strip_prefix("env:") {
+        Some(name) => match std::env::var(name) {
+            Ok(found) if !found.is_empty() => Ok(found),
+            _ => Err(format!(
+                "[{table}] {field} = \"env:{name}\" but the environment variable {name} is not set"
+            )),
+        },
+        None => Ok(value),
+    }
+}
+
+fn duration(
+    table: &str,
+    field: &str,
+    value: &Option<String>,
+    default: Duration,
+) -> std::result::Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text).map_err(|e| {
+            format!("[{table}] {field} = {text:?}: {e} (e.g. \"5m\", \"30s\", \"500ms\")")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn workspaces_get_their_own_source_and_policy() {
+        let sources = Sources::parse(
+            r#"
+            [default]
+            type = "file"
+
+            [workspaces.acme]
+            type = "crisp"
+            website_id = "w1"
+            identifier = "id"
+            key = "secret"
+            webhook_secret = "hook"
+            ttl = "2s"
+            retries = 1
+
+            [workspaces.globex]
+            type = "grpc"
+            endpoint = "http://127.0.0.1:1"
+            "#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sources.route("acme").source.name(), "crisp");
+        assert_eq!(sources.route("acme").policy.ttl, Duration::from_secs(2));
+        assert_eq!(sources.route("acme").policy.retries, 1);
+        assert_eq!(sources.route("globex").source.name(), "grpc");
+        assert_eq!(sources.route("other").source.name(), "file");
+        let hooks = sources.crisp_hook_targets();
+        assert_eq!(hooks["w1"].workspaces, vec!["acme".to_string()]);
+    }
+
+    // The gRPC source's lazy channel needs a runtime, as in the server.
+    #[tokio::test]
+    async fn the_readme_sample_is_valid() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Data sources")
+            .nth(1)
+            .expect("a Data sources section");
+        let sample = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a TOML sample");
+        let sources = Sources::parse(sample, None).unwrap();
+        assert_eq!(sources.route("acme").source.name(), "crisp");
+        assert_eq!(sources.route("globex").source.name(), "grpc");
+        assert_eq!(sources.route("anyone").source.name(), "file");
+    }
+
+    #[test]
+    fn credentials_may_come_from_the_environment() {
+        let err = secret(
+            "workspaces.a",
+            "key",
+            "env:SHORTCUTS_TEST_UNSET_VARIABLE".into(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("SHORTCUTS_TEST_UNSET_VARIABLE"), "{err}");
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(secret("t", "key", "env:PATH".into()).unwrap(), path);
+        assert_eq!(secret("t", "key", "plain".into()).unwrap(), "plain");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = Sources::parse("[workspaces.a]\ntype = \"crisp\"\n", None)
+            .err()
+            .unwrap();
+        assert!(err.contains("website_id"), "{err}");
+        let err = Sources::parse("[default]\ntype = \"file\"\nttl = \"soon\"\n", None)
+            .err()
+            .unwrap();
+        assert!(err.contains("ttl"), "{err}");
+        let err = Sources::parse("[default]\ntype = \"ftp\"\n", None)
+            .err()
+            .unwrap();
+        assert!(err.contains("ftp"), "{err}");
+    }
+}

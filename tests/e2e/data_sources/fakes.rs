@@ -1,0 +1,396 @@
+//! Fake upstreams started by the tests on free loopback ports: a Crisp REST API v1 speaking
+//! Crisp's JSON shapes, and a `ContactDataSource` gRPC server. Both count calls per
+//! endpoint and can be told to fail, rate limit or answer slowly.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+use shortcuts::pb;
+use shortcuts::pb::contact_data_source_server::{ContactDataSource, ContactDataSourceServer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const WEBSITE: &str = "8c842203-7ed8-4e29-a608-7cf78a7d2fcc";
+pub const PEOPLE_ID: &str = "0d5d3a84-8a6c-4b8e-9d43-6f1f2a3b4c5d";
+pub const EMAIL: &str = "ada@example.com";
+pub const SESSION: &str = "session_9df2a21e-f113-41d4-8ed2-bad8b49cafd1";
+pub const IDENTIFIER: &str = "e1b8a0a4-6a3a-4cbb-8d6d-0ab4a1c0b0f1";
+pub const KEY: &str = "9b1e3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+
+/// How a fake answers.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Normal,
+    /// 503 / UNAVAILABLE.
+    Down,
+    /// 401 / UNAUTHENTICATED.
+    Unauthorized,
+    /// Answers normally after this long.
+    Slow(Duration),
+    /// The next `times` calls get 429 with `Retry-After: secs` (gRPC: RESOURCE_EXHAUSTED).
+    RateLimited {
+        times: usize,
+        retry_after_secs: u64,
+    },
+}
+
+/// What a fake saw.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `profile`, `data`, `meta` (Crisp) or `contact`, `session` (gRPC).
+    pub endpoint: &'static str,
+    /// The raw request path (Crisp) or id (gRPC).
+    pub target: String,
+    pub authorization: String,
+    pub tier: String,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    mode: Mutex<Option<Mode>>,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl FakeState {
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = Some(mode);
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode.lock().unwrap().clone().unwrap_or(Mode::Normal)
+    }
+
+    /// Takes one rate-limit token if the fake is rate limiting.
+    fn rate_limited(&self) -> Option<u64> {
+        let mut mode = self.mode.lock().unwrap();
+        if let Some(Mode::RateLimited {
+            times,
+            retry_after_secs,
+        }) = mode.as_mut()
+            && *times > 0
+        {
+            *times -= 1;
+            return Some(*retry_after_secs);
+        }
+        None
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, endpoint: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.endpoint == endpoint)
+            .count()
+    }
+}
+
+pub struct Fake {
+    pub addr: SocketAddr,
+    pub state: Arc<FakeState>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Crisp REST API v1
+
+fn envelope(data: Json) -> Json {
+    json!({"error": false, "reason": "resolved", "data": data})
+}
+
+fn failure(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": true, "reason": reason, "data": {}})),
+    )
+        .into_response()
+}
+
+fn profile() -> Json {
+    json!({
+        "people_id": PEOPLE_ID,
+        "email": EMAIL,
+        "person": {
+            "nickname": "Ada Lovelace",
+            "avatar": "https://avatars.example.com/ada.png",
+            "gender": "female",
+            "phone": "+44 20 7946 0018",
+            "address": "12 St James's Square, London",
+            "timezone": 0,
+            "employment": {"title": "Analyst", "role": "engineering"},
+            "geolocation": {
+                "country": "GB",
+                "region": "England",
+                "city": "London",
+                "coordinates": {"latitude": 51.5072, "longitude": -0.1276}
+            },
+            "locales": ["en"]
+        },
+        "company": {
+            "name": "Analytical Engines",
+            "domain": "engines.example.com",
+            "url": "https://engines.example.com"
+        },
+        "segments": ["customer", "enterprise"],
+        "active": {"now": false, "last": 1700000000000u64},
+        "score": 7,
+        "created_at": 1600000000000u64,
+        "updated_at": 1700000000000u64
+    })
+}
+
+fn people_data() -> Json {
+    json!({"data": {"plan": "enterprise", "seats": 42, "email": "billing@engines.example.com"}})
+}
+
+fn conversation_meta() -> Json {
+    json!({
+        "nickname": "Ada Lovelace",
+        "email": EMAIL,
+        "phone": "+44 20 7946 0018",
+        "address": null,
+        "subject": "Where is my order?",
+        "ip": "203.0.113.7",
+        "data": {"order_id": "ORD-7", "cart_total": 129.5},
+        "avatar": null,
+        "device": {
+            "capabilities": ["browsing", "call"],
+            "geolocation": {
+                "country": "FR",
+                "region": "Île-de-France",
+                "city": "Paris",
+                "coordinates": {"latitude": 48.8566, "longitude": 2.3522}
+            },
+            "system": {
+                "os": {"version": "14", "name": "macOS"},
+                "engine": {"version": "605.1", "name": "WebKit"},
+                "browser": {"major": "17", "version": "17.1", "name": "Safari"},
+                "useragent": "Mozilla/5.0"
+            },
+            "timezone": -60,
+            "locales": ["fr", "en"]
+        },
+        "segments": ["order"]
+    })
+}
+
+/// Starts a fake Crisp API at `http://ADDR/v1`.
+pub async fn crisp() -> Fake {
+    let state = Arc::new(FakeState::default());
+    let handler_state = state.clone();
+    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let state = handler_state.clone();
+        async move { crisp_answer(&state, &uri, &headers).await }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Fake {
+        addr,
+        state,
+        stop: Some(stop),
+    }
+}
+
+async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Response {
+    let path = uri.path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (endpoint, id) = match segments.as_slice() {
+        ["v1", "website", website, "people", "profile", id] if *website == WEBSITE => {
+            ("profile", *id)
+        }
+        ["v1", "website", website, "people", "data", id] if *website == WEBSITE => ("data", *id),
+        ["v1", "website", website, "conversation", id, "meta"] if *website == WEBSITE => {
+            ("meta", *id)
+        }
+        _ => return failure(StatusCode::NOT_FOUND, "not_found"),
+    };
+    state.record(Call {
+        endpoint,
+        target: path.clone(),
+        authorization: header("authorization"),
+        tier: header("x-crisp-tier"),
+        at: Instant::now(),
+    });
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .to_string();
+    if let Some(secs) = state.rate_limited() {
+        let mut response = failure(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        response
+            .headers_mut()
+            .insert("retry-after", secs.to_string().parse().unwrap());
+        return response;
+    }
+    match state.mode() {
+        Mode::Down => return failure(StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+        Mode::Unauthorized => return failure(StatusCode::UNAUTHORIZED, "invalid_session"),
+        Mode::Slow(delay) => tokio::time::sleep(delay).await,
+        Mode::Normal | Mode::RateLimited { .. } => {}
+    }
+    let known_person = id == PEOPLE_ID || id == EMAIL;
+    match endpoint {
+        "profile" if known_person => axum::Json(envelope(profile())).into_response(),
+        "data" if known_person => axum::Json(envelope(people_data())).into_response(),
+        "profile" | "data" => failure(StatusCode::NOT_FOUND, "people_not_found"),
+        _ if id == SESSION => axum::Json(envelope(conversation_meta())).into_response(),
+        _ => failure(StatusCode::NOT_FOUND, "session_not_found"),
+    }
+}
+
+// ---------------------------------------------------------------- ContactDataSource (gRPC)
+
+struct UpstreamService {
+    state: Arc<FakeState>,
+}
+
+fn structure(json: Json) -> Option<prost_types::Struct> {
+    Some(crate::structure(json))
+}
+
+impl UpstreamService {
+    async fn behave(&self, endpoint: &'static str, id: &str) -> Result<(), tonic::Status> {
+        self.state.record(Call {
+            endpoint,
+            target: id.to_string(),
+            authorization: String::new(),
+            tier: String::new(),
+            at: Instant::now(),
+        });
+        if self.state.rate_limited().is_some() {
+            return Err(tonic::Status::resource_exhausted("slow down"));
+        }
+        match self.state.mode() {
+            Mode::Down => Err(tonic::Status::unavailable("the CRM is down")),
+            Mode::Unauthorized => Err(tonic::Status::unauthenticated("bad service token")),
+            Mode::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            Mode::Normal | Mode::RateLimited { .. } => Ok(()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ContactDataSource for UpstreamService {
+    async fn get_contact(
+        &self,
+        request: tonic::Request<pb::GetContactRequest>,
+    ) -> Result<tonic::Response<pb::ContactData>, tonic::Status> {
+        let r = request.into_inner();
+        self.behave("contact", &r.id).await?;
+        if r.workspace_id != "acme" || (r.id != PEOPLE_ID && r.id != EMAIL) {
+            return Err(tonic::Status::not_found("no such contact"));
+        }
+        Ok(tonic::Response::new(pb::ContactData {
+            fields: structure(json!({
+                "id": PEOPLE_ID,
+                "email": EMAIL,
+                "nickname": "Ada Lovelace",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "company": {"name": "Analytical Engines"},
+                "country": "GB",
+                "city": "London",
+                "segments": ["customer", "enterprise"]
+            })),
+            data: structure(json!({"plan": "enterprise", "seats": 42})),
+        }))
+    }
+
+    async fn get_session(
+        &self,
+        request: tonic::Request<pb::GetSessionRequest>,
+    ) -> Result<tonic::Response<pb::SessionData>, tonic::Status> {
+        let r = request.into_inner();
+        self.behave("session", &r.id).await?;
+        if r.workspace_id != "acme" || r.id != SESSION {
+            return Err(tonic::Status::not_found("no such session"));
+        }
+        Ok(tonic::Response::new(pb::SessionData {
+            fields: structure(json!({
+                "nickname": "Ada Lovelace",
+                "email": EMAIL,
+                "subject": "Where is my order?",
+                "city": "Paris",
+                "country": "FR"
+            })),
+            data: structure(json!({"order_id": "ORD-7", "cart_total": 129.5})),
+        }))
+    }
+}
+
+/// Starts a fake `ContactDataSource` at `http://ADDR`.
+pub async fn grpc_upstream() -> Fake {
+    let state = Arc::new(FakeState::default());
+    let service = ContactDataSourceServer::new(UpstreamService {
+        state: state.clone(),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .unwrap();
+    });
+    Fake {
+        addr,
+        state,
+        stop: Some(stop),
+    }
+}
+
+/// Counts calls per endpoint, for messages.
+pub fn tally(state: &FakeState) -> HashMap<&'static str, usize> {
+    let mut counts = HashMap::new();
+    for call in state.calls() {
+        *counts.entry(call.endpoint).or_insert(0) += 1;
+    }
+    counts
+}
