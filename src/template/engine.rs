@@ -7,7 +7,8 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use super::analysis::Analysis;
 use super::compiled::CompiledTemplate;
-use super::filters::{BUILTIN_FILTERS, OWN_FILTERS, bounded_range};
+use super::filters::{BUILTIN_FILTERS, OWN_FILTERS, bounded_range, check_arguments};
+use super::formatting;
 use super::limits::{BoundedOutput, LimitHit, RenderLimits};
 use super::trace::{self, EMIT_FILTER, RenderTrace};
 use super::{RenderError, SCOPES};
@@ -48,6 +49,26 @@ pub struct Validation {
     pub placeholders: Vec<String>,
 }
 
+impl Validation {
+    /// The placeholders grouped by scope, scopes in [`SCOPES`] order, paths in order of
+    /// first appearance.
+    pub fn by_scope(&self) -> Vec<(&'static str, Vec<String>)> {
+        SCOPES
+            .iter()
+            .map(|scope| {
+                let paths = self
+                    .placeholders
+                    .iter()
+                    .filter(|p| p.split('.').next() == Some(scope))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                (*scope, paths)
+            })
+            .filter(|(_, paths)| !paths.is_empty())
+            .collect()
+    }
+}
+
 /// A rendered reply and what it could not fill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -56,6 +77,8 @@ pub struct Rendered {
     pub missing: Vec<String>,
     /// Placeholders that printed their `fallback(…)` instead of a value.
     pub defaulted: Vec<String>,
+    /// Why formatting filters gave up on a value (those placeholders are in `missing`).
+    pub filter_failures: Vec<String>,
 }
 
 /// Compiles and renders shortcut templates.
@@ -84,6 +107,14 @@ impl Engine {
         env.add_function("range", bounded_range(limits.max_range));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
+        env.add_filter("date", formatting::date);
+        env.add_filter("number", formatting::number);
+        env.add_filter("currency", formatting::currency);
+        env.add_filter("first_name", formatting::first_name);
+        env.add_filter("last_name", formatting::last_name);
+        env.add_filter("truncate", formatting::truncate);
+        env.add_test("present", formatting::is_present);
+        env.add_test("missing", formatting::is_missing_test);
         Self {
             base: env,
             syntax,
@@ -127,11 +158,18 @@ impl Engine {
                 format!("{} is not available in shortcuts", forbidden.what),
             ));
         }
-        for (name, span) in &analysis.filters {
+        for filter in &analysis.filters {
+            let name = &filter.name;
             let known = BUILTIN_FILTERS.iter().chain(OWN_FILTERS);
             if !known.clone().any(|k| k == name) {
                 let hint = did_you_mean(name, known.copied());
-                errors.push(at(source, *span, format!("unknown filter `{name}`{hint}")));
+                errors.push(at(
+                    source,
+                    filter.span,
+                    format!("unknown filter `{name}`{hint}"),
+                ));
+            } else if let Err(message) = check_arguments(filter) {
+                errors.push(at(source, filter.span, message));
             }
         }
 
@@ -190,10 +228,10 @@ impl Engine {
         let result = template.render_captured_to(context, &mut out);
         match result {
             Ok(captured) => {
-                let (missing, defaulted) = captured
+                let (missing, defaulted, filter_failures) = captured
                     .state()
                     .get_extension::<RenderTrace>()
-                    .map(|t| (t.missing.clone(), t.defaulted.clone()))
+                    .map(|t| (t.missing.clone(), t.defaulted.clone(), t.failures.clone()))
                     .unwrap_or_default();
                 let text = String::from_utf8(out.buf).map_err(|_| RenderError::Failed {
                     line: 0,
@@ -203,6 +241,7 @@ impl Engine {
                     text,
                     missing,
                     defaulted,
+                    filter_failures,
                 })
             }
             Err(err) => Err(classify(&err, out.overflowed, self.limits)),

@@ -7,14 +7,20 @@
 
 mod analysis;
 mod compiled;
+pub mod dates;
 mod engine;
 mod filters;
+mod formatting;
+pub mod locale;
 mod limits;
+mod names;
+mod settings;
 mod trace;
 
 pub use compiled::CompiledTemplate;
 pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
 pub use limits::RenderLimits;
+pub use settings::{RenderSettings, SETTINGS_KEY};
 
 /// The top-level names a template may read. Anything else is a typo caught at write time.
 pub const SCOPES: &[&str] = &["contact", "session", "agent", "vars", "workspace"];
