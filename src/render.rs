@@ -11,7 +11,8 @@ use minijinja::Value;
 use crate::catalog::{Catalog, ShortcutKey};
 use crate::data::{DataService, ScopeKind};
 use crate::error::{Error, Result};
-use crate::template::{CompiledTemplate, RenderError};
+use crate::template::locale::{self, Locale};
+use crate::template::{CompiledTemplate, RenderError, RenderSettings, SETTINGS_KEY};
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct RenderRequest {
     pub agent: Value,
     pub vars: Value,
     pub strict: bool,
+    /// The reader's language tag (`fr-CA`); empty: the workspace's default locale.
+    pub locale: String,
 }
 
 /// A rendered reply.
@@ -40,6 +43,10 @@ pub struct RenderOutcome {
     pub shortcut_version: u64,
     pub missing: Vec<String>,
     pub defaulted: Vec<String>,
+    /// The localised body used (`fr`), empty for the default body.
+    pub variant_locale: String,
+    /// The locale numbers, amounts and dates were formatted for (`fr`).
+    pub format_locale: String,
 }
 
 pub struct Renderer {
@@ -52,10 +59,36 @@ impl Renderer {
         Self { catalog, data }
     }
 
+    /// The data service renders read contacts and sessions through.
+    pub fn data(&self) -> &Arc<DataService> {
+        &self.data
+    }
+
     pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
         crate::catalog::validate::workspace_id(&request.workspace_id)?;
         let ws = request.workspace_id.as_str();
+        if !request.locale.is_empty() && !locale::is_language_tag(&request.locale) {
+            return Err(Error::invalid(
+                "locale",
+                format!(
+                    "{:?} is not a language tag; use e.g. \"fr\" or \"fr-CA\"",
+                    request.locale
+                ),
+            ));
+        }
+        let workspace = self.catalog.workspace_records().resolve(ws);
+        let wanted = if request.locale.is_empty() {
+            workspace.record.default_locale.as_str()
+        } else {
+            request.locale.as_str()
+        };
+        let settings = RenderSettings {
+            locale: Locale::find(wanted).unwrap_or(workspace.locale),
+            time_zone: workspace.zone,
+            now: chrono::Utc::now(),
+        };
         let (entry, inline);
+        let mut variant_locale = String::new();
         let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
             match &request.target {
                 Target::Stored(key) => {
@@ -66,11 +99,9 @@ impl Renderer {
                             entry.shortcut.bang
                         )));
                     }
-                    (
-                        &entry.template,
-                        entry.shortcut.id.clone(),
-                        entry.shortcut.version,
-                    )
+                    let (template, tag) = entry.template_for(wanted);
+                    variant_locale = tag.to_string();
+                    (template, entry.shortcut.id.clone(), entry.shortcut.version)
                 }
                 Target::Inline(body) => {
                     inline = self.catalog.compile(body)?;
@@ -87,7 +118,8 @@ impl Renderer {
         context.insert("session", session);
         context.insert("agent", request.agent);
         context.insert("vars", request.vars);
-        context.insert("workspace", workspace_scope(ws));
+        context.insert("workspace", workspace.scope.clone());
+        context.insert(SETTINGS_KEY, settings.into_value());
 
         let rendered = self
             .catalog
@@ -102,18 +134,17 @@ impl Renderer {
         if request.strict && !rendered.missing.is_empty() {
             return Err(Error::MissingData(rendered.missing));
         }
+        if !rendered.filter_failures.is_empty() {
+            tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");
+        }
         Ok(RenderOutcome {
             text: rendered.text,
             shortcut_id,
             shortcut_version,
             missing: rendered.missing,
             defaulted: rendered.defaulted,
+            variant_locale,
+            format_locale: settings.locale.tag.to_string(),
         })
     }
-}
-
-fn workspace_scope(workspace_id: &str) -> Value {
-    let mut scope = BTreeMap::new();
-    scope.insert("id", Value::from(workspace_id));
-    Value::from(scope)
 }

@@ -26,6 +26,38 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         version: s.version,
         create_time: Some(timestamp(s.create_time)),
         update_time: Some(timestamp(s.update_time)),
+        variants: s.variants.clone().into_iter().collect(),
+    }
+}
+
+pub fn workspace(w: &crate::workspace::Workspace) -> pb::Workspace {
+    pb::Workspace {
+        workspace_id: w.id.clone(),
+        display_name: w.display_name.clone(),
+        default_locale: w.default_locale.clone(),
+        time_zone: w.time_zone.clone(),
+        version: w.version,
+        create_time: Some(timestamp(w.create_time)),
+        update_time: Some(timestamp(w.update_time)),
+    }
+}
+
+pub fn scopes(groups: Vec<(&'static str, Vec<String>)>) -> Vec<pb::ScopePlaceholders> {
+    groups
+        .into_iter()
+        .map(|(scope, paths)| pb::ScopePlaceholders {
+            scope: scope.to_string(),
+            paths,
+        })
+        .collect()
+}
+
+pub fn context_field(field: crate::describe::ContextField) -> pb::ContextField {
+    pb::ContextField {
+        path: field.path,
+        sample: field.sample,
+        source: field.source.name().to_string(),
+        description: field.description,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutK
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
+use crate::workspace::{NewWorkspace, WorkspaceChanges};
 
 pub struct ShortcutApi {
     catalog: Arc<Catalog>,
@@ -62,6 +63,8 @@ fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
         shortcut_version: outcome.shortcut_version,
         missing: outcome.missing,
         defaulted: outcome.defaulted,
+        variant_locale: outcome.variant_locale,
+        format_locale: outcome.format_locale,
     }
 }
 
@@ -81,6 +84,7 @@ impl ShortcutService for ShortcutApi {
                 body: r.body,
                 tags: r.tags,
                 disabled: r.disabled,
+                variants: r.variants.into_iter().collect(),
             };
             Ok(convert::shortcut(&*self.catalog.create(new).await?))
         })
@@ -114,6 +118,7 @@ impl ShortcutService for ShortcutApi {
                 body: r.body,
                 tags: r.tags.map(|t| t.tags),
                 disabled: r.disabled,
+                variants: r.variants.map(|v| v.variants.into_iter().collect()),
             };
             let entry = self
                 .catalog
@@ -180,6 +185,7 @@ impl ShortcutService for ShortcutApi {
                 agent: convert::struct_scope("agent", r.agent)?,
                 vars: convert::struct_scope("vars", r.vars)?,
                 strict: r.strict,
+                locale: r.locale,
             };
             Ok(render_response(self.renderer.render(request).await?))
         })
@@ -201,6 +207,7 @@ impl ShortcutService for ShortcutApi {
                 agent: convert::struct_scope("agent", r.agent)?,
                 vars: convert::struct_scope("vars", r.vars)?,
                 strict: r.strict,
+                locale: r.locale,
             };
             Ok(render_response(self.renderer.render(request).await?))
         })
@@ -216,6 +223,7 @@ impl ShortcutService for ShortcutApi {
             crate::catalog::validate::workspace_id(&r.workspace_id)?;
             crate::catalog::validate::body(&r.body)?;
             let validation = self.catalog.engine().validate(&r.body);
+            let scopes = convert::scopes(validation.by_scope());
             Ok(pb::ValidateTemplateResponse {
                 valid: validation.errors.is_empty(),
                 errors: validation
@@ -227,7 +235,98 @@ impl ShortcutService for ShortcutApi {
                         message: e.message,
                     })
                     .collect(),
+                scopes,
                 placeholders: validation.placeholders,
+            })
+        })
+        .await
+    }
+
+    async fn create_workspace(
+        &self,
+        request: Request<pb::CreateWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let r = request.into_inner();
+        let ws = r.workspace_id.clone();
+        rpc("CreateWorkspace", &ws, async {
+            let new = NewWorkspace {
+                id: r.workspace_id,
+                display_name: r.display_name,
+                default_locale: r.default_locale,
+                time_zone: r.time_zone,
+            };
+            let entry = self.catalog.workspace_records().create(new).await?;
+            Ok(convert::workspace(&entry.record))
+        })
+        .await
+    }
+
+    async fn get_workspace(
+        &self,
+        request: Request<pb::GetWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let r = request.into_inner();
+        rpc("GetWorkspace", &r.workspace_id, async {
+            let entry = self.catalog.workspace_records().get(&r.workspace_id)?;
+            Ok(convert::workspace(&entry.record))
+        })
+        .await
+    }
+
+    async fn update_workspace(
+        &self,
+        request: Request<pb::UpdateWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let r = request.into_inner();
+        let ws = r.workspace_id.clone();
+        rpc("UpdateWorkspace", &ws, async {
+            let changes = WorkspaceChanges {
+                display_name: r.display_name,
+                default_locale: r.default_locale,
+                time_zone: r.time_zone,
+            };
+            let entry = self
+                .catalog
+                .workspace_records()
+                .update(&r.workspace_id, r.version, changes)
+                .await?;
+            Ok(convert::workspace(&entry.record))
+        })
+        .await
+    }
+
+    async fn list_workspaces(
+        &self,
+        _request: Request<pb::ListWorkspacesRequest>,
+    ) -> std::result::Result<Response<pb::ListWorkspacesResponse>, Status> {
+        rpc("ListWorkspaces", "", async {
+            let workspaces = self.catalog.workspace_records().list();
+            Ok(pb::ListWorkspacesResponse {
+                workspaces: workspaces
+                    .iter()
+                    .map(|e| convert::workspace(&e.record))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn describe_context(
+        &self,
+        request: Request<pb::DescribeContextRequest>,
+    ) -> std::result::Result<Response<pb::DescribeContextResponse>, Status> {
+        let r = request.into_inner();
+        rpc("DescribeContext", &r.workspace_id, async {
+            let fields = crate::describe::describe(
+                &self.catalog,
+                self.renderer.data(),
+                &r.workspace_id,
+                &r.contact_id,
+                &r.session_id,
+            )
+            .await?;
+            Ok(pb::DescribeContextResponse {
+                fields: fields.into_iter().map(convert::context_field).collect(),
             })
         })
         .await

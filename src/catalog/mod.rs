@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
+use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
 pub use store::ShortcutStore;
 
@@ -24,6 +25,27 @@ pub use store::ShortcutStore;
 pub struct Entry {
     pub shortcut: Shortcut,
     pub template: CompiledTemplate,
+    /// The compiled localised bodies, by canonical language tag.
+    pub variants: BTreeMap<String, CompiledTemplate>,
+}
+
+impl Entry {
+    /// The body for a locale: the exact tag, then ever shorter prefixes (`fr-CA` -> `fr`),
+    /// then the default body. Returns the variant's tag, empty for the default body.
+    pub fn template_for(&self, locale: &str) -> (&CompiledTemplate, &str) {
+        let mut tag = locale;
+        while !tag.is_empty() {
+            if let Some((key, template)) = self
+                .variants
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(tag))
+            {
+                return (template, key.as_str());
+            }
+            tag = tag.rfind('-').map_or("", |i| &tag[..i]);
+        }
+        (&self.template, "")
+    }
 }
 
 /// One page of a listing.
@@ -56,6 +78,9 @@ struct Workspace {
 pub struct Catalog {
     store: Arc<dyn ShortcutStore>,
     engine: Arc<Engine>,
+    /// Workspace records: kept beside the shortcuts because renders need both and both
+    /// come from the same store.
+    workspace_records: Arc<Workspaces>,
     workspaces: RwLock<HashMap<String, Workspace>>,
 }
 
@@ -63,15 +88,23 @@ impl Catalog {
     /// Loads every shortcut from the store and compiles it.
     pub async fn load(store: Arc<dyn ShortcutStore>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
+            workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
             store,
             engine,
             workspaces: RwLock::default(),
         };
         for shortcut in catalog.store.load_all().await? {
             let id = shortcut.id.clone();
-            match catalog.compile(&shortcut.body) {
-                Ok(template) => {
-                    catalog.apply(Entry { shortcut, template });
+            let compiled = catalog
+                .compile(&shortcut.body)
+                .and_then(|template| Ok((template, catalog.compile_variants(&shortcut.variants)?)));
+            match compiled {
+                Ok((template, variants)) => {
+                    catalog.apply(Entry {
+                        shortcut,
+                        template,
+                        variants,
+                    });
                 }
                 // A template that compiled when written but not now (the language changed)
                 // must not stop the service; it is left out and reported.
@@ -91,6 +124,30 @@ impl Catalog {
         &self.engine
     }
 
+    /// The workspace records (display name, default locale, time zone).
+    pub fn workspace_records(&self) -> &Arc<Workspaces> {
+        &self.workspace_records
+    }
+
+    /// Compiles every localised body; errors name the variant (`variants["fr"]`) and give
+    /// line and column.
+    pub fn compile_variants(
+        &self,
+        variants: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, CompiledTemplate>> {
+        variants
+            .iter()
+            .map(|(tag, body)| {
+                let field = validate::variant_field(tag);
+                let template = self.compile(body).map_err(|err| match err {
+                    Error::InvalidArgument { message, .. } => Error::invalid(field, message),
+                    other => other,
+                })?;
+                Ok((tag.clone(), template))
+            })
+            .collect()
+    }
+
     /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
     /// lists each problem with its line and column.
     pub fn compile(&self, body: &str) -> Result<CompiledTemplate> {
@@ -104,6 +161,8 @@ impl Catalog {
         let title = validate::title(&new.title)?;
         let tags = validate::tags(&new.tags)?;
         let template = self.compile(&new.body)?;
+        let variants = validate::variants(&new.variants)?;
+        let compiled_variants = self.compile_variants(&variants)?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -113,12 +172,17 @@ impl Catalog {
             body: new.body,
             tags,
             disabled: new.disabled,
+            variants,
             version: 1,
             create_time: now,
             update_time: now,
         };
         self.store.insert(&shortcut).await?;
-        Ok(self.apply(Entry { shortcut, template }))
+        Ok(self.apply(Entry {
+            shortcut,
+            template,
+            variants: compiled_variants,
+        }))
     }
 
     pub async fn update(
@@ -158,10 +222,18 @@ impl Catalog {
             }
             None => self.compile(&shortcut.body)?,
         };
+        if let Some(variants) = &changes.variants {
+            shortcut.variants = validate::variants(variants)?;
+        }
+        let compiled_variants = self.compile_variants(&shortcut.variants)?;
         shortcut.version = expected_version + 1;
         shortcut.update_time = model::now();
         self.store.update(&shortcut, expected_version).await?;
-        Ok(self.apply(Entry { shortcut, template }))
+        Ok(self.apply(Entry {
+            shortcut,
+            template,
+            variants: compiled_variants,
+        }))
     }
 
     pub async fn delete(

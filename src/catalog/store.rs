@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::model::Shortcut;
 use crate::error::Result;
+use crate::workspace::Workspace;
 
 #[async_trait]
 pub trait ShortcutStore: Send + Sync + 'static {
@@ -35,4 +36,14 @@ pub trait ShortcutStore: Send + Sync + 'static {
     async fn has_marker(&self, name: &str) -> Result<bool>;
 
     async fn set_marker(&self, name: &str) -> Result<()>;
+
+    /// Every workspace record, for the in-memory registry at start.
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
+
+    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
+    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
+
+    /// Replaces a workspace record if it is still at `expected_version`: `NotFound` when it
+    /// has none, `FailedPrecondition` when the version moved on.
+    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
 }

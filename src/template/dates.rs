@@ -239,8 +239,14 @@ mod tests {
 
     #[test]
     fn calendar_dates_are_not_shifted() {
-        assert_eq!(fmt("2026-03-05", "%d/%m/%Y", "Pacific/Auckland"), "05/03/2026");
-        assert_eq!(fmt("2026-03-05", "%d/%m/%Y", "America/Los_Angeles"), "05/03/2026");
+        assert_eq!(
+            fmt("2026-03-05", "%d/%m/%Y", "Pacific/Auckland"),
+            "05/03/2026"
+        );
+        assert_eq!(
+            fmt("2026-03-05", "%d/%m/%Y", "America/Los_Angeles"),
+            "05/03/2026"
+        );
     }
 
     #[test]
@@ -255,14 +261,7 @@ mod tests {
     fn relative_phrases() {
         let now = Utc.with_ymd_and_hms(2026, 3, 5, 10, 0, 0).unwrap();
         let rel = |text: &str, tag: &str| {
-            format(
-                at(text),
-                RELATIVE,
-                Tz::UTC,
-                Locale::find(tag).unwrap(),
-                now,
-            )
-            .unwrap()
+            format(at(text), RELATIVE, Tz::UTC, Locale::find(tag).unwrap(), now).unwrap()
         };
         assert_eq!(rel("2026-03-08T12:00:00Z", "en"), "in 3 days");
         assert_eq!(rel("2026-03-05T08:00:00Z", "en"), "2 hours ago");

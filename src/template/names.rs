@@ -3,8 +3,8 @@
 
 /// Courtesy titles dropped before splitting ("Dr. Jane Doe" greets "Jane").
 const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "m", "mme", "mlle", "herr", "frau",
-    "sr", "sra", "srta", "dott", "dott.ssa", "sig", "sig.ra",
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "m", "mme", "mlle", "herr", "frau", "sr",
+    "sra", "srta", "dott", "dott.ssa", "sig", "sig.ra",
 ];
 
 /// Lower-case particles that belong to the family name ("Ana da Silva", "Jan van der Berg").
@@ -40,7 +40,11 @@ fn words(raw: &str) -> Vec<String> {
         .filter(|w| !from_email || w.chars().any(char::is_alphabetic))
         .map(|w| {
             let w = w.trim_matches(|c: char| c.is_ascii_digit() && from_email);
-            if from_email { capitalize(w) } else { w.to_string() }
+            if from_email {
+                capitalize(w)
+            } else {
+                w.to_string()
+            }
         })
         .filter(|w| !w.is_empty())
         .collect()
@@ -49,7 +53,10 @@ fn words(raw: &str) -> Vec<String> {
 fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
         None => String::new(),
     }
 }

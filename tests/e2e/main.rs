@@ -23,6 +23,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         body: body.into(),
         tags: vec![],
         disabled: false,
+        variants: Default::default(),
     }
 }
 
