@@ -448,4 +448,68 @@ mod tests {
         let errors = engine().compile("{% include \"x\" %}").unwrap_err();
         assert!(errors[0].message.contains("include"), "{errors:?}");
     }
+
+    #[test]
+    fn a_failing_filter_leaves_its_placeholder_missing() {
+        let e = engine();
+        let t = e
+            .compile("Renews <<contact.renewal | date(\"%d/%m\")>>; <<contact.n | number>>")
+            .unwrap();
+        let out = e
+            .render(
+                &t,
+                context! { contact => context!{ renewal => "soon", n => 1234 } },
+            )
+            .unwrap();
+        assert_eq!(out.text, "Renews ; 1,234");
+        assert_eq!(out.missing, ["contact.renewal"]);
+        assert!(out.filter_failures[0].contains("soon"), "{out:?}");
+
+        let t = e
+            .compile("<<contact.renewal | date(\"%d/%m\") | fallback(\"soon\")>>")
+            .unwrap();
+        let out = e
+            .render(&t, context! { contact => context!{ renewal => "?" } })
+            .unwrap();
+        assert_eq!(out.text, "soon");
+        assert_eq!(out.defaulted, ["contact.renewal"]);
+    }
+
+    #[test]
+    fn settings_cannot_be_read_or_forged_by_a_template() {
+        let e = engine();
+        let errors = e.compile("<<__render>>").unwrap_err();
+        assert!(errors[0].message.contains("unknown scope"), "{errors:?}");
+        // Shadowing the reserved name only brings the defaults back.
+        let t = e
+            .compile("{% set __render = 5 %}<<vars.n | number(1)>>")
+            .unwrap();
+        let settings = super::super::RenderSettings {
+            locale: super::super::locale::Locale::find("fr").unwrap(),
+            ..Default::default()
+        };
+        let out = e
+            .render(
+                &t,
+                context! { vars => context!{ n => 1.5 }, __render => settings.into_value() },
+            )
+            .unwrap();
+        assert_eq!(out.text, "1.5");
+    }
+
+    #[test]
+    fn literal_filter_arguments_are_checked_when_written() {
+        let errors = engine()
+            .compile("<<vars.d | date(\"%Q\")>>\n<<vars.d | date(\"%d\", \"Europe/Pariss\")>>\n<<vars.a | currency(\"euro\")>> <<vars.a | curency(\"EUR\")>>")
+            .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].message.contains("strftime"), "{errors:?}");
+        assert_eq!(errors[1].line, 2);
+        assert!(errors[1].message.contains("IANA"), "{errors:?}");
+        assert!(errors[2].message.contains("ISO 4217"), "{errors:?}");
+        assert!(
+            errors[3].message.contains("did you mean `currency`"),
+            "{errors:?}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
 mod crud;
+mod formatting;
 mod harness;
 mod readme;
 mod render;
