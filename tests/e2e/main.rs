@@ -1,11 +1,14 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
+mod authoring;
 mod crud;
 mod formatting;
 mod harness;
 mod readme;
 mod render;
 mod server;
+mod variants;
+mod workspaces;
 
 use shortcuts::pb;
 
