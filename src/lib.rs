@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod describe;
 pub mod error;
+pub mod import;
 pub mod pb;
 pub mod render;
 pub mod seed;

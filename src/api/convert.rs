@@ -143,3 +143,41 @@ fn proto_value(field: &str, value: prost_types::Value, depth: usize) -> Result<V
         Some(Kind::StructValue(s)) => struct_value(field, s.fields, depth + 1)?,
     })
 }
+
+pub fn import_format(value: i32) -> Result<crate::import::Format> {
+    use crate::import::Format;
+    match pb::ImportFormat::try_from(value) {
+        Ok(pb::ImportFormat::Crisp) => Ok(Format::Crisp),
+        Ok(pb::ImportFormat::Chatwoot) => Ok(Format::Chatwoot),
+        Ok(pb::ImportFormat::Zendesk) => Ok(Format::Zendesk),
+        Ok(pb::ImportFormat::Intercom) => Ok(Format::Intercom),
+        _ => Err(Error::invalid(
+            "format",
+            "set the export's format: IMPORT_FORMAT_CRISP, IMPORT_FORMAT_CHATWOOT, IMPORT_FORMAT_ZENDESK or IMPORT_FORMAT_INTERCOM",
+        )),
+    }
+}
+
+pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
+    let created = report
+        .items
+        .iter()
+        .filter(|i| !i.shortcut_id.is_empty())
+        .count() as u32;
+    pb::ImportShortcutsResponse {
+        committed: report.committed,
+        created,
+        items: report
+            .items
+            .into_iter()
+            .map(|i| pb::ImportItemResult {
+                index: i.index as u32,
+                source_name: i.source_name,
+                bang: i.bang,
+                body: i.body,
+                shortcut_id: i.shortcut_id,
+                error: i.error,
+            })
+            .collect(),
+    }
+}

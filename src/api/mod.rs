@@ -331,4 +331,24 @@ impl ShortcutService for ShortcutApi {
         })
         .await
     }
+
+    async fn import_shortcuts(
+        &self,
+        request: Request<pb::ImportShortcutsRequest>,
+    ) -> std::result::Result<Response<pb::ImportShortcutsResponse>, Status> {
+        let r = request.into_inner();
+        rpc("ImportShortcuts", &r.workspace_id, async {
+            let format = convert::import_format(r.format)?;
+            let report = crate::import::import(
+                &self.catalog,
+                &r.workspace_id,
+                format,
+                &r.content,
+                r.dry_run,
+            )
+            .await?;
+            Ok(convert::import_report(report))
+        })
+        .await
+    }
 }

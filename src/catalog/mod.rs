@@ -156,6 +156,13 @@ impl Catalog {
     }
 
     pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
+        let entry = self.prepare(new)?;
+        self.store.insert(&entry.shortcut).await?;
+        Ok(self.apply(entry))
+    }
+
+    /// Validates and compiles a new shortcut without writing it.
+    pub fn prepare(&self, new: NewShortcut) -> Result<Entry> {
         let workspace_id = validate::workspace_id(&new.workspace_id)?.to_string();
         let bang = validate::bang("bang", &new.bang)?.to_string();
         let title = validate::title(&new.title)?;
@@ -177,12 +184,18 @@ impl Catalog {
             create_time: now,
             update_time: now,
         };
-        self.store.insert(&shortcut).await?;
-        Ok(self.apply(Entry {
+        Ok(Entry {
             shortcut,
             template,
             variants: compiled_variants,
-        }))
+        })
+    }
+
+    /// Writes prepared shortcuts in one store transaction: all of them or none.
+    pub async fn create_many(&self, entries: Vec<Entry>) -> Result<Vec<Arc<Entry>>> {
+        let shortcuts: Vec<Shortcut> = entries.iter().map(|e| e.shortcut.clone()).collect();
+        self.store.insert_many(&shortcuts).await?;
+        Ok(entries.into_iter().map(|e| self.apply(e)).collect())
     }
 
     pub async fn update(

@@ -19,6 +19,10 @@ pub trait ShortcutStore: Send + Sync + 'static {
     /// fails with `AlreadyExists`.
     async fn insert(&self, shortcut: &Shortcut) -> Result<()>;
 
+    /// Inserts several new shortcuts in one transaction: all of them or, on any failure
+    /// (e.g. `AlreadyExists` for a taken bang), none.
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()>;
+
     /// Replaces a shortcut if it is still at `expected_version`. Fails with `NotFound` when
     /// it does not exist in that workspace, `FailedPrecondition` when the version moved on,
     /// `AlreadyExists` when the new bang is taken.

@@ -60,25 +60,23 @@ impl ShortcutStore for SqliteStore {
     }
 
     async fn insert(&self, s: &Shortcut) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&s.id)
-        .bind(&s.workspace_id)
-        .bind(&s.bang)
-        .bind(bang_key(&s.bang))
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(tags_json(s))
-        .bind(s.disabled)
-        .bind(variants_json(s))
-        .bind(s.version as i64)
-        .bind(millis(s.create_time))
-        .bind(millis(s.update_time))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, Some(s)))?;
+        insert_query(s)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, Some(s)))?;
+        Ok(())
+    }
+
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for s in shortcuts {
+            insert_query(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
+        }
+        // Dropping the transaction on an error above rolls every insert back.
+        tx.commit().await.map_err(|e| db_error(e, None))?;
         Ok(())
     }
 
@@ -213,6 +211,27 @@ impl ShortcutStore for SqliteStore {
     }
 }
 
+fn insert_query(
+    s: &Shortcut,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.id)
+    .bind(&s.workspace_id)
+    .bind(&s.bang)
+    .bind(bang_key(&s.bang))
+    .bind(&s.title)
+    .bind(&s.body)
+    .bind(tags_json(s))
+    .bind(s.disabled)
+    .bind(variants_json(s))
+    .bind(s.version as i64)
+    .bind(millis(s.create_time))
+    .bind(millis(s.update_time))
+}
+
 impl SqliteStore {
     /// After a conditional workspace write matched no row: no record, or moved on?
     async fn why_workspace_not_at_version(&self, id: &str, expected: u64) -> Error {
@@ -243,5 +262,55 @@ impl SqliteStore {
             Ok(None) => super::not_found(workspace_id, id),
             Err(e) => db_error(e, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::model::now;
+
+    fn shortcut(id: &str, bang: &str) -> Shortcut {
+        Shortcut {
+            id: id.into(),
+            workspace_id: "w".into(),
+            bang: bang.into(),
+            title: "t".into(),
+            body: "b".into(),
+            tags: vec![],
+            disabled: false,
+            variants: [("fr".to_string(), "c".to_string())].into(),
+            version: 1,
+            create_time: now(),
+            update_time: now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_many_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        store.insert(&shortcut("a", "taken")).await.unwrap();
+        let err = store
+            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "TAKEN")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+        let ids: Vec<String> = store
+            .load_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, ["a"]);
+        store
+            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "other")])
+            .await
+            .unwrap();
+        let all = store.load_all().await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].variants["fr"], "c");
     }
 }

@@ -31,7 +31,7 @@ async fn numbers_and_currencies_follow_the_request_locale() {
         (
             "en",
             "en",
-            format!("4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250"),
+            "4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250".to_string(),
         ),
         (
             "fr-CA",
@@ -68,7 +68,7 @@ async fn numbers_and_currencies_follow_the_request_locale() {
         (
             "ja",
             "ja",
-            format!("4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250"),
+            "4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250".to_string(),
         ),
     ];
     for (requested, used, expected) in cases {

@@ -4,6 +4,7 @@ mod authoring;
 mod crud;
 mod formatting;
 mod harness;
+mod import;
 mod readme;
 mod render;
 mod server;
