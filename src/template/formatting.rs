@@ -165,7 +165,7 @@ pub fn truncate(value: Value, length: i64, end: Option<String>) -> Result<Value,
     let cut: String = text.chars().take(length).collect();
     // Prefer the last space in the final quarter, so that a word is not sliced in half.
     let kept = match cut.rfind(char::is_whitespace) {
-        Some(i) if cut[..i].chars().count() >= length * 3 / 4 => &cut[..i],
+        Some(i) if cut[..i].chars().count() >= length - length / 4 => &cut[..i],
         _ => cut.as_str(),
     };
     Ok(Value::from(format!("{}{end}", kept.trim_end())))

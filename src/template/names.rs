@@ -21,10 +21,16 @@ fn words(raw: &str) -> Vec<String> {
         && !first.trim().is_empty()
         && !last.trim().is_empty()
     {
-        let mut out = words(first);
-        out.extend(words(last));
+        let mut out = plain_words(first);
+        out.extend(plain_words(last));
         return out;
     }
+    plain_words(raw)
+}
+
+/// The words of a name without the "Last, First" rule (further commas are dropped).
+fn plain_words(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
     let (text, from_email) = match raw.split_once('@') {
         Some((local, _)) if !local.is_empty() => (local, true),
         _ => (raw, false),
@@ -32,7 +38,7 @@ fn words(raw: &str) -> Vec<String> {
     let separators: &[char] = if from_email {
         &['.', '_', '-', '+', ' ']
     } else {
-        &[' ', '\t', '\n']
+        &[' ', '\t', '\n', ',']
     };
     text.split(separators)
         .filter(|w| !w.is_empty())
@@ -98,6 +104,7 @@ mod tests {
             ("jane.doe@example.com", Some("Jane"), Some("Doe")),
             ("jdoe42@example.com", Some("Jdoe"), None),
             ("", None, None),
+            ("Doe, Jane, Jr", Some("Jane"), Some("Doe")),
             ("   ", None, None),
         ];
         for (raw, first, last) in cases {

@@ -287,3 +287,21 @@ async fn filter_mistakes_are_caught_when_the_template_is_written() {
         &["locale"],
     );
 }
+
+#[tokio::test]
+async fn present_and_missing_tests_drive_if_chains() {
+    let server = TestServer::start();
+    let mut client = server.client().await;
+    let body = "{% if contact.plan is present %}plan <<contact.plan>>{% elif contact.company is present %}company <<contact.company.name>>{% else %}nothing{% endif %}|{% if vars.blank is missing %}blank{% endif %}";
+    let reply = client
+        .render_template(with_locale(body, "en", json!({"blank": "  "})))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.text, "plan pro|blank");
+    let mut request = with_locale(body, "en", json!({"blank": "x"}));
+    request.contact_id = crate::NO_PLAN_CONTACT.into();
+    request.session_id = String::new();
+    let reply = client.render_template(request).await.unwrap().into_inner();
+    assert_eq!(reply.text, "nothing|");
+}
