@@ -3,7 +3,6 @@
 //! Resolves the template (a catalog entry, or an inline body compiled on the spot), fetches
 //! the contact and session scopes concurrently, assembles the context and renders it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::Value;
@@ -11,7 +10,8 @@ use minijinja::Value;
 use crate::catalog::{Catalog, ShortcutKey};
 use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
 use crate::error::{Error, Result};
-use crate::template::{CompiledTemplate, RenderContext, RenderError};
+use crate::template::locale::{self, Locale};
+use crate::template::{CompiledTemplate, RenderContext, RenderError, RenderSettings};
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct RenderRequest {
     pub strict: bool,
     /// Deadline and best-effort flag for the contact and session data.
     pub fetch: FetchOptions,
+    /// The reader's language tag (`fr-CA`); empty: the workspace's default locale.
+    pub locale: String,
 }
 
 /// A rendered reply.
@@ -44,6 +46,10 @@ pub struct RenderOutcome {
     pub defaulted: Vec<String>,
     /// Where the contact and session data came from (one per scope fetched).
     pub data_origins: Vec<DataOrigin>,
+    /// The localised body used (`fr`), empty for the default body.
+    pub variant_locale: String,
+    /// The locale numbers, amounts and dates were formatted for (`fr`).
+    pub format_locale: String,
 }
 
 pub struct Renderer {
@@ -56,7 +62,7 @@ impl Renderer {
         Self { catalog, data }
     }
 
-    /// The data service renders read from (for invalidation).
+    /// The data service renders read contacts and sessions through.
     pub fn data(&self) -> &Arc<DataService> {
         &self.data
     }
@@ -64,7 +70,28 @@ impl Renderer {
     pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
         crate::catalog::validate::workspace_id(&request.workspace_id)?;
         let ws = request.workspace_id.as_str();
+        if !request.locale.is_empty() && !locale::is_language_tag(&request.locale) {
+            return Err(Error::invalid(
+                "locale",
+                format!(
+                    "{:?} is not a language tag; use e.g. \"fr\" or \"fr-CA\"",
+                    request.locale
+                ),
+            ));
+        }
+        let workspace = self.catalog.workspace_records().resolve(ws);
+        let wanted = if request.locale.is_empty() {
+            workspace.record.default_locale.as_str()
+        } else {
+            request.locale.as_str()
+        };
+        let settings = RenderSettings {
+            locale: Locale::find(wanted).unwrap_or(workspace.locale),
+            time_zone: workspace.zone,
+            now: chrono::Utc::now(),
+        };
         let (entry, inline);
+        let mut variant_locale = String::new();
         let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
             match &request.target {
                 Target::Stored(key) => {
@@ -75,11 +102,9 @@ impl Renderer {
                             entry.shortcut.bang
                         )));
                     }
-                    (
-                        &entry.template,
-                        entry.shortcut.id.clone(),
-                        entry.shortcut.version,
-                    )
+                    let (template, tag) = entry.template_for(wanted);
+                    variant_locale = tag.to_string();
+                    (template, entry.shortcut.id.clone(), entry.shortcut.version)
                 }
                 Target::Inline(body) => {
                     inline = self.catalog.compile(body)?;
@@ -102,7 +127,8 @@ impl Renderer {
             session: session.value,
             agent: request.agent,
             vars: request.vars,
-            workspace: workspace_scope(ws),
+            workspace: workspace.scope.clone(),
+            settings: settings.into_value(),
         };
 
         let rendered = self
@@ -118,6 +144,9 @@ impl Renderer {
         if request.strict && !rendered.missing.is_empty() {
             return Err(Error::MissingData(rendered.missing));
         }
+        if !rendered.filter_failures.is_empty() {
+            tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");
+        }
         Ok(RenderOutcome {
             text: rendered.text,
             shortcut_id,
@@ -125,12 +154,8 @@ impl Renderer {
             missing: rendered.missing,
             defaulted: rendered.defaulted,
             data_origins,
+            variant_locale,
+            format_locale: settings.locale.tag.to_string(),
         })
     }
-}
-
-fn workspace_scope(workspace_id: &str) -> Value {
-    let mut scope = BTreeMap::new();
-    scope.insert("id", Value::from(workspace_id));
-    Value::from(scope)
 }

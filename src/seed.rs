@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::catalog::{Catalog, NewShortcut};
 use crate::error::{Error, Result};
+use crate::workspace::NewWorkspace;
 
 static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -41,8 +42,33 @@ pub fn starter_library() -> Result<Vec<StarterShortcut>> {
         .collect()
 }
 
+/// The demo workspace's record: a shop in Paris that answers in English by default.
+pub const DEMO_DISPLAY_NAME: &str = "Demo Shop";
+pub const DEMO_LOCALE: &str = "en";
+pub const DEMO_TIME_ZONE: &str = "Europe/Paris";
+
+/// Gives `demo` its workspace record unless it has one (also on stores seeded before
+/// workspace records existed).
+async fn seed_demo_workspace(catalog: &Catalog) -> Result<()> {
+    let records = catalog.workspace_records();
+    if records.get(DEMO_WORKSPACE).is_ok() {
+        return Ok(());
+    }
+    let new = NewWorkspace {
+        id: DEMO_WORKSPACE.to_string(),
+        display_name: DEMO_DISPLAY_NAME.to_string(),
+        default_locale: DEMO_LOCALE.to_string(),
+        time_zone: DEMO_TIME_ZONE.to_string(),
+    };
+    match records.create(new).await {
+        Ok(_) | Err(Error::AlreadyExists(_)) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 /// Loads the starter library into `demo` once per store. Returns how many were created.
 pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
+    seed_demo_workspace(catalog).await?;
     if catalog.store().has_marker(SEEDED_MARKER).await? {
         return Ok(0);
     }
@@ -56,6 +82,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             body: starter.body,
             tags: starter.tags,
             disabled: false,
+            variants: Default::default(),
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

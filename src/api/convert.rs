@@ -27,6 +27,38 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         version: s.version,
         create_time: Some(timestamp(s.create_time)),
         update_time: Some(timestamp(s.update_time)),
+        variants: s.variants.clone().into_iter().collect(),
+    }
+}
+
+pub fn workspace(w: &crate::workspace::Workspace) -> pb::Workspace {
+    pb::Workspace {
+        workspace_id: w.id.clone(),
+        display_name: w.display_name.clone(),
+        default_locale: w.default_locale.clone(),
+        time_zone: w.time_zone.clone(),
+        version: w.version,
+        create_time: Some(timestamp(w.create_time)),
+        update_time: Some(timestamp(w.update_time)),
+    }
+}
+
+pub fn scopes(groups: Vec<(&'static str, Vec<String>)>) -> Vec<pb::ScopePlaceholders> {
+    groups
+        .into_iter()
+        .map(|(scope, paths)| pb::ScopePlaceholders {
+            scope: scope.to_string(),
+            paths,
+        })
+        .collect()
+}
+
+pub fn context_field(field: crate::describe::ContextField) -> pb::ContextField {
+    pb::ContextField {
+        path: field.path,
+        sample: field.sample,
+        source: field.source.name().to_string(),
+        description: field.description,
     }
 }
 
@@ -156,6 +188,44 @@ fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
         "n" => Duration::from_nanos(amount),
         _ => return None,
     })
+}
+
+pub fn import_format(value: i32) -> Result<crate::import::Format> {
+    use crate::import::Format;
+    match pb::ImportFormat::try_from(value) {
+        Ok(pb::ImportFormat::Crisp) => Ok(Format::Crisp),
+        Ok(pb::ImportFormat::Chatwoot) => Ok(Format::Chatwoot),
+        Ok(pb::ImportFormat::Zendesk) => Ok(Format::Zendesk),
+        Ok(pb::ImportFormat::Intercom) => Ok(Format::Intercom),
+        _ => Err(Error::invalid(
+            "format",
+            "set the export's format: IMPORT_FORMAT_CRISP, IMPORT_FORMAT_CHATWOOT, IMPORT_FORMAT_ZENDESK or IMPORT_FORMAT_INTERCOM",
+        )),
+    }
+}
+
+pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
+    let created = report
+        .items
+        .iter()
+        .filter(|i| !i.shortcut_id.is_empty())
+        .count() as u32;
+    pb::ImportShortcutsResponse {
+        committed: report.committed,
+        created,
+        items: report
+            .items
+            .into_iter()
+            .map(|i| pb::ImportItemResult {
+                index: i.index as u32,
+                source_name: i.source_name,
+                bang: i.bang,
+                body: i.body,
+                shortcut_id: i.shortcut_id,
+                error: i.error,
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

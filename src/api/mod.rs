@@ -18,6 +18,7 @@ use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
+use crate::workspace::{NewWorkspace, WorkspaceChanges};
 
 pub struct ShortcutApi {
     catalog: Arc<Catalog>,
@@ -87,6 +88,8 @@ fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
             .iter()
             .map(convert::data_origin)
             .collect(),
+        variant_locale: outcome.variant_locale,
+        format_locale: outcome.format_locale,
     }
 }
 
@@ -112,6 +115,7 @@ impl ShortcutService for ShortcutApi {
                     body: r.body,
                     tags: r.tags,
                     disabled: r.disabled,
+                    variants: r.variants.into_iter().collect(),
                 };
                 Ok(convert::shortcut(&*self.catalog.create(new).await?))
             },
@@ -159,6 +163,7 @@ impl ShortcutService for ShortcutApi {
                     body: r.body,
                     tags: r.tags.map(|t| t.tags),
                     disabled: r.disabled,
+                    variants: r.variants.map(|v| v.variants.into_iter().collect()),
                 };
                 let entry = self
                     .catalog
@@ -247,6 +252,7 @@ impl ShortcutService for ShortcutApi {
                     agent: convert::struct_scope("agent", r.agent)?,
                     vars: convert::struct_scope("vars", r.vars)?,
                     strict: r.strict,
+                    locale: r.locale,
                     fetch: FetchOptions {
                         deadline,
                         best_effort: r.best_effort,
@@ -280,6 +286,7 @@ impl ShortcutService for ShortcutApi {
                     agent: convert::struct_scope("agent", r.agent)?,
                     vars: convert::struct_scope("vars", r.vars)?,
                     strict: r.strict,
+                    locale: r.locale,
                     fetch: FetchOptions {
                         deadline,
                         best_effort: r.best_effort,
@@ -309,6 +316,7 @@ impl ShortcutService for ShortcutApi {
                     self.catalog.engine().limits().max_template_bytes,
                 )?;
                 let validation = self.catalog.engine().validate(&r.body);
+                let scopes = convert::scopes(validation.by_scope());
                 Ok(pb::ValidateTemplateResponse {
                     valid: validation.errors.is_empty(),
                     errors: validation
@@ -320,6 +328,7 @@ impl ShortcutService for ShortcutApi {
                             message: e.message,
                         })
                         .collect(),
+                    scopes,
                     placeholders: validation.placeholders,
                 })
             },
@@ -368,6 +377,160 @@ impl ShortcutService for ShortcutApi {
                     .invalidate(ScopeKind::Session, &r.workspace_id, &r.id)
                     .await?;
                 Ok(pb::InvalidateResponse {})
+            },
+        )
+        .await
+    }
+
+    async fn create_workspace(
+        &self,
+        request: Request<pb::CreateWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        let ws = r.workspace_id.clone();
+        rpc(
+            &self.guard,
+            "CreateWorkspace",
+            &metadata,
+            &ws,
+            Role::Admin,
+            async {
+                let new = NewWorkspace {
+                    id: r.workspace_id,
+                    display_name: r.display_name,
+                    default_locale: r.default_locale,
+                    time_zone: r.time_zone,
+                };
+                let entry = self.catalog.workspace_records().create(new).await?;
+                Ok(convert::workspace(&entry.record))
+            },
+        )
+        .await
+    }
+
+    async fn get_workspace(
+        &self,
+        request: Request<pb::GetWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "GetWorkspace",
+            &metadata,
+            &r.workspace_id,
+            Role::Render,
+            async {
+                let entry = self.catalog.workspace_records().get(&r.workspace_id)?;
+                Ok(convert::workspace(&entry.record))
+            },
+        )
+        .await
+    }
+
+    async fn update_workspace(
+        &self,
+        request: Request<pb::UpdateWorkspaceRequest>,
+    ) -> std::result::Result<Response<pb::Workspace>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        let ws = r.workspace_id.clone();
+        rpc(
+            &self.guard,
+            "UpdateWorkspace",
+            &metadata,
+            &ws,
+            Role::Admin,
+            async {
+                let changes = WorkspaceChanges {
+                    display_name: r.display_name,
+                    default_locale: r.default_locale,
+                    time_zone: r.time_zone,
+                };
+                let entry = self
+                    .catalog
+                    .workspace_records()
+                    .update(&r.workspace_id, r.version, changes)
+                    .await?;
+                Ok(convert::workspace(&entry.record))
+            },
+        )
+        .await
+    }
+
+    async fn list_workspaces(
+        &self,
+        request: Request<pb::ListWorkspacesRequest>,
+    ) -> std::result::Result<Response<pb::ListWorkspacesResponse>, Status> {
+        // Lists every workspace: only for a token that is not bound to particular ones.
+        let (metadata, _, _) = request.into_parts();
+        rpc(
+            &self.guard,
+            "ListWorkspaces",
+            &metadata,
+            "",
+            Role::Admin,
+            async {
+                let workspaces = self.catalog.workspace_records().list();
+                Ok(pb::ListWorkspacesResponse {
+                    workspaces: workspaces
+                        .iter()
+                        .map(|e| convert::workspace(&e.record))
+                        .collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn describe_context(
+        &self,
+        request: Request<pb::DescribeContextRequest>,
+    ) -> std::result::Result<Response<pb::DescribeContextResponse>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "DescribeContext",
+            &metadata,
+            &r.workspace_id,
+            Role::Render,
+            async {
+                let fields = crate::describe::describe(
+                    &self.catalog,
+                    self.renderer.data(),
+                    &r.workspace_id,
+                    &r.contact_id,
+                    &r.session_id,
+                )
+                .await?;
+                Ok(pb::DescribeContextResponse {
+                    fields: fields.into_iter().map(convert::context_field).collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn import_shortcuts(
+        &self,
+        request: Request<pb::ImportShortcutsRequest>,
+    ) -> std::result::Result<Response<pb::ImportShortcutsResponse>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        rpc(
+            &self.guard,
+            "ImportShortcuts",
+            &metadata,
+            &r.workspace_id,
+            Role::Admin,
+            async {
+                let format = convert::import_format(r.format)?;
+                let report = crate::import::import(
+                    &self.catalog,
+                    &r.workspace_id,
+                    format,
+                    &r.content,
+                    r.dry_run,
+                )
+                .await?;
+                Ok(convert::import_report(report))
             },
         )
         .await

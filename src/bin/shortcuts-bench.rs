@@ -162,7 +162,7 @@ async fn ensure_bench_shortcut(args: &Args, channel: Channel) -> anyhow::Result<
         title: "Benchmark: order update".into(),
         body: BENCH_TEMPLATE.into(),
         tags: vec!["bench".into()],
-        disabled: false,
+        ..Default::default()
     };
     match client.create_shortcut(with_token(args, create)).await {
         Ok(_) => Ok(bang),

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
+use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
 pub use store::ShortcutStore;
 
@@ -25,6 +26,27 @@ pub use store::ShortcutStore;
 pub struct Entry {
     pub shortcut: Shortcut,
     pub template: CompiledTemplate,
+    /// The compiled localised bodies, by canonical language tag.
+    pub variants: BTreeMap<String, CompiledTemplate>,
+}
+
+impl Entry {
+    /// The body for a locale: the exact tag, then ever shorter prefixes (`fr-CA` -> `fr`),
+    /// then the default body. Returns the variant's tag, empty for the default body.
+    pub fn template_for(&self, locale: &str) -> (&CompiledTemplate, &str) {
+        let mut tag = locale;
+        while !tag.is_empty() {
+            if let Some((key, template)) = self
+                .variants
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(tag))
+            {
+                return (template, key.as_str());
+            }
+            tag = tag.rfind('-').map_or("", |i| &tag[..i]);
+        }
+        (&self.template, "")
+    }
 }
 
 /// One page of a listing.
@@ -57,6 +79,9 @@ struct Workspace {
 pub struct Catalog {
     store: Arc<dyn ShortcutStore>,
     engine: Arc<Engine>,
+    /// Workspace records: kept beside the shortcuts because renders need both and both
+    /// come from the same store.
+    workspace_records: Arc<Workspaces>,
     workspaces: RwLock<HashMap<String, Workspace>>,
 }
 
@@ -64,6 +89,7 @@ impl Catalog {
     /// Loads every shortcut from the store and compiles it.
     pub async fn load(store: Arc<dyn ShortcutStore>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
+            workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
             store,
             engine,
             workspaces: RwLock::default(),
@@ -109,9 +135,16 @@ impl Catalog {
 
     fn apply_stored(&self, shortcut: Shortcut) {
         let id = shortcut.id.clone();
-        match self.compile(&shortcut.body) {
-            Ok(template) => {
-                self.apply(Entry { shortcut, template });
+        let compiled = self
+            .compile(&shortcut.body)
+            .and_then(|template| Ok((template, self.compile_variants(&shortcut.variants)?)));
+        match compiled {
+            Ok((template, variants)) => {
+                self.apply(Entry {
+                    shortcut,
+                    template,
+                    variants,
+                });
             }
             // A template that compiled when written but not now (the language changed)
             // must not stop the service; it is left out and reported.
@@ -138,6 +171,30 @@ impl Catalog {
         &self.engine
     }
 
+    /// The workspace records (display name, default locale, time zone).
+    pub fn workspace_records(&self) -> &Arc<Workspaces> {
+        &self.workspace_records
+    }
+
+    /// Compiles every localised body; errors name the variant (`variants["fr"]`) and give
+    /// line and column.
+    pub fn compile_variants(
+        &self,
+        variants: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, CompiledTemplate>> {
+        variants
+            .iter()
+            .map(|(tag, body)| {
+                let field = validate::variant_field(tag);
+                let template = self.compile(body).map_err(|err| match err {
+                    Error::InvalidArgument { message, .. } => Error::invalid(field, message),
+                    other => other,
+                })?;
+                Ok((tag.clone(), template))
+            })
+            .collect()
+    }
+
     /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
     /// lists each problem with its line and column.
     pub fn compile(&self, body: &str) -> Result<CompiledTemplate> {
@@ -146,11 +203,20 @@ impl Catalog {
     }
 
     pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
+        let entry = self.prepare(new)?;
+        self.store.insert(&entry.shortcut).await?;
+        Ok(self.apply(entry))
+    }
+
+    /// Validates and compiles a new shortcut without writing it.
+    pub fn prepare(&self, new: NewShortcut) -> Result<Entry> {
         let workspace_id = validate::workspace_id(&new.workspace_id)?.to_string();
         let bang = validate::bang("bang", &new.bang)?.to_string();
         let title = validate::title(&new.title)?;
         let tags = validate::tags(&new.tags)?;
         let template = self.compile(&new.body)?;
+        let variants = validate::variants(&new.variants, self.engine.limits().max_template_bytes)?;
+        let compiled_variants = self.compile_variants(&variants)?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -160,12 +226,23 @@ impl Catalog {
             body: new.body,
             tags,
             disabled: new.disabled,
+            variants,
             version: 1,
             create_time: now,
             update_time: now,
         };
-        self.store.insert(&shortcut).await?;
-        Ok(self.apply(Entry { shortcut, template }))
+        Ok(Entry {
+            shortcut,
+            template,
+            variants: compiled_variants,
+        })
+    }
+
+    /// Writes prepared shortcuts in one store transaction: all of them or none.
+    pub async fn create_many(&self, entries: Vec<Entry>) -> Result<Vec<Arc<Entry>>> {
+        let shortcuts: Vec<Shortcut> = entries.iter().map(|e| e.shortcut.clone()).collect();
+        self.store.insert_many(&shortcuts).await?;
+        Ok(entries.into_iter().map(|e| self.apply(e)).collect())
     }
 
     pub async fn update(
@@ -215,10 +292,19 @@ impl Catalog {
             }
             None => self.compile(&shortcut.body)?,
         };
+        if let Some(variants) = &changes.variants {
+            shortcut.variants =
+                validate::variants(variants, self.engine.limits().max_template_bytes)?;
+        }
+        let compiled_variants = self.compile_variants(&shortcut.variants)?;
         shortcut.version = expected_version + 1;
         shortcut.update_time = model::now();
         self.store.update(&shortcut, expected_version).await?;
-        Ok(self.apply(Entry { shortcut, template }))
+        Ok(self.apply(Entry {
+            shortcut,
+            template,
+            variants: compiled_variants,
+        }))
     }
 
     pub async fn delete(

@@ -1,5 +1,6 @@
 //! The shortcut as the domain knows it, and the shapes of writes to it.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// A stored canned reply.
@@ -13,6 +14,8 @@ pub struct Shortcut {
     pub body: String,
     pub tags: Vec<String>,
     pub disabled: bool,
+    /// Localised bodies by canonical language tag (`fr`, `fr-CA`).
+    pub variants: BTreeMap<String, String>,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -39,6 +42,8 @@ pub struct NewShortcut {
     pub body: String,
     pub tags: Vec<String>,
     pub disabled: bool,
+    /// Localised bodies by language tag.
+    pub variants: BTreeMap<String, String>,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -49,6 +54,8 @@ pub struct ShortcutChanges {
     pub body: Option<String>,
     pub tags: Option<Vec<String>>,
     pub disabled: Option<bool>,
+    /// A replacement set of localised bodies.
+    pub variants: Option<BTreeMap<String, String>>,
 }
 
 /// How a shortcut is named in a lookup.

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::model::Shortcut;
 use crate::error::Result;
+use crate::workspace::Workspace;
 
 /// A change another replica made, as announced by a shared store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub enum StoreEvent {
         workspace_id: String,
         id: String,
     },
+    /// A workspace record was created or updated.
+    WorkspaceChanged {
+        workspace_id: String,
+    },
     /// Announcements may have been missed (the connection was lost and is back): everything
     /// must be reloaded.
     Resync,
@@ -36,6 +41,10 @@ pub trait ShortcutStore: Send + Sync + 'static {
     /// Inserts a new shortcut. A bang already used in the workspace (case-insensitive)
     /// fails with `AlreadyExists`.
     async fn insert(&self, shortcut: &Shortcut) -> Result<()>;
+
+    /// Inserts several new shortcuts in one transaction: all of them or, on any failure
+    /// (e.g. `AlreadyExists` for a taken bang), none.
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()>;
 
     /// Replaces a shortcut if it is still at `expected_version`. Fails with `NotFound` when
     /// it does not exist in that workspace, `FailedPrecondition` when the version moved on,
@@ -64,4 +73,14 @@ pub trait ShortcutStore: Send + Sync + 'static {
     async fn has_marker(&self, name: &str) -> Result<bool>;
 
     async fn set_marker(&self, name: &str) -> Result<()>;
+
+    /// Every workspace record, for the in-memory registry at start.
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
+
+    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
+    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
+
+    /// Replaces a workspace record if it is still at `expected_version`: `NotFound` when it
+    /// has none, `FailedPrecondition` when the version moved on.
+    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
 }

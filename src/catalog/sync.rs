@@ -36,6 +36,17 @@ pub async fn follow(catalog: Arc<Catalog>, mut feed: mpsc::Receiver<StoreEvent>)
                 catalog.forget(&workspace_id, &id);
                 tracing::info!(workspace = %workspace_id, shortcut_id = %id, "applied a delete from another replica");
             }
+            StoreEvent::WorkspaceChanged { workspace_id } => {
+                match catalog.workspace_records().reload().await {
+                    Ok(()) => {
+                        tracing::info!(workspace = %workspace_id, "applied a workspace change from another replica")
+                    }
+                    Err(e) => {
+                        tracing::warn!(workspace = %workspace_id, error = %e, "could not reload workspace records; resynchronising");
+                        resync(&catalog).await;
+                    }
+                }
+            }
             StoreEvent::Resync => resync(&catalog).await,
         }
     }
@@ -46,7 +57,11 @@ pub async fn follow(catalog: Arc<Catalog>, mut feed: mpsc::Receiver<StoreEvent>)
 async fn resync(catalog: &Catalog) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match catalog.reload().await {
+        let reloaded = match catalog.workspace_records().reload().await {
+            Ok(()) => catalog.reload().await,
+            Err(e) => Err(e),
+        };
+        match reloaded {
             Ok(count) => {
                 tracing::info!(shortcuts = count, "catalogue resynchronised with the store");
                 return;

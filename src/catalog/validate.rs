@@ -127,6 +127,50 @@ pub fn body(value: &str, max: usize) -> Result<&str> {
     Ok(value)
 }
 
+pub const MAX_VARIANTS: usize = 32;
+
+/// The field name of one variant in errors: `variants["fr-CA"]`.
+pub fn variant_field(tag: &str) -> String {
+    format!("variants[{tag:?}]")
+}
+
+/// Localised bodies with their language tags made canonical (`FR-ca` -> `fr-CA`); each
+/// body obeys the same size rule as `body`. Their syntax is the template engine's to check.
+pub fn variants(
+    values: &std::collections::BTreeMap<String, String>,
+    max_body_bytes: usize,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    use crate::template::locale;
+    if values.len() > MAX_VARIANTS {
+        return Err(Error::invalid(
+            "variants",
+            format!("more than {MAX_VARIANTS} localised bodies"),
+        ));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (tag, text) in values {
+        let field = variant_field(tag);
+        if !locale::is_language_tag(tag) {
+            return Err(Error::invalid(
+                field,
+                "the key must be a language tag such as \"fr\" or \"fr-CA\"",
+            ));
+        }
+        body(text, max_body_bytes).map_err(|err| match err {
+            Error::InvalidArgument { message, .. } => Error::invalid(field.clone(), message),
+            other => other,
+        })?;
+        let canonical = locale::canonical_tag(tag);
+        if out.insert(canonical.clone(), text.clone()).is_some() {
+            return Err(Error::invalid(
+                field,
+                format!("{canonical:?} is given twice (tags are case-insensitive)"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Tags trimmed, lower-cased and de-duplicated, in the order given.
 pub fn tags(values: &[String]) -> Result<Vec<String>> {
     if values.len() > MAX_TAGS {

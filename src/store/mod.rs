@@ -52,3 +52,19 @@ pub(crate) fn not_found(workspace_id: &str, id: &str) -> Error {
         "no shortcut with id {id:?} in workspace {workspace_id:?}"
     ))
 }
+
+pub(crate) fn workspace_exists(id: &str) -> Error {
+    Error::AlreadyExists(format!(
+        "workspace {id:?} already has a record; use UpdateWorkspace"
+    ))
+}
+
+pub(crate) fn stale_workspace(id: &str, expected: u64, current: u64) -> Error {
+    Error::FailedPrecondition(format!(
+        "workspace {id} is at version {current}, not {expected}: it was changed since you read it; fetch it again and reapply your change"
+    ))
+}
+
+pub(crate) fn workspace_without_record(id: &str) -> Error {
+    Error::NotFound(format!("workspace {id:?} has no record"))
+}

@@ -15,10 +15,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 
 use super::db_error;
-use super::row::{ShortcutRow, millis, tags_json};
+use super::row::{ShortcutRow, WorkspaceRow, millis, tags_json, variants_json};
 use crate::catalog::store::StoreEvent;
 use crate::catalog::{Shortcut, ShortcutStore, bang_key};
 use crate::error::{Error, Result};
+use crate::workspace::Workspace;
 
 /// Longest wait between two attempts to re-establish the listening connection.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
@@ -89,6 +90,11 @@ struct Announcement {
 
 impl Announcement {
     fn into_event(self) -> StoreEvent {
+        if self.op == "workspace" {
+            return StoreEvent::WorkspaceChanged {
+                workspace_id: self.workspace_id,
+            };
+        }
         if self.op == "delete" {
             StoreEvent::Deleted {
                 workspace_id: self.workspace_id,
@@ -152,7 +158,7 @@ async fn follow(store: PgStore, mut listener: PgListener, events: mpsc::Sender<S
 impl ShortcutStore for PgStore {
     async fn load_all(&self) -> Result<Vec<Shortcut>> {
         let rows: Vec<ShortcutRow> = sqlx::query_as(
-            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time FROM shortcuts",
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time FROM shortcuts",
         )
             .fetch_all(&self.pool)
             .await
@@ -161,30 +167,29 @@ impl ShortcutStore for PgStore {
     }
 
     async fn insert(&self, s: &Shortcut) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, version, create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&s.id)
-        .bind(&s.workspace_id)
-        .bind(&s.bang)
-        .bind(bang_key(&s.bang))
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(tags_json(s))
-        .bind(s.disabled)
-        .bind(s.version as i64)
-        .bind(millis(s.create_time))
-        .bind(millis(s.update_time))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, Some(s)))?;
+        insert_query(s)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, Some(s)))?;
+        Ok(())
+    }
+
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for s in shortcuts {
+            insert_query(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
+        }
+        // Dropping the transaction on an error above rolls every insert back.
+        tx.commit().await.map_err(|e| db_error(e, None))?;
         Ok(())
     }
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, version = $7, update_time = $8
+            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, version = $7, update_time = $8, variants = $12
              WHERE id = $9 AND workspace_id = $10 AND version = $11",
         )
         .bind(&s.bang)
@@ -198,6 +203,7 @@ impl ShortcutStore for PgStore {
         .bind(&s.id)
         .bind(&s.workspace_id)
         .bind(expected_version as i64)
+        .bind(variants_json(s))
         .execute(&self.pool)
         .await
         .map_err(|e| db_error(e, Some(s)))?;
@@ -234,7 +240,7 @@ impl ShortcutStore for PgStore {
 
     async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>> {
         let row: Option<ShortcutRow> = sqlx::query_as(
-            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time
              FROM shortcuts WHERE id = $1 AND workspace_id = $2",
         )
         .bind(id)
@@ -260,6 +266,70 @@ impl ShortcutStore for PgStore {
         Ok(Some(feed))
     }
 
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>> {
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(
+            "SELECT id, display_name, default_locale, time_zone, version, create_time, update_time FROM workspaces",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows.into_iter().map(Workspace::from).collect())
+    }
+
+    async fn insert_workspace(&self, w: &Workspace) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, display_name, default_locale, time_zone, version, create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&w.id)
+        .bind(&w.display_name)
+        .bind(&w.default_locale)
+        .bind(&w.time_zone)
+        .bind(w.version as i64)
+        .bind(millis(w.create_time))
+        .bind(millis(w.update_time))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                super::workspace_exists(&w.id)
+            } else {
+                db_error(e, None)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_workspace(&self, w: &Workspace, expected_version: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE workspaces SET display_name = $1, default_locale = $2, time_zone = $3, version = $4, update_time = $5
+             WHERE id = $6 AND version = $7",
+        )
+        .bind(&w.display_name)
+        .bind(&w.default_locale)
+        .bind(&w.time_zone)
+        .bind(w.version as i64)
+        .bind(millis(w.update_time))
+        .bind(&w.id)
+        .bind(expected_version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let current: std::result::Result<Option<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM workspaces WHERE id = $1")
+                .bind(&w.id)
+                .fetch_optional(&self.pool)
+                .await;
+        Err(match current {
+            Ok(Some((version,))) => super::stale_workspace(&w.id, expected_version, version as u64),
+            Ok(None) => super::workspace_without_record(&w.id),
+            Err(e) => db_error(e, None),
+        })
+    }
+
     async fn has_marker(&self, name: &str) -> Result<bool> {
         let found: Option<(String,)> = sqlx::query_as("SELECT name FROM markers WHERE name = $1")
             .bind(name)
@@ -280,4 +350,25 @@ impl ShortcutStore for PgStore {
         .map_err(|e| db_error(e, None))?;
         Ok(())
     }
+}
+
+fn insert_query(
+    s: &Shortcut,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&s.id)
+    .bind(&s.workspace_id)
+    .bind(&s.bang)
+    .bind(bang_key(&s.bang))
+    .bind(&s.title)
+    .bind(&s.body)
+    .bind(tags_json(s))
+    .bind(s.disabled)
+    .bind(variants_json(s))
+    .bind(s.version as i64)
+    .bind(millis(s.create_time))
+    .bind(millis(s.update_time))
 }

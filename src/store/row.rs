@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::catalog::Shortcut;
 use crate::error::{Error, Result};
+use crate::workspace::Workspace;
 
 /// A shortcut as the SQL backends store it.
 #[derive(Debug, sqlx::FromRow)]
@@ -16,6 +17,8 @@ pub struct ShortcutRow {
     /// A JSON array of strings.
     pub tags: String,
     pub disabled: bool,
+    /// A JSON object of language tag -> body.
+    pub variants: String,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -29,6 +32,9 @@ impl TryFrom<ShortcutRow> for Shortcut {
         let tags = serde_json::from_str(&row.tags).map_err(|e| {
             Error::Internal(format!("shortcut {} has unreadable tags: {e}", row.id))
         })?;
+        let variants = serde_json::from_str(&row.variants).map_err(|e| {
+            Error::Internal(format!("shortcut {} has unreadable variants: {e}", row.id))
+        })?;
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,
@@ -37,6 +43,7 @@ impl TryFrom<ShortcutRow> for Shortcut {
             body: row.body,
             tags,
             disabled: row.disabled,
+            variants,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
@@ -46,6 +53,36 @@ impl TryFrom<ShortcutRow> for Shortcut {
 
 pub fn tags_json(shortcut: &Shortcut) -> String {
     serde_json::to_string(&shortcut.tags).expect("a list of strings serialises")
+}
+
+pub fn variants_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.variants).expect("a map of strings serialises")
+}
+
+/// A workspace record as the SQL backends store it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub display_name: String,
+    pub default_locale: String,
+    pub time_zone: String,
+    pub version: i64,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+impl From<WorkspaceRow> for Workspace {
+    fn from(row: WorkspaceRow) -> Self {
+        Workspace {
+            id: row.id,
+            display_name: row.display_name,
+            default_locale: row.default_locale,
+            time_zone: row.time_zone,
+            version: row.version as u64,
+            create_time: from_millis(row.create_time),
+            update_time: from_millis(row.update_time),
+        }
+    }
 }
 
 pub fn millis(time: SystemTime) -> i64 {

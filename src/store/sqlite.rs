@@ -11,9 +11,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::db_error;
-use super::row::{ShortcutRow, millis, tags_json};
+use super::row::{ShortcutRow, WorkspaceRow, millis, tags_json, variants_json};
 use crate::catalog::{Shortcut, ShortcutStore, bang_key};
 use crate::error::{Error, Result};
+use crate::workspace::Workspace;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -50,7 +51,7 @@ impl SqliteStore {
 impl ShortcutStore for SqliteStore {
     async fn load_all(&self) -> Result<Vec<Shortcut>> {
         let rows: Vec<ShortcutRow> = sqlx::query_as(
-            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time FROM shortcuts",
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time FROM shortcuts",
         )
         .fetch_all(&self.pool)
         .await
@@ -59,30 +60,29 @@ impl ShortcutStore for SqliteStore {
     }
 
     async fn insert(&self, s: &Shortcut) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, version, create_time, update_time)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&s.id)
-        .bind(&s.workspace_id)
-        .bind(&s.bang)
-        .bind(bang_key(&s.bang))
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(tags_json(s))
-        .bind(s.disabled)
-        .bind(s.version as i64)
-        .bind(millis(s.create_time))
-        .bind(millis(s.update_time))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, Some(s)))?;
+        insert_query(s)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, Some(s)))?;
+        Ok(())
+    }
+
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for s in shortcuts {
+            insert_query(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
+        }
+        // Dropping the transaction on an error above rolls every insert back.
+        tx.commit().await.map_err(|e| db_error(e, None))?;
         Ok(())
     }
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE shortcuts SET bang = ?, bang_key = ?, title = ?, body = ?, tags = ?, disabled = ?, version = ?, update_time = ?
+            "UPDATE shortcuts SET bang = ?, bang_key = ?, title = ?, body = ?, tags = ?, disabled = ?, variants = ?, version = ?, update_time = ?
              WHERE id = ? AND workspace_id = ? AND version = ?",
         )
         .bind(&s.bang)
@@ -91,6 +91,7 @@ impl ShortcutStore for SqliteStore {
         .bind(&s.body)
         .bind(tags_json(s))
         .bind(s.disabled)
+        .bind(variants_json(s))
         .bind(s.version as i64)
         .bind(millis(s.update_time))
         .bind(&s.id)
@@ -133,7 +134,7 @@ impl ShortcutStore for SqliteStore {
 
     async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>> {
         let row: Option<ShortcutRow> = sqlx::query_as(
-            "SELECT id, workspace_id, bang, title, body, tags, disabled, version, create_time, update_time
+            "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time
              FROM shortcuts WHERE id = ? AND workspace_id = ?",
         )
         .bind(id)
@@ -153,6 +154,63 @@ impl ShortcutStore for SqliteStore {
         Ok(found.is_some())
     }
 
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>> {
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(
+            "SELECT id, display_name, default_locale, time_zone, version, create_time, update_time FROM workspaces",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows.into_iter().map(Workspace::from).collect())
+    }
+
+    async fn insert_workspace(&self, w: &Workspace) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, display_name, default_locale, time_zone, version, create_time, update_time)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(&w.display_name)
+        .bind(&w.default_locale)
+        .bind(&w.time_zone)
+        .bind(w.version as i64)
+        .bind(millis(w.create_time))
+        .bind(millis(w.update_time))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                super::workspace_exists(&w.id)
+            } else {
+                db_error(e, None)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_workspace(&self, w: &Workspace, expected_version: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE workspaces SET display_name = ?, default_locale = ?, time_zone = ?, version = ?, update_time = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(&w.display_name)
+        .bind(&w.default_locale)
+        .bind(&w.time_zone)
+        .bind(w.version as i64)
+        .bind(millis(w.update_time))
+        .bind(&w.id)
+        .bind(expected_version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        Err(self
+            .why_workspace_not_at_version(&w.id, expected_version)
+            .await)
+    }
+
     async fn set_marker(&self, name: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO markers (name, set_time) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
@@ -166,7 +224,42 @@ impl ShortcutStore for SqliteStore {
     }
 }
 
+fn insert_query(
+    s: &Shortcut,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.id)
+    .bind(&s.workspace_id)
+    .bind(&s.bang)
+    .bind(bang_key(&s.bang))
+    .bind(&s.title)
+    .bind(&s.body)
+    .bind(tags_json(s))
+    .bind(s.disabled)
+    .bind(variants_json(s))
+    .bind(s.version as i64)
+    .bind(millis(s.create_time))
+    .bind(millis(s.update_time))
+}
+
 impl SqliteStore {
+    /// After a conditional workspace write matched no row: no record, or moved on?
+    async fn why_workspace_not_at_version(&self, id: &str, expected: u64) -> Error {
+        let current: std::result::Result<Option<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM workspaces WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await;
+        match current {
+            Ok(Some((version,))) => super::stale_workspace(id, expected, version as u64),
+            Ok(None) => super::workspace_without_record(id),
+            Err(e) => db_error(e, None),
+        }
+    }
+
     /// After a conditional write matched no row: was the shortcut gone, or moved on?
     async fn why_not_at_version(&self, workspace_id: &str, id: &str, expected: u64) -> Error {
         let current: std::result::Result<Option<(i64,)>, _> =
@@ -180,5 +273,55 @@ impl SqliteStore {
             Ok(None) => super::not_found(workspace_id, id),
             Err(e) => db_error(e, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::model::now;
+
+    fn shortcut(id: &str, bang: &str) -> Shortcut {
+        Shortcut {
+            id: id.into(),
+            workspace_id: "w".into(),
+            bang: bang.into(),
+            title: "t".into(),
+            body: "b".into(),
+            tags: vec![],
+            disabled: false,
+            variants: [("fr".to_string(), "c".to_string())].into(),
+            version: 1,
+            create_time: now(),
+            update_time: now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_many_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        store.insert(&shortcut("a", "taken")).await.unwrap();
+        let err = store
+            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "TAKEN")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+        let ids: Vec<String> = store
+            .load_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, ["a"]);
+        store
+            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "other")])
+            .await
+            .unwrap();
+        let all = store.load_all().await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].variants["fr"], "c");
     }
 }

@@ -23,6 +23,17 @@ pub(crate) struct Emit {
     pub paths: Vec<String>,
 }
 
+/// A filter call, with its arguments where they are constants (for write-time checks).
+#[derive(Debug)]
+pub(crate) struct FilterUse {
+    pub name: String,
+    pub span: Span,
+    /// Positional arguments: `Some` for a literal, `None` for anything computed.
+    pub args: Vec<Option<minijinja::Value>>,
+    /// Keyword arguments that are literals.
+    pub kwargs: Vec<(String, minijinja::Value)>,
+}
+
 /// A construct that is not allowed in a shortcut (includes, imports, inheritance).
 #[derive(Debug)]
 pub(crate) struct Forbidden {
@@ -36,7 +47,7 @@ pub(crate) struct Analysis {
     /// Every path read anywhere, in order of appearance (with repeats).
     pub paths: Vec<PathRef>,
     pub emits: Vec<Emit>,
-    pub filters: Vec<(String, Span)>,
+    pub filters: Vec<FilterUse>,
     pub tests: Vec<(String, Span)>,
     pub forbidden: Vec<Forbidden>,
 }
@@ -186,7 +197,25 @@ impl Analysis {
                 if let Some(inner) = &f.expr {
                     self.expr(inner);
                 }
-                self.filters.push((f.name.to_string(), f.span()));
+                let mut args = Vec::new();
+                let mut kwargs = Vec::new();
+                for arg in &f.args {
+                    match arg {
+                        CallArg::Pos(e) => args.push(e.as_const()),
+                        CallArg::Kwarg(name, e) => {
+                            if let Some(value) = e.as_const() {
+                                kwargs.push((name.to_string(), value));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                self.filters.push(FilterUse {
+                    name: f.name.to_string(),
+                    span: f.span(),
+                    args,
+                    kwargs,
+                });
                 self.call_args(&f.args);
             }
             Expr::Test(t) => {

@@ -15,6 +15,9 @@ pub struct RenderContext {
     pub agent: Value,
     pub vars: Value,
     pub workspace: Value,
+    /// Locale, time zone and clock for the formatting filters, under a name no template can
+    /// write (see [`super::SETTINGS_KEY`]).
+    pub settings: Value,
 }
 
 impl RenderContext {
@@ -39,6 +42,7 @@ impl Object for RenderContext {
             "agent" => &self.agent,
             "vars" => &self.vars,
             "workspace" => &self.workspace,
+            super::SETTINGS_KEY => &self.settings,
             _ => return None,
         };
         Some(value.clone())

@@ -3,7 +3,9 @@
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
 
+use super::analysis::FilterUse;
 use super::limits::LimitHit;
+use super::{dates, formatting, locale};
 
 /// Filter names minijinja ships (with the `builtins` feature); kept here so that an unknown
 /// filter is reported when the template is written, not when it is first rendered.
@@ -58,8 +60,135 @@ pub(crate) const BUILTIN_FILTERS: &[&str] = &[
     "tojson",
 ];
 
-/// Filters this service adds.
-pub(crate) const OWN_FILTERS: &[&str] = &["fallback"];
+/// Test names (`{% if x is defined %}`) minijinja ships plus ours (`present`, `missing`),
+/// so that a misspelt test is reported when the template is written.
+pub(crate) const KNOWN_TESTS: &[&str] = &[
+    "undefined",
+    "defined",
+    "none",
+    "safe",
+    "escaped",
+    "boolean",
+    "odd",
+    "even",
+    "divisibleby",
+    "number",
+    "integer",
+    "int",
+    "float",
+    "string",
+    "sequence",
+    "iterable",
+    "mapping",
+    "startingwith",
+    "endingwith",
+    "lower",
+    "upper",
+    "sameas",
+    "eq",
+    "equalto",
+    "==",
+    "ne",
+    "!=",
+    "lt",
+    "lessthan",
+    "<",
+    "le",
+    "<=",
+    "gt",
+    "greaterthan",
+    ">",
+    "ge",
+    ">=",
+    "in",
+    "true",
+    "false",
+    "filter",
+    "test",
+    "present",
+    "missing",
+];
+
+/// Filters this service adds (see `formatting` and `trace`).
+pub(crate) const OWN_FILTERS: &[&str] = &[
+    "fallback",
+    "date",
+    "number",
+    "currency",
+    "first_name",
+    "last_name",
+    "truncate",
+];
+
+/// Write-time checks of a known filter's literal arguments: a misspelt time zone or
+/// format is reported when the template is saved, not discovered in a customer's reply.
+pub(crate) fn check_arguments(filter: &FilterUse) -> Result<(), String> {
+    let literal = |index: usize, keyword: &str| -> Option<Value> {
+        filter
+            .kwargs
+            .iter()
+            .find(|(name, _)| name == keyword)
+            .map(|(_, v)| v.clone())
+            .or_else(|| filter.args.get(index).cloned().flatten())
+    };
+    let as_text = |value: &Value, what: &str| -> Result<String, String> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`{}`: {what} must be text, not {value}", filter.name))
+    };
+    match filter.name.as_str() {
+        "date" => {
+            if let Some(format) = literal(0, "format") {
+                let format = as_text(&format, "the format")?;
+                if format != dates::RELATIVE {
+                    dates::parse_format(&format).map_err(|e| format!("`date`: {e}"))?;
+                }
+            }
+            if let Some(zone) = literal(1, "tz") {
+                dates::parse_zone(&as_text(&zone, "the time zone")?)
+                    .map_err(|e| format!("`date`: {e}"))?;
+            }
+        }
+        "currency" => match literal(0, "code") {
+            Some(code) => {
+                let code = as_text(&code, "the currency code")?;
+                if !locale::is_currency_code(&code) {
+                    return Err(format!(
+                        "`currency`: `{code}` is not an ISO 4217 code such as \"EUR\" or \"USD\""
+                    ));
+                }
+            }
+            None if filter.args.is_empty() => {
+                return Err("`currency` needs a currency code, e.g. currency(\"EUR\")".into());
+            }
+            None => {}
+        },
+        "number" => {
+            if let Some(decimals) = literal(0, "decimals") {
+                let ok = decimals
+                    .as_i64()
+                    .is_some_and(|d| (0..=formatting::MAX_DECIMALS).contains(&d));
+                if !ok {
+                    return Err(format!(
+                        "`number`: decimals must be a whole number from 0 to {}",
+                        formatting::MAX_DECIMALS
+                    ));
+                }
+            }
+        }
+        "truncate" => match literal(0, "length") {
+            Some(length) if length.as_i64().is_some_and(|n| n >= 1) => {}
+            Some(_) => return Err("`truncate`: the length must be a whole number ≥ 1".into()),
+            None if filter.args.is_empty() => {
+                return Err("`truncate` needs a length, e.g. truncate(80)".into());
+            }
+            None => {}
+        },
+        _ => {}
+    }
+    Ok(())
+}
 
 /// `range(…)` with a cap on its length, so that a loop over it is bounded before fuel even
 /// comes into play, and hitting the cap is reported as a limit rather than a bug.

@@ -8,15 +8,21 @@
 mod analysis;
 mod compiled;
 mod context;
+pub mod dates;
 mod engine;
 mod filters;
+mod formatting;
 mod limits;
+pub mod locale;
+mod names;
+mod settings;
 mod trace;
 
 pub use compiled::CompiledTemplate;
 pub use context::RenderContext;
 pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
 pub use limits::RenderLimits;
+pub use settings::{RenderSettings, SETTINGS_KEY};
 
 /// The top-level names a template may read. Anything else is a typo caught at write time.
 pub const SCOPES: &[&str] = &["contact", "session", "agent", "vars", "workspace"];

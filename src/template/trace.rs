@@ -21,7 +21,11 @@ pub(crate) const PATH_SEPARATOR: char = '\x1f';
 pub(crate) struct RenderTrace {
     pub missing: Vec<String>,
     pub defaulted: Vec<String>,
+    /// Why formatting filters gave up (e.g. "date: \"soon\" is not a date"), in order.
+    pub failures: Vec<String>,
     fallback_used: bool,
+    /// A filter failed since the last placeholder was printed.
+    filter_failed: bool,
 }
 
 /// Undefined, null, an empty string or an empty collection: nothing worth printing.
@@ -47,17 +51,35 @@ pub(crate) fn fallback(state: &mut State, value: Value, default: Value) -> Value
     }
 }
 
+/// Records that a formatting filter could not handle its value, and returns what it
+/// prints instead (undefined: empty, and counted as missing by the next placeholder).
+pub(crate) fn filter_failed(state: &mut State, filter: &str, reason: String) -> Value {
+    let trace = state.get_or_insert_extension_with(RenderTrace::default);
+    trace.filter_failed = true;
+    if trace.failures.len() < 32 {
+        trace.failures.push(format!("{filter}: {reason}"));
+    }
+    Value::UNDEFINED
+}
+
 /// The instrumentation filter wrapped around every placeholder.
 pub(crate) fn emit(state: &mut State, value: Value, paths: &str) -> Value {
-    let fallback_used = state
+    let (fallback_used, filter_failed) = state
         .get_extension_mut::<RenderTrace>()
-        .is_some_and(|trace| std::mem::take(&mut trace.fallback_used));
-    if !fallback_used && !is_missing(&value) {
+        .map(|trace| {
+            (
+                std::mem::take(&mut trace.fallback_used),
+                std::mem::take(&mut trace.filter_failed),
+            )
+        })
+        .unwrap_or_default();
+    if !fallback_used && !filter_failed && !is_missing(&value) {
         return value;
     }
+    // After a failed filter the paths do hold a value, just not a usable one: all count.
     let empty: Vec<String> = paths
         .split(PATH_SEPARATOR)
-        .filter(|path| !path.is_empty() && is_missing(&resolve(state, path)))
+        .filter(|path| !path.is_empty() && (filter_failed || is_missing(&resolve(state, path))))
         .map(str::to_owned)
         .collect();
     if !empty.is_empty() {

@@ -1,15 +1,20 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
+mod authoring;
 mod crash;
 mod crud;
 mod data_sources;
+mod formatting;
 mod harness;
 mod hostile;
+mod import;
 mod readme;
 mod render;
 mod replicas;
 mod security;
 mod server;
+mod variants;
+mod workspaces;
 
 use shortcuts::pb;
 
@@ -28,6 +33,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         body: body.into(),
         tags: vec![],
         disabled: false,
+        variants: Default::default(),
     }
 }
 

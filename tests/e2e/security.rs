@@ -195,9 +195,9 @@ async fn tls_serves_with_a_configured_certificate() {
 
     // A plaintext client gets no answer from the TLS port.
     let mut plain = server.client().await;
-    let err = plain.render_template(inline("x", JANE)).await.unwrap_err();
-    assert!(
-        matches!(err.code(), Code::Unavailable | Code::Internal),
-        "{err:?}"
-    );
+    // (Which transport error it sees depends on timing; that it fails is the point.)
+    plain
+        .render_template(inline("x", JANE))
+        .await
+        .expect_err("plaintext to a TLS port fails");
 }

@@ -371,7 +371,10 @@ pub async fn upstream_down_serves_stale_data(upstream: Upstream) {
     // One fetch, then the failed attempts (one retry); under load the retry may be cut short
     // by the attempt budget, which is why one failed attempt is accepted too.
     let calls = setup.contact_calls();
-    assert!((2..=3).contains(&calls), "one fetch and failed attempts: {calls}");
+    assert!(
+        (2..=3).contains(&calls),
+        "one fetch and failed attempts: {calls}"
+    );
 }
 
 pub async fn upstream_down_with_nothing_cached(upstream: Upstream) {
