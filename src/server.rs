@@ -41,9 +41,6 @@ impl App {
                 .await
                 .context("loading shortcuts")?,
         );
-        if let Some(feed) = feed {
-            tokio::spawn(crate::catalog::sync::follow(catalog.clone(), feed));
-        }
         if config.seed_demo {
             let created = crate::seed::seed_demo(&catalog)
                 .await
@@ -64,13 +61,39 @@ impl App {
             }),
         };
         tracing::info!(sources = %sources.describe(), "data sources");
-        let data = Arc::new(DataService::with_sources(sources, config.data_cache_bytes));
+        let data = Arc::new(
+            DataService::with_sources(sources, config.data_cache_bytes)
+                .with_bus(Arc::new(StoreBus(catalog.store().clone()))),
+        );
+        if let Some(feed) = feed {
+            tokio::spawn(crate::catalog::sync::follow(
+                catalog.clone(),
+                data.clone(),
+                feed,
+            ));
+        }
         let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()));
         Ok(App {
             catalog,
             renderer,
             data,
         })
+    }
+}
+
+/// Announces data invalidations through the shortcut store (a no-op for a store used by
+/// one process).
+struct StoreBus(Arc<dyn crate::catalog::ShortcutStore>);
+
+#[async_trait::async_trait]
+impl crate::data::InvalidationBus for StoreBus {
+    async fn publish(
+        &self,
+        kind: crate::data::ScopeKind,
+        workspace_id: &str,
+        id: &str,
+    ) -> crate::error::Result<()> {
+        self.0.announce_invalidation(kind, workspace_id, id).await
     }
 }
 

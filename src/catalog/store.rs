@@ -24,6 +24,12 @@ pub enum StoreEvent {
         workspace_id: String,
         id: String,
     },
+    /// Another replica dropped cached contact or session data.
+    DataInvalidated {
+        kind: crate::data::ScopeKind,
+        workspace_id: String,
+        id: String,
+    },
     /// A workspace record was created or updated.
     WorkspaceChanged {
         workspace_id: String,
@@ -67,6 +73,16 @@ pub trait ShortcutStore: Send + Sync + 'static {
     /// returns, so a load made afterwards misses nothing.
     async fn subscribe(&self) -> Result<Option<mpsc::Receiver<StoreEvent>>> {
         Ok(None)
+    }
+
+    /// Tells the other replicas to drop cached data; a store used by one process has none.
+    async fn announce_invalidation(
+        &self,
+        _kind: crate::data::ScopeKind,
+        _workspace_id: &str,
+        _id: &str,
+    ) -> Result<()> {
+        Ok(())
     }
 
     /// Whether a one-time marker (such as "demo data seeded") was set.

@@ -8,9 +8,14 @@ use tokio::sync::mpsc;
 
 use super::Catalog;
 use super::store::StoreEvent;
+use crate::data::DataService;
 
 /// Applies announcements until the feed ends.
-pub async fn follow(catalog: Arc<Catalog>, mut feed: mpsc::Receiver<StoreEvent>) {
+pub async fn follow(
+    catalog: Arc<Catalog>,
+    data: Arc<DataService>,
+    mut feed: mpsc::Receiver<StoreEvent>,
+) {
     while let Some(event) = feed.recv().await {
         match event {
             StoreEvent::Upserted {
@@ -36,6 +41,18 @@ pub async fn follow(catalog: Arc<Catalog>, mut feed: mpsc::Receiver<StoreEvent>)
                 catalog.forget(&workspace_id, &id);
                 tracing::info!(workspace = %workspace_id, shortcut_id = %id, "applied a delete from another replica");
             }
+            StoreEvent::DataInvalidated {
+                kind,
+                workspace_id,
+                id,
+            } => match data.invalidate_here(kind, &workspace_id, &id).await {
+                Ok(()) => {
+                    tracing::info!(scope = kind.name(), workspace = %workspace_id, id = %id, "applied an invalidation from another replica")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring an unusable invalidation announcement")
+                }
+            },
             StoreEvent::WorkspaceChanged { workspace_id } => {
                 match catalog.workspace_records().reload().await {
                     Ok(()) => {

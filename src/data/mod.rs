@@ -102,6 +102,14 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct DataService {
     sources: Sources,
     cache: ScopeCache,
+    /// Where invalidations are announced to other replicas, when there are any.
+    bus: Option<Arc<dyn InvalidationBus>>,
+}
+
+/// Carries invalidations to the other replicas of a shared deployment.
+#[async_trait::async_trait]
+pub trait InvalidationBus: Send + Sync + 'static {
+    async fn publish(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<()>;
 }
 
 impl DataService {
@@ -114,7 +122,14 @@ impl DataService {
         DataService {
             sources,
             cache: ScopeCache::new(cache_bytes),
+            bus: None,
         }
+    }
+
+    /// Announces every invalidation made here to the other replicas through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn InvalidationBus>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     pub fn sources(&self) -> &Sources {
@@ -237,9 +252,23 @@ impl DataService {
         }
     }
 
-    /// Drops the cached data of one contact or session at once. Every invalidation (RPC,
-    /// web hook, and later other replicas) goes through here.
+    /// Drops the cached data of one contact or session at once, here and (through the bus)
+    /// on every other replica. Every invalidation (RPC, web hook) goes through here.
     pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<()> {
+        self.invalidate_here(kind, workspace_id, id).await?;
+        if let Some(bus) = &self.bus {
+            bus.publish(kind, workspace_id, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Drops cached data on this replica only: for invalidations other replicas announce.
+    pub async fn invalidate_here(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<()> {
         crate::catalog::validate::workspace_id(workspace_id)?;
         if id.is_empty() {
             return Err(Error::invalid("id", "must not be empty"));

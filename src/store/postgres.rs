@@ -80,16 +80,29 @@ impl PgStore {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 struct Announcement {
     op: String,
     workspace_id: String,
     id: String,
+    #[serde(default)]
     version: u64,
 }
 
 impl Announcement {
     fn into_event(self) -> StoreEvent {
+        let kind = match self.op.as_str() {
+            "invalidate_contact" => Some(crate::data::ScopeKind::Contact),
+            "invalidate_session" => Some(crate::data::ScopeKind::Session),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return StoreEvent::DataInvalidated {
+                kind,
+                workspace_id: self.workspace_id,
+                id: self.id,
+            };
+        }
         if self.op == "workspace" {
             return StoreEvent::WorkspaceChanged {
                 workspace_id: self.workspace_id,
@@ -328,6 +341,28 @@ impl ShortcutStore for PgStore {
             Ok(None) => super::workspace_without_record(&w.id),
             Err(e) => db_error(e, None),
         })
+    }
+
+    async fn announce_invalidation(
+        &self,
+        kind: crate::data::ScopeKind,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        let announcement = Announcement {
+            op: format!("invalidate_{}", kind.name()),
+            workspace_id: workspace_id.to_string(),
+            id: id.to_string(),
+            version: 0,
+        };
+        let payload = serde_json::to_string(&announcement).expect("an announcement serialises");
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        Ok(())
     }
 
     async fn has_marker(&self, name: &str) -> Result<bool> {

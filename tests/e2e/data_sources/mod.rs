@@ -3,6 +3,7 @@
 //! one upstream call per cold key, TTL, invalidation, errors, stale data, deadlines,
 //! best-effort renders and Crisp web hooks.
 
+mod broadcast;
 mod checks;
 mod fakes;
 
@@ -55,12 +56,24 @@ pub struct Setup {
     pub upstream: Upstream,
     pub fake: Fake,
     pub server: TestServer,
+    /// The `--data-sources` file the server was started with.
+    pub sources: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Setup {
     /// `policy`: extra TOML lines for the source (ttl, retries, ...).
     pub async fn start(upstream: Upstream, policy: &str, args: &[&str]) -> Setup {
+        Self::start_on(upstream, policy, None, args).await
+    }
+
+    /// As [`Setup::start`], on the given store instead of a fresh SQLite file.
+    pub async fn start_on(
+        upstream: Upstream,
+        policy: &str,
+        store: Option<String>,
+        args: &[&str],
+    ) -> Setup {
         let fake = match upstream {
             Upstream::Crisp => fakes::crisp().await,
             Upstream::Grpc => fakes::grpc_upstream().await,
@@ -84,12 +97,13 @@ impl Setup {
         .unwrap();
         let mut all_args = vec!["--data-sources", sources.to_str().unwrap()];
         all_args.extend_from_slice(args);
-        let store = dir.path().join("shortcuts.db");
+        let store = store.unwrap_or_else(|| dir.path().join("shortcuts.db").display().to_string());
         let server = tokio::task::block_in_place(|| TestServer::start_on(&store, &all_args));
         Setup {
             upstream,
             fake,
             server,
+            sources,
             _dir: dir,
         }
     }
