@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_WEBHOOK_LISTEN")]
     pub webhook_listen: Option<SocketAddr>,
 
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`); off when not set. Keep it
+    /// on a private interface: it is not authenticated.
+    #[arg(long, env = "SHORTCUTS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log format: `text` for people, `json` for log pipelines. Level via `RUST_LOG`.
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -17,5 +17,6 @@ pub mod render;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod workspace;

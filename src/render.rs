@@ -131,10 +131,19 @@ impl Renderer {
             settings: settings.into_value(),
         };
 
+        for origin in &data_origins {
+            crate::telemetry::record_data_lookup(origin.scope.name(), origin.origin.name());
+        }
         let rendered = self
             .catalog
             .engine()
             .render(template, context.into_value())
+            .inspect_err(|err| {
+                crate::telemetry::record_render(match err {
+                    RenderError::LimitExceeded(_) => "limit",
+                    RenderError::Failed { .. } => "error",
+                })
+            })
             .map_err(|err| match err {
                 RenderError::LimitExceeded(message) => Error::ResourceExhausted(message),
                 RenderError::Failed { line, message } => Error::FailedPrecondition(format!(
@@ -142,8 +151,14 @@ impl Renderer {
                 )),
             })?;
         if request.strict && !rendered.missing.is_empty() {
+            crate::telemetry::record_render("strict_failure");
             return Err(Error::MissingData(rendered.missing));
         }
+        crate::telemetry::record_render(if rendered.missing.is_empty() {
+            "ok"
+        } else {
+            "missing"
+        });
         if !rendered.filter_failures.is_empty() {
             tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");
         }

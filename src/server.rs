@@ -81,6 +81,27 @@ impl App {
     }
 }
 
+/// Serves the Prometheus text exposition until the process ends.
+async fn serve_metrics(listener: TcpListener, catalog: Arc<Catalog>, data: Arc<DataService>) {
+    let route = axum::routing::get(move || {
+        let (catalog, data) = (catalog.clone(), data.clone());
+        async move {
+            let body = crate::telemetry::render_metrics(&catalog.sizes(), data.cache_bytes().await);
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4",
+                )],
+                body,
+            )
+        }
+    });
+    let app = axum::Router::new().route("/metrics", route);
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "the metrics endpoint stopped");
+    }
+}
+
 /// Announces data invalidations through the shortcut store (a no-op for a store used by
 /// one process).
 struct StoreBus(Arc<dyn crate::catalog::ShortcutStore>);
@@ -147,6 +168,21 @@ pub async fn serve(
         let _ = draining_tx.send(());
         let _ = hooks_stop_tx.send(());
     };
+    if let Some(metrics_addr) = config.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot bind the metrics port {metrics_addr}"))?;
+        // Not "listening on": that line announces the gRPC address.
+        tracing::info!(
+            "metrics served at http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        tokio::spawn(serve_metrics(
+            metrics_listener,
+            app.catalog.clone(),
+            app.data.clone(),
+        ));
+    }
     if let Some(hooks_addr) = config.webhook_listen {
         let hooks_listener = TcpListener::bind(hooks_addr)
             .await

@@ -18,6 +18,7 @@ use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
+use crate::telemetry;
 use crate::workspace::{NewWorkspace, WorkspaceChanges};
 
 pub struct ShortcutApi {
@@ -46,26 +47,44 @@ async fn rpc<T>(
     needed: Role,
     work: impl Future<Output = Result<T>>,
 ) -> std::result::Result<Response<T>, Status> {
-    let span = tracing::info_span!("rpc", method, workspace = %workspace_id);
+    let traceparent = metadata
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(telemetry::valid_traceparent)
+        .map(str::to_owned);
+    let span = tracing::info_span!(
+        "rpc",
+        method,
+        workspace = %workspace_id,
+        traceparent = traceparent.as_deref().unwrap_or_default(),
+    );
     let started = Instant::now();
-    let result = async {
-        let _slot = guard.admit()?;
-        guard
-            .authenticate(metadata)?
-            .authorize(workspace_id, needed)?;
-        work.await
-    }
-    .instrument(span.clone())
+    let result = telemetry::with_traceparent(
+        traceparent,
+        async {
+            let _slot = guard.admit()?;
+            guard
+                .authenticate(metadata)?
+                .authorize(workspace_id, needed)?;
+            work.await
+        }
+        .instrument(span.clone()),
+    )
     .await;
-    let micros = started.elapsed().as_micros() as u64;
+    let took = started.elapsed();
+    let micros = took.as_micros() as u64;
     let _entered = span.enter();
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(err) => status::code(err),
+    };
+    telemetry::record_rpc(method, code, took);
     match result {
         Ok(response) => {
             tracing::info!(status = "OK", duration_us = micros, "rpc done");
             Ok(Response::new(response))
         }
         Err(err) => {
-            let code = status::code(&err);
             if code == tonic::Code::Internal {
                 tracing::error!(status = ?code, duration_us = micros, error = %err, "rpc failed");
             } else {

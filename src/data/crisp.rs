@@ -97,6 +97,7 @@ impl CrispSource {
             .client
             .get(&url)
             .timeout(timeout)
+            .headers(trace_headers())
             .send()
             .await
             .map_err(|e| SourceError::Transient(format!("GET {path}: {}", error_chain(&e))))?;
@@ -219,4 +220,15 @@ mod tests {
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
     }
+}
+
+/// The current call's W3C trace context, passed on so that the upstream's traces join ours.
+fn trace_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(value) =
+        crate::telemetry::current_traceparent().and_then(|tp| HeaderValue::from_str(&tp).ok())
+    {
+        headers.insert("traceparent", value);
+    }
+    headers
 }

@@ -57,6 +57,7 @@ impl DataSource for GrpcSource {
                     id: id.to_string(),
                 });
                 request.set_timeout(timeout);
+                pass_trace_context(&mut request);
                 let reply = client.get_contact(request).await.map_err(classify)?;
                 let reply = reply.into_inner();
                 (reply.fields, reply.data)
@@ -67,6 +68,7 @@ impl DataSource for GrpcSource {
                     id: id.to_string(),
                 });
                 request.set_timeout(timeout);
+                pass_trace_context(&mut request);
                 let reply = client.get_session(request).await.map_err(classify)?;
                 let reply = reply.into_inner();
                 (reply.fields, reply.data)
@@ -136,4 +138,11 @@ fn to_json(value: prost_types::Value, depth: usize) -> Result<Json, SourceError>
         ),
         Some(Kind::StructValue(s)) => Json::Object(fields_to_map(s.fields, depth)?),
     })
+}
+
+/// The current call's W3C trace context, passed on so that the upstream's traces join ours.
+fn pass_trace_context<T>(request: &mut tonic::Request<T>) {
+    if let Some(value) = crate::telemetry::current_traceparent().and_then(|tp| tp.parse().ok()) {
+        request.metadata_mut().insert("traceparent", value);
+    }
 }

@@ -77,6 +77,17 @@ pub enum Origin {
     Absent,
 }
 
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Cache => "cache",
+            Origin::Upstream => "upstream",
+            Origin::Stale => "stale",
+            Origin::Absent => "absent",
+        }
+    }
+}
+
 /// What a render reports about one scope's data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataOrigin {

@@ -115,6 +115,18 @@ pub async fn fetch(
                 humantime::format_duration(attempt_timeout)
             )))
         });
+        crate::telemetry::record_upstream(
+            source.name(),
+            match &outcome {
+                Ok(_) => "ok",
+                Err(SourceError::NotFound) => "not_found",
+                Err(SourceError::Unauthorized(_)) => "unauthorized",
+                Err(SourceError::RateLimited(_)) => "rate_limited",
+                Err(SourceError::Transient(_)) => "transient_error",
+                Err(SourceError::Fatal(_)) => "error",
+            },
+            now.elapsed(),
+        );
         let error = match outcome {
             Ok(record) => return Ok(record),
             Err(error) => error,

@@ -50,8 +50,13 @@ impl TestServer {
         // Keeps draining the server's log so that it never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    // The address ends where the text or JSON log line goes on.
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
+                        .collect();
+                    let _ = tx.send(addr);
                 }
                 lines.0.lock().unwrap().push(line);
                 lines.1.notify_all();

@@ -8,6 +8,7 @@ mod formatting;
 mod harness;
 mod hostile;
 mod import;
+mod observability;
 mod readme;
 mod render;
 mod replicas;

@@ -49,6 +49,8 @@ pub struct Call {
     pub target: String,
     pub authorization: String,
     pub tier: String,
+    /// The W3C trace context the call carried, if any.
+    pub traceparent: String,
     pub at: Instant,
 }
 
@@ -247,6 +249,7 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
         target: path.clone(),
         authorization: header("authorization"),
         tier: header("x-crisp-tier"),
+        traceparent: header("traceparent"),
         at: Instant::now(),
     });
     let id = percent_encoding::percent_decode_str(id)
@@ -286,12 +289,23 @@ fn structure(json: Json) -> Option<prost_types::Struct> {
 }
 
 impl UpstreamService {
-    async fn behave(&self, endpoint: &'static str, id: &str) -> Result<(), tonic::Status> {
+    async fn behave(
+        &self,
+        endpoint: &'static str,
+        id: &str,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), tonic::Status> {
+        let traceparent = metadata
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         self.state.record(Call {
             endpoint,
             target: id.to_string(),
             authorization: String::new(),
             tier: String::new(),
+            traceparent,
             at: Instant::now(),
         });
         if self.state.rate_limited().is_some() {
@@ -315,8 +329,9 @@ impl ContactDataSource for UpstreamService {
         &self,
         request: tonic::Request<pb::GetContactRequest>,
     ) -> Result<tonic::Response<pb::ContactData>, tonic::Status> {
+        let metadata = request.metadata().clone();
         let r = request.into_inner();
-        self.behave("contact", &r.id).await?;
+        self.behave("contact", &r.id, &metadata).await?;
         if r.workspace_id != "acme" || (r.id != PEOPLE_ID && r.id != EMAIL) {
             return Err(tonic::Status::not_found("no such contact"));
         }
@@ -340,8 +355,9 @@ impl ContactDataSource for UpstreamService {
         &self,
         request: tonic::Request<pb::GetSessionRequest>,
     ) -> Result<tonic::Response<pb::SessionData>, tonic::Status> {
+        let metadata = request.metadata().clone();
         let r = request.into_inner();
-        self.behave("session", &r.id).await?;
+        self.behave("session", &r.id, &metadata).await?;
         if r.workspace_id != "acme" || r.id != SESSION {
             return Err(tonic::Status::not_found("no such session"));
         }

@@ -1,0 +1,204 @@
+//! What operators see: Prometheus metrics and the W3C trace context of the current call.
+//!
+//! Metrics live in one registry scraped over HTTP (`--metrics-listen`). The trace context
+//! (`traceparent`) of an incoming call is kept in a task-local, so that data sources called
+//! on its behalf pass it on without every signature carrying it.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+struct Metrics {
+    registry: Registry,
+    rpcs: IntCounterVec,
+    rpc_seconds: HistogramVec,
+    renders: IntCounterVec,
+    data_lookups: IntCounterVec,
+    upstream_calls: IntCounterVec,
+    upstream_seconds: HistogramVec,
+    catalog_shortcuts: IntGaugeVec,
+    cache_bytes: IntGaugeVec,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new_custom(Some("shortcuts".into()), None).expect("a valid prefix");
+    let rpcs = IntCounterVec::new(
+        Opts::new("rpc_requests_total", "gRPC calls by method and status code"),
+        &["method", "code"],
+    )
+    .expect("valid metric");
+    let rpc_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "rpc_duration_seconds",
+            "gRPC call latency by method and status code",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["method", "code"],
+    )
+    .expect("valid metric");
+    let renders = IntCounterVec::new(
+        Opts::new(
+            "render_outcomes_total",
+            "Renders by outcome: ok, missing (rendered with empty placeholders), strict_failure, limit, error",
+        ),
+        &["outcome"],
+    )
+    .expect("valid metric");
+    let data_lookups = IntCounterVec::new(
+        Opts::new(
+            "data_lookups_total",
+            "Contact/session data lookups by scope and where the data came from: cache (hit), upstream (miss), stale, absent",
+        ),
+        &["scope", "origin"],
+    )
+    .expect("valid metric");
+    let upstream_calls = IntCounterVec::new(
+        Opts::new(
+            "upstream_calls_total",
+            "Calls to data sources by source and result",
+        ),
+        &["source", "result"],
+    )
+    .expect("valid metric");
+    let upstream_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "upstream_duration_seconds",
+            "Data source call latency by source",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["source"],
+    )
+    .expect("valid metric");
+    let catalog_shortcuts = IntGaugeVec::new(
+        Opts::new(
+            "catalog_shortcuts",
+            "Shortcuts in the in-memory catalogue per workspace",
+        ),
+        &["workspace"],
+    )
+    .expect("valid metric");
+    let cache_bytes = IntGaugeVec::new(
+        Opts::new(
+            "data_cache_bytes",
+            "Approximate bytes held by the data cache",
+        ),
+        &["cache"],
+    )
+    .expect("valid metric");
+    for metric in [
+        Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(rpc_seconds.clone()),
+        Box::new(renders.clone()),
+        Box::new(data_lookups.clone()),
+        Box::new(upstream_calls.clone()),
+        Box::new(upstream_seconds.clone()),
+        Box::new(catalog_shortcuts.clone()),
+        Box::new(cache_bytes.clone()),
+    ] {
+        registry.register(metric).expect("metric names are unique");
+    }
+    Metrics {
+        registry,
+        rpcs,
+        rpc_seconds,
+        renders,
+        data_lookups,
+        upstream_calls,
+        upstream_seconds,
+        catalog_shortcuts,
+        cache_bytes,
+    }
+});
+
+pub fn record_rpc(method: &str, code: tonic::Code, took: Duration) {
+    let code = format!("{code:?}");
+    METRICS.rpcs.with_label_values(&[method, &code]).inc();
+    METRICS
+        .rpc_seconds
+        .with_label_values(&[method, &code])
+        .observe(took.as_secs_f64());
+}
+
+pub fn record_render(outcome: &str) {
+    METRICS.renders.with_label_values(&[outcome]).inc();
+}
+
+pub fn record_data_lookup(scope: &str, origin: &str) {
+    METRICS
+        .data_lookups
+        .with_label_values(&[scope, origin])
+        .inc();
+}
+
+pub fn record_upstream(source: &str, result: &str, took: Duration) {
+    METRICS
+        .upstream_calls
+        .with_label_values(&[source, result])
+        .inc();
+    METRICS
+        .upstream_seconds
+        .with_label_values(&[source])
+        .observe(took.as_secs_f64());
+}
+
+/// The text exposition, with the gauges brought up to date first.
+pub fn render_metrics(catalog_sizes: &[(String, usize)], cache_bytes: u64) -> String {
+    METRICS.catalog_shortcuts.reset();
+    for (workspace, count) in catalog_sizes {
+        METRICS
+            .catalog_shortcuts
+            .with_label_values(&[workspace])
+            .set(*count as i64);
+    }
+    METRICS
+        .cache_bytes
+        .with_label_values(&["scopes"])
+        .set(cache_bytes as i64);
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&METRICS.registry.gather(), &mut out)
+        .expect("metrics encode");
+    String::from_utf8(out).unwrap_or_default()
+}
+
+tokio::task_local! {
+    static TRACEPARENT: String;
+}
+
+/// The `traceparent` of an incoming call if it is well-formed (W3C trace context:
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`), so that nothing else is
+/// passed on to upstreams.
+pub fn valid_traceparent(value: &str) -> Option<&str> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let ok = parts.len() == 4
+        && hex(parts[0], 2)
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1] != "00000000000000000000000000000000";
+    ok.then_some(value)
+}
+
+/// Runs `work` with `traceparent` as the current call's trace context.
+pub async fn with_traceparent<F: std::future::Future>(
+    traceparent: Option<String>,
+    work: F,
+) -> F::Output {
+    match traceparent {
+        Some(value) => TRACEPARENT.scope(value, work).await,
+        None => work.await,
+    }
+}
+
+/// The current call's trace context, for upstream requests.
+pub fn current_traceparent() -> Option<String> {
+    TRACEPARENT.try_with(Clone::clone).ok()
+}
