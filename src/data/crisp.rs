@@ -204,6 +204,17 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The current call's W3C trace context, passed on so that the upstream's traces join ours.
+fn trace_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(value) =
+        crate::telemetry::current_traceparent().and_then(|tp| HeaderValue::from_str(&tp).ok())
+    {
+        headers.insert("traceparent", value);
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,15 +231,4 @@ mod tests {
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
     }
-}
-
-/// The current call's W3C trace context, passed on so that the upstream's traces join ours.
-fn trace_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Some(value) =
-        crate::telemetry::current_traceparent().and_then(|tp| HeaderValue::from_str(&tp).ok())
-    {
-        headers.insert("traceparent", value);
-    }
-    headers
 }
