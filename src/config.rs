@@ -48,6 +48,11 @@ pub struct Config {
     /// Log format: `text` for people, `json` for log pipelines. Level via `RUST_LOG`.
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// How many BatchRender recipients are fetched and rendered at once, across all batches
+    /// of this replica: the bound on the upstream calls that batches make.
+    #[arg(long, env = "SHORTCUTS_BATCH_CONCURRENCY", default_value_t = crate::batch::DEFAULT_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_concurrency: u32,
 }
 
 impl Config {

@@ -5,6 +5,7 @@
 //! errors to statuses; the domain modules know nothing of protobuf.
 
 pub mod api;
+pub mod batch;
 pub mod catalog;
 pub mod config;
 pub mod data;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
-use crate::catalog::{Catalog, ShortcutKey};
+use crate::catalog::{Catalog, Entry, ShortcutKey};
 use crate::data::{DataService, ScopeKind};
 use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, RenderError};
@@ -18,6 +18,8 @@ use crate::template::{CompiledTemplate, RenderError};
 pub enum Target {
     Stored(ShortcutKey),
     Inline(String),
+    /// Looked up or compiled once for many renders (see [`Renderer::resolve`]).
+    Resolved(ResolvedTemplate),
 }
 
 /// A render request in domain terms.
@@ -59,13 +61,7 @@ impl Renderer {
         let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
             match &request.target {
                 Target::Stored(key) => {
-                    entry = self.catalog.get(ws, key)?;
-                    if entry.shortcut.disabled {
-                        return Err(Error::FailedPrecondition(format!(
-                            "shortcut !{} is disabled; enable it before rendering",
-                            entry.shortcut.bang
-                        )));
-                    }
+                    entry = enabled(self.catalog.get(ws, key)?)?;
                     (
                         &entry.template,
                         entry.shortcut.id.clone(),
@@ -76,6 +72,7 @@ impl Renderer {
                     inline = self.catalog.compile(body)?;
                     (&inline, String::new(), 0)
                 }
+                Target::Resolved(resolved) => resolved.parts(),
             };
 
         let (contact, session) = tokio::try_join!(
@@ -102,6 +99,9 @@ impl Renderer {
         if request.strict && !rendered.missing.is_empty() {
             return Err(Error::MissingData(rendered.missing));
         }
+        if let Target::Stored(_) = request.target {
+            self.catalog.search().record_use(ws, &shortcut_id);
+        }
         Ok(RenderOutcome {
             text: rendered.text,
             shortcut_id,
@@ -116,4 +116,65 @@ fn workspace_scope(workspace_id: &str) -> Value {
     let mut scope = BTreeMap::new();
     scope.insert("id", Value::from(workspace_id));
     Value::from(scope)
+}
+
+/// A template ready to render many times: a stored shortcut pinned at one version, or an
+/// inline body compiled once.
+#[derive(Debug, Clone)]
+pub enum ResolvedTemplate {
+    Stored(Arc<Entry>),
+    Inline(Arc<CompiledTemplate>),
+}
+
+impl ResolvedTemplate {
+    /// The stored shortcut's id; `None` for an inline body.
+    pub fn shortcut_id(&self) -> Option<&str> {
+        match self {
+            ResolvedTemplate::Stored(entry) => Some(&entry.shortcut.id),
+            ResolvedTemplate::Inline(_) => None,
+        }
+    }
+
+    fn parts(&self) -> (&CompiledTemplate, String, u64) {
+        match self {
+            ResolvedTemplate::Stored(entry) => (
+                &entry.template,
+                entry.shortcut.id.clone(),
+                entry.shortcut.version,
+            ),
+            ResolvedTemplate::Inline(template) => (template, String::new(), 0),
+        }
+    }
+}
+
+impl Renderer {
+    /// Looks up (or compiles) what `target` names, once, with the checks a render makes:
+    /// unknown shortcut, disabled shortcut, template errors.
+    pub fn resolve(&self, workspace_id: &str, target: Target) -> Result<ResolvedTemplate> {
+        crate::catalog::validate::workspace_id(workspace_id)?;
+        match target {
+            Target::Stored(key) => Ok(ResolvedTemplate::Stored(enabled(
+                self.catalog.get(workspace_id, &key)?,
+            )?)),
+            Target::Inline(body) => Ok(ResolvedTemplate::Inline(Arc::new(
+                self.catalog.compile(&body)?,
+            ))),
+            Target::Resolved(resolved) => Ok(resolved),
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
+/// A shortcut that may be rendered: disabled ones may not.
+fn enabled(entry: Arc<Entry>) -> Result<Arc<Entry>> {
+    if entry.shortcut.disabled {
+        return Err(Error::FailedPrecondition(format!(
+            "shortcut !{} is disabled; enable it before rendering",
+            entry.shortcut.bang
+        )));
+    }
+    Ok(entry)
 }

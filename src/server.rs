@@ -10,6 +10,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::api::ShortcutApi;
+use crate::batch::BatchRenderer;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::data::file::FileSource;
@@ -22,6 +23,7 @@ use crate::template::Engine;
 pub struct App {
     pub catalog: Arc<Catalog>,
     pub renderer: Arc<Renderer>,
+    pub batch: Arc<BatchRenderer>,
 }
 
 impl App {
@@ -53,7 +55,15 @@ impl App {
         };
         let data = Arc::new(DataService::new(source));
         let renderer = Arc::new(Renderer::new(catalog.clone(), data));
-        Ok(App { catalog, renderer })
+        let batch = Arc::new(BatchRenderer::new(
+            renderer.clone(),
+            config.batch_concurrency as usize,
+        ));
+        Ok(App {
+            catalog,
+            renderer,
+            batch,
+        })
     }
 }
 
@@ -64,8 +74,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = App::build(&config).await?;
-    let service =
-        ShortcutServiceServer::new(ShortcutApi::new(app.catalog.clone(), app.renderer.clone()));
+    let service = ShortcutServiceServer::new(
+        ShortcutApi::new(app.catalog.clone(), app.renderer.clone()).with_batch(app.batch.clone()),
+    )
+    .max_decoding_message_size(crate::batch::MAX_REQUEST_BYTES);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -5,6 +5,7 @@
 //! template already compiled.
 
 pub mod model;
+pub mod search;
 pub mod store;
 pub mod validate;
 
@@ -17,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
+pub use search::SearchIndex;
 pub use store::ShortcutStore;
 
 /// A shortcut with its compiled template.
@@ -57,6 +59,7 @@ pub struct Catalog {
     store: Arc<dyn ShortcutStore>,
     engine: Arc<Engine>,
     workspaces: RwLock<HashMap<String, Workspace>>,
+    search: SearchIndex,
 }
 
 impl Catalog {
@@ -66,6 +69,7 @@ impl Catalog {
             store,
             engine,
             workspaces: RwLock::default(),
+            search: SearchIndex::default(),
         };
         for shortcut in catalog.store.load_all().await? {
             let id = shortcut.id.clone();
@@ -89,6 +93,11 @@ impl Catalog {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The typeahead index, kept in step with memory by `apply` and `forget`.
+    pub fn search(&self) -> &SearchIndex {
+        &self.search
     }
 
     /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
@@ -281,6 +290,7 @@ impl Catalog {
         ws.by_bang
             .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
         ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
+        self.search.upsert(&entry);
         entry
     }
 
@@ -294,6 +304,7 @@ impl Catalog {
             if ws.by_bang.get(&key).map(String::as_str) == Some(id) {
                 ws.by_bang.remove(&key);
             }
+            self.search.remove(workspace_id, id);
         }
     }
 

@@ -1,0 +1,267 @@
+//! Batch rendering: one template for many recipients, streamed back as each is ready.
+//!
+//! The template is looked up or compiled once for the whole batch. Each recipient's data
+//! fetch and render holds a permit of one semaphore shared by every batch on this replica
+//! (`--batch-concurrency`), so 10,000 cold contacts never become 10,000 upstream calls at
+//! once. Results pass through a bounded channel: when the caller reads slowly the channel
+//! fills and no new recipient starts, so the server never holds the whole batch. When the
+//! caller goes away the channel closes and the work still in flight is aborted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use minijinja::Value;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::render::{RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target};
+
+pub const MAX_RECIPIENTS: usize = 10_000;
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The largest request a batch may be (10,000 recipients with a few vars each).
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+const MAX_LOCALE_CHARS: usize = 35;
+/// How long the caller may leave results unread before the log says the batch is paused.
+const SLOW_READER_NOTICE: Duration = Duration::from_secs(1);
+
+/// One template rendered for many recipients.
+#[derive(Debug)]
+pub struct BatchRequest {
+    pub workspace_id: String,
+    pub target: Target,
+    pub locale: String,
+    pub agent: Value,
+    pub strict: bool,
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Debug)]
+pub struct Recipient {
+    pub contact_id: String,
+    pub session_id: String,
+    /// The recipient's vars, or why they could not be read (reported for this recipient
+    /// alone).
+    pub vars: Result<Value>,
+}
+
+/// The outcome for the recipient at `index` in the request.
+#[derive(Debug)]
+pub struct RecipientResult {
+    pub index: u32,
+    pub outcome: Result<RenderOutcome>,
+}
+
+/// Runs batches with a bound on the recipients in flight across all of them.
+pub struct BatchRenderer {
+    renderer: Arc<Renderer>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl BatchRenderer {
+    pub fn new(renderer: Arc<Renderer>, concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            renderer,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+        }
+    }
+
+    /// Checks the request as a whole (template, recipient count, locale) and starts
+    /// rendering; results arrive on the returned channel in the order they are ready.
+    pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<RecipientResult>> {
+        crate::catalog::validate::workspace_id(&request.workspace_id)?;
+        match request.recipients.len() {
+            0 => return Err(Error::invalid("recipients", "at least one is required")),
+            n if n > MAX_RECIPIENTS => {
+                return Err(Error::invalid(
+                    "recipients",
+                    format!("{n} recipients; a batch takes at most {MAX_RECIPIENTS}, split it"),
+                ));
+            }
+            _ => {}
+        }
+        validate_locale(&request.locale)?;
+        let template = self
+            .renderer
+            .resolve(&request.workspace_id, request.target)?;
+        let (results, receiver) = mpsc::channel(self.concurrency);
+        let job = Job {
+            renderer: self.renderer.clone(),
+            permits: self.permits.clone(),
+            concurrency: self.concurrency,
+            workspace_id: request.workspace_id,
+            template,
+            agent: request.agent,
+            strict: request.strict,
+        };
+        let span = tracing::info_span!(
+            "batch",
+            workspace = %job.workspace_id,
+            shortcut = job.template.shortcut_id().unwrap_or("(inline)"),
+            locale = %request.locale,
+        );
+        tokio::spawn(job.run(request.recipients, results).instrument(span));
+        Ok(receiver)
+    }
+}
+
+/// What every recipient of one batch shares.
+struct Job {
+    renderer: Arc<Renderer>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+    workspace_id: String,
+    template: ResolvedTemplate,
+    agent: Value,
+    strict: bool,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    rendered: usize,
+    failed: usize,
+}
+
+impl Job {
+    async fn run(self, recipients: Vec<Recipient>, results: mpsc::Sender<RecipientResult>) {
+        let started = Instant::now();
+        let total = recipients.len();
+        let job = Arc::new(self);
+        let renders = futures::stream::iter(recipients.into_iter().enumerate())
+            .map(|(index, recipient)| job.clone().spawn_render(index as u32, recipient))
+            .buffer_unordered(job.concurrency);
+        let mut renders = std::pin::pin!(renders);
+        let mut tally = Tally::default();
+        let mut paused_notice = false;
+        let finished = loop {
+            let next = tokio::select! {
+                biased;
+                _ = results.closed() => break false,
+                next = renders.next() => next,
+            };
+            let Some(result) = next else { break true };
+            match &result.outcome {
+                Ok(_) => {
+                    tally.rendered += 1;
+                    if tally.rendered == 1 {
+                        job.record_use();
+                    }
+                }
+                Err(Error::Internal(message)) => {
+                    tally.failed += 1;
+                    tracing::error!(index = result.index, error = %message, "recipient failed");
+                }
+                Err(_) => tally.failed += 1,
+            }
+            // Wait for room in the channel: while the caller is not reading, no new
+            // recipient starts.
+            let room = match tokio::time::timeout(SLOW_READER_NOTICE, results.reserve()).await {
+                Ok(room) => room,
+                Err(_) => {
+                    if !paused_notice {
+                        paused_notice = true;
+                        tracing::info!(
+                            done = tally.rendered + tally.failed,
+                            total,
+                            "batch paused: the caller is not reading its results"
+                        );
+                    }
+                    results.reserve().await
+                }
+            };
+            match room {
+                Ok(room) => room.send(result),
+                Err(_) => break false,
+            }
+        };
+        let done = tally.rendered + tally.failed;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        if finished {
+            tracing::info!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                total,
+                duration_ms,
+                "batch done"
+            );
+        } else {
+            tracing::info!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                total,
+                duration_ms,
+                "batch cancelled by the caller; remaining recipients dropped"
+            );
+        }
+    }
+
+    /// Renders one recipient on its own task (so that a batch uses every core), holding a
+    /// permit for the data fetch and the render. Dropping the returned future aborts it.
+    fn spawn_render(
+        self: Arc<Self>,
+        index: u32,
+        recipient: Recipient,
+    ) -> impl Future<Output = RecipientResult> + Send + 'static {
+        let task = AbortOnDropHandle::new(tokio::spawn(
+            async move {
+                let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+                    return Err(Error::Internal("the batch semaphore was closed".into()));
+                };
+                let vars = recipient.vars?;
+                self.renderer
+                    .render(RenderRequest {
+                        workspace_id: self.workspace_id.clone(),
+                        target: Target::Resolved(self.template.clone()),
+                        contact_id: recipient.contact_id,
+                        session_id: recipient.session_id,
+                        agent: self.agent.clone(),
+                        vars,
+                        strict: self.strict,
+                    })
+                    .await
+            }
+            .in_current_span(),
+        ));
+        async move {
+            let outcome = task
+                .await
+                .unwrap_or_else(|e| Err(Error::Internal(format!("render task failed: {e}"))));
+            RecipientResult { index, outcome }
+        }
+    }
+
+    /// A batch counts as one use of its shortcut: it is one decision to send it, and
+    /// counting every recipient would bury the shortcuts agents pick by hand.
+    fn record_use(&self) {
+        if let Some(id) = self.template.shortcut_id() {
+            self.renderer
+                .catalog()
+                .search()
+                .record_use(&self.workspace_id, id);
+        }
+    }
+}
+
+/// A locale tag as callers send it (`fr`, `fr-CA`, `zh_Hant_TW`); empty means none.
+fn validate_locale(locale: &str) -> Result<()> {
+    if locale.chars().count() > MAX_LOCALE_CHARS
+        || !locale
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        return Err(Error::invalid(
+            "locale",
+            format!(
+                "must be a language tag such as \"fr\" or \"fr-CA\" (letters, digits, '-', at most {MAX_LOCALE_CHARS} characters)"
+            ),
+        ));
+    }
+    Ok(())
+}
