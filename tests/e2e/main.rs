@@ -4,6 +4,7 @@ mod crud;
 mod harness;
 mod readme;
 mod render;
+mod search;
 mod server;
 
 use shortcuts::pb;
