@@ -265,3 +265,141 @@ fn validate_locale(locale: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::sync::{Semaphore, watch};
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::data::{DataService, DataSource, Record};
+    use crate::template::{Engine, RenderLimits};
+
+    /// An upstream that holds every contact fetch until the test opens its gate, and
+    /// reports how many fetches are in flight.
+    struct GatedSource {
+        gate: Semaphore,
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+        report: watch::Sender<usize>,
+    }
+
+    struct InFlight<'a>(&'a GatedSource);
+
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            let now = self.0.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+            self.0.report.send_replace(now);
+        }
+    }
+
+    #[async_trait]
+    impl DataSource for GatedSource {
+        async fn contact(&self, _: &str, _: &str) -> Result<Option<Record>> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.report.send_replace(now);
+            let _counted = InFlight(self);
+            drop(self.gate.acquire().await);
+            Ok(Some(Record::default()))
+        }
+
+        async fn session(&self, _: &str, _: &str) -> Result<Option<Record>> {
+            Ok(None)
+        }
+    }
+
+    /// Batches on a real renderer over the gated source; the store's directory lives as
+    /// long as the returned guard.
+    async fn setup(
+        concurrency: usize,
+    ) -> (
+        BatchRenderer,
+        Arc<GatedSource>,
+        watch::Receiver<usize>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(dir.path().join("s.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let engine = Arc::new(Engine::new(RenderLimits::default()));
+        let catalog = Arc::new(Catalog::load(store, engine).await.unwrap());
+        let (report, watched) = watch::channel(0);
+        let source = Arc::new(GatedSource {
+            gate: Semaphore::new(0),
+            in_flight: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            report,
+        });
+        let data = Arc::new(DataService::new(source.clone()));
+        let renderer = Arc::new(Renderer::new(catalog, data));
+        (
+            BatchRenderer::new(renderer, concurrency),
+            source,
+            watched,
+            dir,
+        )
+    }
+
+    fn batch(recipients: usize) -> BatchRequest {
+        BatchRequest {
+            workspace_id: "ws".into(),
+            target: Target::Inline("Hi <<contact.id>>".into()),
+            locale: String::new(),
+            agent: Value::from(()),
+            strict: false,
+            recipients: (0..recipients)
+                .map(|i| Recipient {
+                    contact_id: format!("c{i}"),
+                    session_id: String::new(),
+                    vars: Ok(Value::from(())),
+                })
+                .collect(),
+        }
+    }
+
+    async fn wait_until(watched: &mut watch::Receiver<usize>, what: impl Fn(usize) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), watched.wait_for(|n| what(*n)))
+            .await
+            .expect("in time")
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_fetches_are_bounded_across_batches() {
+        let (batches, source, mut watched, _dir) = setup(4).await;
+        let mut first = batches.start(batch(50)).unwrap();
+        let mut second = batches.start(batch(50)).unwrap();
+        wait_until(&mut watched, |n| n == 4).await;
+        // With the gate shut, 100 recipients are waiting: none beyond the bound may start.
+        let exceeded =
+            tokio::time::timeout(Duration::from_millis(200), watched.wait_for(|n| *n > 4)).await;
+        assert!(exceeded.is_err(), "more than 4 fetches in flight");
+        source.gate.add_permits(1_000);
+        let mut received = 0;
+        while first.recv().await.is_some() {
+            received += 1;
+        }
+        while second.recv().await.is_some() {
+            received += 1;
+        }
+        assert_eq!(received, 100);
+        assert_eq!(source.most.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_results_aborts_the_work_in_flight() {
+        let (batches, source, mut watched, _dir) = setup(4).await;
+        let results = batches.start(batch(50)).unwrap();
+        wait_until(&mut watched, |n| n == 4).await;
+        drop(results);
+        // The gate never opens: only aborting the renders brings the count back to zero.
+        wait_until(&mut watched, |n| n == 0).await;
+        assert_eq!(source.most.load(Ordering::SeqCst), 4);
+    }
+}
