@@ -67,12 +67,19 @@ impl BodyText {
         let lead = if start > 0 { ELLIPSIS } else { "" };
         let tail = if end < self.text.len() { ELLIPSIS } else { "" };
         let shift = lead.len();
+        // Only the passage's own words are looked at, not the whole body again.
         let matched = self
-            .words()
-            .skip_while(|w| w.start < start)
-            .take_while(|w| w.start + w.source.len() <= end)
-            .filter_map(|w| {
-                matches(&w).map(|len| w.start - start + shift..w.start - start + shift + len)
+            .literal
+            .iter()
+            .filter(|range| range.end > start && range.start < end)
+            .flat_map(|range| {
+                let from = range.start.max(start);
+                let to = range.end.min(end);
+                fold::words(&self.text[from..to]).map(move |w| (from + w.start, w))
+            })
+            .filter_map(|(at, w)| {
+                let at = at - start + shift;
+                matches(&w).map(|len| at..at + len)
             })
             .collect();
         Preview {
