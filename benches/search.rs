@@ -72,6 +72,10 @@ fn main() {
         }
     }
 
+    if let Ok(only) = std::env::var("SEARCH_BENCH_ONLY") {
+        queries.retain(|q| *q == only);
+    }
+
     // One warm-up pass, then the measured passes.
     let run = |query: &str| {
         let q = SearchQuery {
@@ -100,6 +104,27 @@ fn main() {
         }
     }
     assert!(found > 0, "the queries found nothing");
+    if std::env::var_os("SEARCH_BENCH_SLOWEST").is_some() {
+        // The queries slowest at their best (noise removed): what to optimise.
+        let mut best: Vec<(Duration, &String)> = queries
+            .iter()
+            .map(|q| {
+                let fastest = (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        std::hint::black_box(run(q));
+                        t.elapsed()
+                    })
+                    .min()
+                    .unwrap_or_default();
+                (fastest, q)
+            })
+            .collect();
+        best.sort();
+        for (took, q) in best.iter().rev().take(15) {
+            println!("  {took:>10.1?}  {q:?}");
+        }
+    }
     let s = summarize(timings);
     println!(
         "search: {shortcuts} shortcuts indexed in {:.2?}; {} keystroke queries: p50 {:.1?}, p99 {:.1?}, max {:.1?} (slowest: {:?})",

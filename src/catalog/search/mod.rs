@@ -22,7 +22,6 @@ pub use rank::{MAX_QUERY_CHARS, MAX_QUERY_WORDS};
 pub use usage::{HALF_LIFE, RecentUses};
 
 use self::rank::ParsedQuery;
-use self::usage::UsageCounters;
 use self::workspace::{Doc, WorkspaceIndex};
 use super::{Entry, validate};
 use crate::error::{Error, Result};
@@ -71,42 +70,39 @@ pub struct SearchHit {
     pub preview_highlights: Vec<TextRange>,
 }
 
-/// The search index of every workspace, and the usage counts that break ranking ties.
+/// The search index of every workspace, with the usage counts that break ranking ties.
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     workspaces: RwLock<HashMap<String, WorkspaceIndex>>,
-    usage: UsageCounters,
 }
 
 impl SearchIndex {
     /// Indexes a shortcut, replacing what was indexed under its id.
     pub fn upsert(&self, entry: &Arc<Entry>) {
-        let shortcut = &entry.shortcut;
-        let uses = self.usage.counter(&shortcut.workspace_id, &shortcut.id);
         let mut workspaces = self.workspaces.write().expect("search lock poisoned");
         workspaces
-            .entry(shortcut.workspace_id.clone())
+            .entry(entry.shortcut.workspace_id.clone())
             .or_default()
-            .insert(entry.clone(), uses);
+            .insert(entry.clone());
     }
 
     /// Drops a shortcut and its usage count.
     pub fn remove(&self, workspace_id: &str, id: &str) {
+        let mut workspaces = self.workspaces.write().expect("search lock poisoned");
+        if let Some(index) = workspaces.get_mut(workspace_id)
+            && index.remove(id)
+            && index.is_empty()
         {
-            let mut workspaces = self.workspaces.write().expect("search lock poisoned");
-            if let Some(index) = workspaces.get_mut(workspace_id)
-                && index.remove(id)
-                && index.is_empty()
-            {
-                workspaces.remove(workspace_id);
-            }
+            workspaces.remove(workspace_id);
         }
-        self.usage.remove(workspace_id, id);
     }
 
     /// Counts one use of a shortcut (a successful render).
     pub fn record_use(&self, workspace_id: &str, id: &str) {
-        self.usage.record(workspace_id, id);
+        let workspaces = self.workspaces.read().expect("search lock poisoned");
+        if let Some(index) = workspaces.get(workspace_id) {
+            index.record_use(id);
+        }
     }
 
     /// The best matches for a query, best first.

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 pub const MAX_QUERY_CHARS: usize = 256;
 pub const MAX_QUERY_WORDS: usize = 16;
+/// Past this many ties per wanted place, ties are taken in bang order rather than selected.
+const DENSE_TIES: usize = 32;
 
 /// A query, folded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,18 +134,65 @@ impl Ranking<'_> {
             return;
         }
         let room = self.limit.saturating_sub(self.ranked.len());
-        let mut tier: Vec<(f64, &Doc, u32)> = docs
-            .iter()
-            .filter_map(|n| self.index.doc(n).map(|doc| (doc.uses.rank_key(), doc, n)))
+        let mut keyed: Vec<(f64, u32)> = docs.iter().map(|n| (self.index.rank_key(n), n)).collect();
+        let chosen = if keyed.len() <= room {
+            keyed
+        } else {
+            self.best_of(&mut keyed, room)
+        };
+        let mut tier: Vec<(f64, &Doc, u32)> = chosen
+            .into_iter()
+            .filter_map(|(key, n)| self.index.doc(n).map(|doc| (key, doc, n)))
             .collect();
-        if tier.len() > room && room > 0 {
-            tier.select_nth_unstable_by(room - 1, by_use_then_bang);
-        }
-        tier.truncate(room);
         tier.sort_unstable_by(by_use_then_bang);
         self.ranked
             .extend(tier.into_iter().map(|(_, _, n)| (n, kind)));
         self.seen |= docs;
+    }
+
+    /// The `room` best of a large tier. Selecting compares use counts only; among the
+    /// shortcuts tied at the cut (often many never used) a second selection compares bangs.
+    fn best_of(&self, keyed: &mut [(f64, u32)], room: usize) -> Vec<(f64, u32)> {
+        if room == 0 {
+            return Vec::new();
+        }
+        keyed.select_nth_unstable_by(room - 1, |a, b| b.0.total_cmp(&a.0));
+        let cut = keyed[room - 1].0;
+        let mut chosen: Vec<(f64, u32)> = keyed
+            .iter()
+            .filter(|(key, _)| key.total_cmp(&cut) == Ordering::Greater)
+            .copied()
+            .collect();
+        let mut tied: Vec<(f64, &Doc, u32)> = keyed
+            .iter()
+            .filter(|(key, _)| key.total_cmp(&cut) == Ordering::Equal)
+            .filter_map(|(key, n)| self.index.doc(*n).map(|doc| (*key, doc, *n)))
+            .collect();
+        let wanted = room - chosen.len();
+        if tied.len() > wanted * DENSE_TIES {
+            // Many ties (an empty query, a short prefix): walk the sorted bangs from the
+            // first tied one, which meets the next tied ones soon.
+            let first = tied
+                .iter()
+                .map(|(_, doc, _)| doc.folded_bang.as_str())
+                .min()
+                .unwrap_or_default();
+            let tied: RoaringBitmap = tied.iter().map(|(_, _, n)| *n).collect();
+            chosen.extend(
+                self.index
+                    .bang_order_from(first)
+                    .filter(|n| tied.contains(*n))
+                    .take(wanted)
+                    .map(|n| (cut, n)),
+            );
+            return chosen;
+        }
+        if tied.len() > wanted && wanted > 0 {
+            tied.select_nth_unstable_by(wanted - 1, by_use_then_bang);
+        }
+        tied.truncate(wanted);
+        chosen.extend(tied.into_iter().map(|(key, _, n)| (key, n)));
+        chosen
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use roaring::RoaringBitmap;
 
@@ -24,11 +24,16 @@ pub struct Doc {
     /// The folded bang, for exact and prefix matches of the whole query.
     pub folded_bang: String,
     pub body: BodyText,
-    pub uses: Arc<RecentUses>,
 }
 
+/// A prefix shared by more words than this has its union cached: typing `1` must not
+/// unite the postings of every order number in the workspace on each keystroke.
+const CACHE_PREFIXES_OVER_WORDS: usize = 32;
+/// At most this many prefixes are cached per workspace (each holds two bitmaps).
+const MAX_CACHED_PREFIXES: usize = 4096;
+
 /// The shortcuts having one word.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Postings {
     in_title: RoaringBitmap,
     anywhere: RoaringBitmap,
@@ -45,6 +50,12 @@ pub struct WorkspaceIndex {
     by_tag: HashMap<String, RoaringBitmap>,
     all: RoaringBitmap,
     enabled: RoaringBitmap,
+    /// Recent uses by document number, side by side so that ranking a large tier reads
+    /// them in a sweep rather than chasing a pointer per shortcut.
+    uses: Vec<RecentUses>,
+    /// Unions of the postings of every word starting with a popular prefix. Kept exact on
+    /// every insert and removal (under the index's write lock); filled by searches.
+    prefix_unions: RwLock<HashMap<Box<str>, Arc<Postings>>>,
 }
 
 /// Which postings a prefix lookup unites.
@@ -64,23 +75,47 @@ impl WorkspaceIndex {
     }
 
     /// Indexes a shortcut, replacing what was indexed under its id.
-    pub fn insert(&mut self, entry: Arc<Entry>, uses: Arc<RecentUses>) {
+    pub fn insert(&mut self, entry: Arc<Entry>) {
+        // A new version keeps the count of the one it replaces.
+        let uses = self
+            .by_id
+            .get(&entry.shortcut.id)
+            .map(|n| self.uses[*n as usize].take())
+            .unwrap_or_default();
         self.remove(&entry.shortcut.id);
         let number = self.free.pop().unwrap_or(self.docs.len() as u32);
+        if self.uses.len() <= number as usize {
+            self.uses
+                .resize_with(number as usize + 1, RecentUses::default);
+        }
+        self.uses[number as usize] = uses;
         let doc = Doc {
             folded_bang: fold::fold(&entry.shortcut.bang),
             body: BodyText::new(&entry.shortcut.body),
             entry,
-            uses,
         };
         let (title_words, all_words) = doc_words(&doc);
-        for word in all_words {
-            let postings = self.words.entry(word.into_boxed_str()).or_default();
+        for word in &all_words {
+            let postings = self.words.entry(word.as_str().into()).or_default();
             postings.anywhere.insert(number);
         }
-        for word in title_words {
+        for word in &title_words {
             if let Some(postings) = self.words.get_mut(word.as_str()) {
                 postings.in_title.insert(number);
+            }
+        }
+        let cached = self.prefix_unions.get_mut().expect("prefix cache poisoned");
+        if !cached.is_empty() {
+            for word in &all_words {
+                for (end, _) in word.char_indices().skip(1).chain([(word.len(), ' ')]) {
+                    if let Some(union) = cached.get_mut(&word[..end]) {
+                        let union = Arc::make_mut(union);
+                        union.anywhere.insert(number);
+                        if title_words.contains(word) {
+                            union.in_title.insert(number);
+                        }
+                    }
+                }
             }
         }
         self.bangs
@@ -129,8 +164,33 @@ impl WorkspaceIndex {
         }
         self.all.remove(number);
         self.enabled.remove(number);
+        self.uses[number as usize].take();
+        for union in self
+            .prefix_unions
+            .get_mut()
+            .expect("prefix cache poisoned")
+            .values_mut()
+        {
+            let union = Arc::make_mut(union);
+            union.anywhere.remove(number);
+            union.in_title.remove(number);
+        }
         self.free.push(number);
         true
+    }
+
+    /// Counts one use of a shortcut; unknown ids are ignored.
+    pub fn record_use(&self, id: &str) {
+        if let Some(number) = self.by_id.get(id) {
+            self.uses[*number as usize].record();
+        }
+    }
+
+    /// Orders shortcuts by recent use (see [`RecentUses::rank_key`]).
+    pub fn rank_key(&self, number: u32) -> f64 {
+        self.uses
+            .get(number as usize)
+            .map_or(f64::NEG_INFINITY, RecentUses::rank_key)
     }
 
     /// The shortcuts a search may return: enabled ones (or all), carrying every tag.
@@ -167,21 +227,54 @@ impl WorkspaceIndex {
 
     /// The shortcuts having, in `field`, a word that starts with `prefix`.
     pub fn word_prefixed(&self, prefix: &str, field: Field) -> RoaringBitmap {
-        let mut docs = RoaringBitmap::new();
-        let range = self
-            .words
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(word, _)| word.starts_with(prefix));
-        for (_, postings) in range {
-            docs |= match field {
-                Field::Title => &postings.in_title,
-                Field::Anywhere => &postings.anywhere,
-            };
+        let pick = |postings: &Postings| match field {
+            Field::Title => postings.in_title.clone(),
+            Field::Anywhere => postings.anywhere.clone(),
+        };
+        let popular = self
+            .words_prefixed(prefix)
+            .nth(CACHE_PREFIXES_OVER_WORDS)
+            .is_some();
+        if !popular {
+            return pick(&self.unite(prefix));
         }
-        docs
+        let cache = &self.prefix_unions;
+        if let Some(union) = cache.read().expect("prefix cache poisoned").get(prefix) {
+            return pick(union);
+        }
+        let union = Arc::new(self.unite(prefix));
+        let mut cached = cache.write().expect("prefix cache poisoned");
+        if cached.len() < MAX_CACHED_PREFIXES {
+            cached.insert(prefix.into(), union.clone());
+        }
+        pick(&union)
     }
 
-    fn bangs_from<'a>(&'a self, folded: &str) -> impl Iterator<Item = &'a (Box<str>, u32)> {
+    fn words_prefixed<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Postings> {
+        self.words
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(word, _)| word.starts_with(prefix))
+            .map(|(_, postings)| postings)
+    }
+
+    fn unite(&self, prefix: &str) -> Postings {
+        let mut union = Postings::default();
+        for postings in self.words_prefixed(prefix) {
+            union.in_title |= &postings.in_title;
+            union.anywhere |= &postings.anywhere;
+        }
+        union
+    }
+
+    /// Shortcut numbers in alphabetical order of their folded bangs, from `folded` on.
+    pub fn bang_order_from<'a>(&'a self, folded: &str) -> impl Iterator<Item = u32> + use<'a> {
+        self.bangs_from(folded).map(|(_, n)| *n)
+    }
+
+    fn bangs_from<'a>(
+        &'a self,
+        folded: &str,
+    ) -> impl Iterator<Item = &'a (Box<str>, u32)> + use<'a> {
         let from: (Box<str>, u32) = (folded.into(), 0);
         self.bangs.range(from..)
     }
