@@ -4,7 +4,9 @@
 //!
 //!     cargo bench --bench search
 //!
-//! Under `cargo test` it runs once on a small catalogue as a smoke test.
+//! Under `cargo test` it runs once on a small catalogue as a smoke test. For digging:
+//! `SEARCH_BENCH_SLOWEST=1` also lists the 15 queries slowest at their best of 5 runs, and
+//! `SEARCH_BENCH_ONLY='!'` measures one query alone (e.g. under `perf record`).
 
 mod common;
 
