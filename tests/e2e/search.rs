@@ -547,3 +547,41 @@ async fn bad_requests_name_the_field() {
         "the default limit"
     );
 }
+
+#[tokio::test]
+async fn a_batch_counts_as_one_use() {
+    let server = TestServer::start();
+    let mut client = server.client().await;
+    create_all(
+        &mut client,
+        &[
+            fixture("alpha-a", "Alpha A", &[], "A."),
+            fixture("alpha-b", "Alpha B", &[], "B."),
+            fixture("alpha-c", "Alpha C", &[], "C."),
+        ],
+    )
+    .await;
+    render(&mut client, "alpha-c").await;
+    render(&mut client, "alpha-c").await;
+    let batch = pb::BatchRenderRequest {
+        workspace_id: WS.into(),
+        template: Some(pb::batch_render_request::Template::Bang("alpha-b".into())),
+        recipients: vec![pb::BatchRecipient::default(); 5],
+        ..Default::default()
+    };
+    let mut results = client.batch_render(batch).await.unwrap().into_inner();
+    let mut rendered = 0;
+    while let Some(result) = results.message().await.unwrap() {
+        assert!(matches!(
+            result.outcome,
+            Some(pb::batch_render_result::Outcome::Rendered(_))
+        ));
+        rendered += 1;
+    }
+    assert_eq!(rendered, 5);
+    // Counted per recipient, alpha-b (5) would lead; not counted, alpha-a would beat it.
+    assert_eq!(
+        bangs(&search(&mut client, query("alpha")).await),
+        ["alpha-c", "alpha-b", "alpha-a"]
+    );
+}
