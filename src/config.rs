@@ -71,8 +71,8 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_CONCURRENT_RPCS", default_value_t = 1024)]
     pub max_concurrent_rpcs: usize,
 
-    /// Largest request message accepted, in bytes.
-    #[arg(long, env = "SHORTCUTS_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest request message accepted, in bytes (a batch of 10,000 recipients needs room).
+    #[arg(long, env = "SHORTCUTS_MAX_REQUEST_BYTES", default_value_t = crate::batch::MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
 
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT (e.g. `10s`, `500ms`).
@@ -104,6 +104,11 @@ pub struct Config {
     /// Log format: `text` for people, `json` for log pipelines. Level via `RUST_LOG`.
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// How many BatchRender recipients are fetched and rendered at once, across all batches
+    /// of this replica: the bound on the upstream calls that batches make.
+    #[arg(long, env = "SHORTCUTS_BATCH_CONCURRENCY", default_value_t = crate::batch::DEFAULT_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_concurrency: u32,
 }
 
 impl Config {

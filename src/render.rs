@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
-use crate::catalog::{Catalog, ShortcutKey};
+use crate::catalog::{Catalog, Entry, ShortcutKey};
 use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
 use crate::error::{Error, Result};
 use crate::template::locale::{self, Locale};
@@ -18,6 +18,8 @@ use crate::template::{CompiledTemplate, RenderContext, RenderError, RenderSettin
 pub enum Target {
     Stored(ShortcutKey),
     Inline(String),
+    /// Looked up or compiled once for many renders (see [`Renderer::resolve`]).
+    Resolved(ResolvedTemplate),
 }
 
 /// A render request in domain terms.
@@ -95,13 +97,7 @@ impl Renderer {
         let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
             match &request.target {
                 Target::Stored(key) => {
-                    entry = self.catalog.get(ws, key)?;
-                    if entry.shortcut.disabled {
-                        return Err(Error::FailedPrecondition(format!(
-                            "shortcut !{} is disabled; enable it before rendering",
-                            entry.shortcut.bang
-                        )));
-                    }
+                    entry = enabled(self.catalog.get(ws, key)?)?;
                     let (template, tag) = entry.template_for(wanted);
                     variant_locale = tag.to_string();
                     (template, entry.shortcut.id.clone(), entry.shortcut.version)
@@ -109,6 +105,11 @@ impl Renderer {
                 Target::Inline(body) => {
                     inline = self.catalog.compile(body)?;
                     (&inline, String::new(), 0)
+                }
+                Target::Resolved(resolved) => {
+                    let (template, id, version, tag) = resolved.parts(wanted);
+                    variant_locale = tag;
+                    (template, id, version)
                 }
             };
 
@@ -162,6 +163,9 @@ impl Renderer {
         if !rendered.filter_failures.is_empty() {
             tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");
         }
+        if let Target::Stored(_) = request.target {
+            self.catalog.search().record_use(ws, &shortcut_id);
+        }
         Ok(RenderOutcome {
             text: rendered.text,
             shortcut_id,
@@ -173,4 +177,71 @@ impl Renderer {
             format_locale: settings.locale.tag.to_string(),
         })
     }
+}
+
+/// A template ready to render many times: a stored shortcut pinned at one version, or an
+/// inline body compiled once.
+#[derive(Debug, Clone)]
+pub enum ResolvedTemplate {
+    Stored(Arc<Entry>),
+    Inline(Arc<CompiledTemplate>),
+}
+
+impl ResolvedTemplate {
+    /// The stored shortcut's id; `None` for an inline body.
+    pub fn shortcut_id(&self) -> Option<&str> {
+        match self {
+            ResolvedTemplate::Stored(entry) => Some(&entry.shortcut.id),
+            ResolvedTemplate::Inline(_) => None,
+        }
+    }
+
+    /// The template for `locale` (the best localised body of a stored shortcut), its
+    /// shortcut id and version, and the variant's language tag (empty: the default body).
+    fn parts(&self, locale: &str) -> (&CompiledTemplate, String, u64, String) {
+        match self {
+            ResolvedTemplate::Stored(entry) => {
+                let (template, tag) = entry.template_for(locale);
+                (
+                    template,
+                    entry.shortcut.id.clone(),
+                    entry.shortcut.version,
+                    tag.to_string(),
+                )
+            }
+            ResolvedTemplate::Inline(template) => (template, String::new(), 0, String::new()),
+        }
+    }
+}
+
+impl Renderer {
+    /// Looks up (or compiles) what `target` names, once, with the checks a render makes:
+    /// unknown shortcut, disabled shortcut, template errors.
+    pub fn resolve(&self, workspace_id: &str, target: Target) -> Result<ResolvedTemplate> {
+        crate::catalog::validate::workspace_id(workspace_id)?;
+        match target {
+            Target::Stored(key) => Ok(ResolvedTemplate::Stored(enabled(
+                self.catalog.get(workspace_id, &key)?,
+            )?)),
+            Target::Inline(body) => Ok(ResolvedTemplate::Inline(Arc::new(
+                self.catalog.compile(&body)?,
+            ))),
+            Target::Resolved(resolved) => Ok(resolved),
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
+/// A shortcut that may be rendered: disabled ones may not.
+fn enabled(entry: Arc<Entry>) -> Result<Arc<Entry>> {
+    if entry.shortcut.disabled {
+        return Err(Error::FailedPrecondition(format!(
+            "shortcut !{} is disabled; enable it before rendering",
+            entry.shortcut.bang
+        )));
+    }
+    Ok(entry)
 }

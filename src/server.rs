@@ -10,6 +10,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::api::ShortcutApi;
+use crate::batch::BatchRenderer;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::data::file::FileSource;
@@ -23,6 +24,7 @@ pub struct App {
     pub catalog: Arc<Catalog>,
     pub renderer: Arc<Renderer>,
     pub data: Arc<DataService>,
+    pub batch: Arc<BatchRenderer>,
 }
 
 impl App {
@@ -73,10 +75,15 @@ impl App {
             ));
         }
         let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()));
+        let batch = Arc::new(BatchRenderer::new(
+            renderer.clone(),
+            config.batch_concurrency as usize,
+        ));
         Ok(App {
             catalog,
             renderer,
             data,
+            batch,
         })
     }
 }
@@ -137,11 +144,10 @@ pub async fn serve(
         config.max_concurrent_rpcs.max(1),
     ));
     let app = App::build(&config).await?;
-    let service = ShortcutServiceServer::new(ShortcutApi::new(
-        app.catalog.clone(),
-        app.renderer.clone(),
-        guard,
-    ))
+    let service = ShortcutServiceServer::new(
+        ShortcutApi::new(app.catalog.clone(), app.renderer.clone(), guard)
+            .with_batch(app.batch.clone()),
+    )
     .max_decoding_message_size(config.max_request_bytes);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

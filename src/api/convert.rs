@@ -6,9 +6,12 @@ use std::time::SystemTime;
 use minijinja::Value;
 use prost_types::value::Kind;
 
+use crate::batch::Recipient;
+use crate::catalog::search::{MatchKind, SearchHit, TextRange};
 use crate::catalog::{Entry, ShortcutKey};
 use crate::error::{Error, Result};
 use crate::pb;
+use crate::render::Target;
 
 /// How deeply `agent` and `vars` may nest (objects and lists within each other). Well below
 /// protobuf's own decoding limit, so that callers get this clear message instead.
@@ -204,6 +207,64 @@ pub fn import_format(value: i32) -> Result<crate::import::Format> {
     }
 }
 
+pub fn shortcut_match(hit: SearchHit) -> pb::ShortcutMatch {
+    let s = &hit.entry.shortcut;
+    pb::ShortcutMatch {
+        id: s.id.clone(),
+        bang: s.bang.clone(),
+        title: s.title.clone(),
+        tags: s.tags.clone(),
+        disabled: s.disabled,
+        version: s.version,
+        preview: hit.preview,
+        kind: match_kind(hit.kind) as i32,
+        bang_highlights: text_ranges(&hit.bang_highlights),
+        title_highlights: text_ranges(&hit.title_highlights),
+        tag_highlights: hit
+            .tag_highlights
+            .iter()
+            .map(|(tag_index, ranges)| pb::TagHighlight {
+                tag_index: *tag_index,
+                ranges: text_ranges(ranges),
+            })
+            .collect(),
+        preview_highlights: text_ranges(&hit.preview_highlights),
+    }
+}
+
+fn match_kind(kind: MatchKind) -> pb::MatchKind {
+    match kind {
+        MatchKind::ExactBang => pb::MatchKind::ExactBang,
+        MatchKind::BangPrefix => pb::MatchKind::BangPrefix,
+        MatchKind::Title => pb::MatchKind::Title,
+        MatchKind::Text => pb::MatchKind::Text,
+        MatchKind::Any => pb::MatchKind::Any,
+    }
+}
+
+fn text_ranges(ranges: &[TextRange]) -> Vec<pb::TextRange> {
+    ranges
+        .iter()
+        .map(|r| pb::TextRange {
+            start: r.start,
+            end: r.end,
+        })
+        .collect()
+}
+
+pub fn batch_target(template: Option<pb::batch_render_request::Template>) -> Result<Target> {
+    use pb::batch_render_request::Template;
+    match template {
+        Some(Template::Id(id)) => Ok(Target::Stored(ShortcutKey::Id(id))),
+        Some(Template::Bang(bang)) => Ok(Target::Stored(ShortcutKey::Bang(bang))),
+        Some(Template::Body(body)) => Ok(Target::Inline(body)),
+        None => Err(Error::invalid(
+            "id",
+            "set the shortcut to render (`id` or `bang`) or an inline template (`body`)",
+        )),
+    }
+}
+
 pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
     let created = report
         .items
@@ -226,6 +287,20 @@ pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcuts
             })
             .collect(),
     }
+}
+
+/// Each recipient with its vars converted; a recipient whose vars cannot be read keeps
+/// that error for its own result.
+pub fn recipients(recipients: Vec<pb::BatchRecipient>) -> Vec<Recipient> {
+    recipients
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Recipient {
+            vars: struct_scope(&format!("recipients[{i}].vars"), r.vars),
+            contact_id: r.contact_id,
+            session_id: r.session_id,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,13 +6,19 @@ pub mod guard;
 pub mod status;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::ReceiverStream;
 
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::auth::Role;
+use crate::batch::{BatchRenderer, BatchRequest, RecipientResult};
+use crate::catalog::search::SearchQuery;
 use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutKey};
 use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
@@ -25,15 +31,26 @@ pub struct ShortcutApi {
     catalog: Arc<Catalog>,
     renderer: Arc<Renderer>,
     guard: Arc<guard::Guard>,
+    batch: Arc<BatchRenderer>,
 }
 
 impl ShortcutApi {
     pub fn new(catalog: Arc<Catalog>, renderer: Arc<Renderer>, guard: Arc<guard::Guard>) -> Self {
+        let batch = Arc::new(BatchRenderer::new(
+            renderer.clone(),
+            crate::batch::DEFAULT_CONCURRENCY,
+        ));
         Self {
             catalog,
             renderer,
             guard,
+            batch,
         }
+    }
+
+    /// Uses `batch` (and its concurrency bound) for BatchRender.
+    pub fn with_batch(self, batch: Arc<BatchRenderer>) -> Self {
+        Self { batch, ..self }
     }
 }
 
@@ -112,8 +129,32 @@ fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
     }
 }
 
+/// Results of a BatchRender call, as they are ready.
+pub type BatchRenderStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::BatchRenderResult, Status>> + Send>>;
+
+fn batch_result(result: RecipientResult) -> pb::BatchRenderResult {
+    use pb::batch_render_result::Outcome;
+    let outcome = match result.outcome {
+        Ok(rendered) => Outcome::Rendered(render_response(rendered)),
+        Err(err) => {
+            let status = Status::from(err);
+            Outcome::Error(pb::RecipientError {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            })
+        }
+    };
+    pb::BatchRenderResult {
+        index: result.index,
+        outcome: Some(outcome),
+    }
+}
+
 #[tonic::async_trait]
 impl ShortcutService for ShortcutApi {
+    type BatchRenderStream = BatchRenderStream;
+
     async fn create_shortcut(
         &self,
         request: Request<pb::CreateShortcutRequest>,
@@ -550,6 +591,64 @@ impl ShortcutService for ShortcutApi {
                 )
                 .await?;
                 Ok(convert::import_report(report))
+            },
+        )
+        .await
+    }
+
+    async fn search_shortcuts(
+        &self,
+        request: Request<pb::SearchShortcutsRequest>,
+    ) -> std::result::Result<Response<pb::SearchShortcutsResponse>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        let ws = r.workspace_id.clone();
+        rpc(
+            &self.guard,
+            "SearchShortcuts",
+            &metadata,
+            &ws,
+            Role::Render,
+            async {
+                let query = SearchQuery {
+                    text: r.query,
+                    tags: r.tags,
+                    limit: r.limit,
+                    include_disabled: r.include_disabled,
+                };
+                let hits = self.catalog.search().search(&r.workspace_id, &query)?;
+                Ok(pb::SearchShortcutsResponse {
+                    matches: hits.into_iter().map(convert::shortcut_match).collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn batch_render(
+        &self,
+        request: Request<pb::BatchRenderRequest>,
+    ) -> std::result::Result<Response<Self::BatchRenderStream>, Status> {
+        let (metadata, _, r) = request.into_parts();
+        let ws = r.workspace_id.clone();
+        rpc(
+            &self.guard,
+            "BatchRender",
+            &metadata,
+            &ws,
+            Role::Render,
+            async {
+                let batch = BatchRequest {
+                    workspace_id: r.workspace_id,
+                    target: convert::batch_target(r.template)?,
+                    locale: r.locale,
+                    agent: convert::struct_scope("agent", r.agent)?,
+                    strict: r.strict,
+                    recipients: convert::recipients(r.recipients),
+                };
+                let results = self.batch.start(batch)?;
+                let stream: BatchRenderStream =
+                    Box::pin(ReceiverStream::new(results).map(|result| Ok(batch_result(result))));
+                Ok(stream)
             },
         )
         .await

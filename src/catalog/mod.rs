@@ -5,6 +5,7 @@
 //! template already compiled.
 
 pub mod model;
+pub mod search;
 pub mod store;
 pub mod sync;
 pub mod validate;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
 use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
+pub use search::SearchIndex;
 pub use store::ShortcutStore;
 
 /// A shortcut with its compiled template.
@@ -83,6 +85,7 @@ pub struct Catalog {
     /// come from the same store.
     workspace_records: Arc<Workspaces>,
     workspaces: RwLock<HashMap<String, Workspace>>,
+    search: SearchIndex,
 }
 
 impl Catalog {
@@ -93,6 +96,7 @@ impl Catalog {
             store,
             engine,
             workspaces: RwLock::default(),
+            search: SearchIndex::default(),
         };
         catalog.reload().await?;
         Ok(catalog)
@@ -193,6 +197,11 @@ impl Catalog {
                 Ok((tag.clone(), template))
             })
             .collect()
+    }
+
+    /// The typeahead index, kept in step with memory by `apply` and `forget`.
+    pub fn search(&self) -> &SearchIndex {
+        &self.search
     }
 
     /// Compiles a body, turning template errors into an `INVALID_ARGUMENT` on `body` that
@@ -424,6 +433,7 @@ impl Catalog {
         ws.by_bang
             .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
         ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
+        self.search.upsert(&entry);
         entry
     }
 
@@ -437,6 +447,7 @@ impl Catalog {
             if ws.by_bang.get(&key).map(String::as_str) == Some(id) {
                 ws.by_bang.remove(&key);
             }
+            self.search.remove(workspace_id, id);
         }
     }
 

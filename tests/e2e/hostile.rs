@@ -86,7 +86,8 @@ async fn malformed_protobuf_is_refused() {
 
 #[tokio::test]
 async fn control_characters_and_huge_values_are_refused_by_field() {
-    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(dir.path().join("s.db"), &["--max-request-bytes", "3145728"]);
     let mut client = server.client().await;
     let mut request = create(DEMO, "ok-bang", "body");
     request.title = "bad\0title".into();

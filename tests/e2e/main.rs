@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
 mod authoring;
+mod batch;
 mod crash;
 mod crud;
 mod data_sources;
@@ -12,6 +13,7 @@ mod observability;
 mod readme;
 mod render;
 mod replicas;
+mod search;
 mod security;
 mod server;
 mod variants;

@@ -1,0 +1,137 @@
+//! Server-side typeahead latency: SearchShortcuts' work (query parsing, index lookup,
+//! ranking, highlights, previews) on a workspace of 20,000 realistic shortcuts, one query
+//! per keystroke as an agent types bangs, titles and several words.
+//!
+//!     cargo bench --bench search
+//!
+//! Under `cargo test` it runs once on a small catalogue as a smoke test. For digging:
+//! `SEARCH_BENCH_SLOWEST=1` also lists the 15 queries slowest at their best of 5 runs, and
+//! `SEARCH_BENCH_ONLY='!'` measures one query alone (e.g. under `perf record`).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Gen, fixture, full_run, summarize};
+use shortcuts::catalog::search::{SearchIndex, SearchQuery};
+use shortcuts::catalog::{Entry, Shortcut};
+use shortcuts::template::{Engine, RenderLimits};
+
+const WORKSPACE: &str = "bench";
+
+fn main() {
+    let full = full_run();
+    let shortcuts = if full { 20_000 } else { 300 };
+    let typed_targets = if full { 400 } else { 20 };
+
+    let engine = Engine::new(RenderLimits::default());
+    let index = SearchIndex::default();
+    let mut g = Gen::new(42);
+    let started = Instant::now();
+    let mut fixtures = Vec::with_capacity(shortcuts);
+    for i in 0..shortcuts {
+        let f = fixture(&mut g, i);
+        let template = engine.compile(&f.body).expect("generated bodies compile");
+        let now = std::time::SystemTime::now();
+        let entry = Arc::new(Entry {
+            shortcut: Shortcut {
+                id: format!("id-{i}"),
+                workspace_id: WORKSPACE.into(),
+                bang: f.bang.clone(),
+                title: f.title.clone(),
+                body: f.body.clone(),
+                tags: f.tags.clone(),
+                disabled: i.is_multiple_of(50),
+                version: 1,
+                create_time: now,
+                update_time: now,
+                variants: Default::default(),
+            },
+            template,
+            variants: Default::default(),
+        });
+        index.upsert(&entry);
+        // Some shortcuts are used a lot, most a little or never.
+        for _ in 0..g.below(4).pow(3) {
+            index.record_use(WORKSPACE, &entry.shortcut.id);
+        }
+        fixtures.push(f);
+    }
+    let indexed = started.elapsed();
+
+    // Keystroke by keystroke: `!r`, `!re`, `!ref`, … for bangs; title words; two-word
+    // queries typed in full; and the bare `!` that opens the typeahead.
+    let mut queries: Vec<String> = vec!["!".into()];
+    for _ in 0..typed_targets {
+        let f = &fixtures[g.below(fixtures.len())];
+        let typed = match g.below(3) {
+            0 => format!("!{}", f.bang),
+            1 => f.title.to_lowercase(),
+            _ => format!("{} {}", g.word(), g.any_word()),
+        };
+        let chars: Vec<char> = typed.chars().collect();
+        for end in 1..=chars.len().min(14) {
+            queries.push(chars[..end].iter().collect());
+        }
+    }
+
+    if let Ok(only) = std::env::var("SEARCH_BENCH_ONLY") {
+        queries.retain(|q| *q == only);
+    }
+
+    // One warm-up pass, then the measured passes.
+    let run = |query: &str| {
+        let q = SearchQuery {
+            text: query.into(),
+            ..Default::default()
+        };
+        index.search(WORKSPACE, &q).expect("search")
+    };
+    for q in &queries {
+        std::hint::black_box(run(q));
+    }
+    let passes = if full { 5 } else { 1 };
+    let mut timings: Vec<Duration> = Vec::with_capacity(queries.len() * passes);
+    let mut worst = (Duration::ZERO, String::new());
+    let mut found = 0usize;
+    for _ in 0..passes {
+        for q in &queries {
+            let t = Instant::now();
+            let hits = std::hint::black_box(run(q));
+            let took = t.elapsed();
+            found += hits.len();
+            if took > worst.0 {
+                worst = (took, q.clone());
+            }
+            timings.push(took);
+        }
+    }
+    assert!(found > 0, "the queries found nothing");
+    if std::env::var_os("SEARCH_BENCH_SLOWEST").is_some() {
+        // The queries slowest at their best (noise removed): what to optimise.
+        let mut best: Vec<(Duration, &String)> = queries
+            .iter()
+            .map(|q| {
+                let fastest = (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        std::hint::black_box(run(q));
+                        t.elapsed()
+                    })
+                    .min()
+                    .unwrap_or_default();
+                (fastest, q)
+            })
+            .collect();
+        best.sort();
+        for (took, q) in best.iter().rev().take(15) {
+            println!("  {took:>10.1?}  {q:?}");
+        }
+    }
+    let s = summarize(timings);
+    println!(
+        "search: {shortcuts} shortcuts indexed in {:.2?}; {} keystroke queries: p50 {:.1?}, p99 {:.1?}, max {:.1?} (slowest: {:?})",
+        indexed, s.count, s.p50, s.p99, s.max, worst.1
+    );
+}

@@ -1,0 +1,412 @@
+//! Batch rendering: one template for many recipients, streamed back as each is ready.
+//!
+//! The template is looked up or compiled once for the whole batch. Each recipient's data
+//! fetch and render holds a permit of one semaphore shared by every batch on this replica
+//! (`--batch-concurrency`), so 10,000 cold contacts never become 10,000 upstream calls at
+//! once. Results pass through a bounded channel: when the caller reads slowly the channel
+//! fills and no new recipient starts, so the server never holds the whole batch. When the
+//! caller goes away the channel closes and the work still in flight is aborted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use minijinja::Value;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use crate::data::FetchOptions;
+use crate::error::{Error, Result};
+use crate::render::{RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target};
+
+pub const MAX_RECIPIENTS: usize = 10_000;
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The largest request a batch may be (10,000 recipients with a few vars each).
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+/// How long the caller may leave results unread before the log says the batch is paused.
+const SLOW_READER_NOTICE: Duration = Duration::from_secs(1);
+
+/// One template rendered for many recipients.
+#[derive(Debug)]
+pub struct BatchRequest {
+    pub workspace_id: String,
+    pub target: Target,
+    pub locale: String,
+    pub agent: Value,
+    pub strict: bool,
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Debug)]
+pub struct Recipient {
+    pub contact_id: String,
+    pub session_id: String,
+    /// The recipient's vars, or why they could not be read (reported for this recipient
+    /// alone).
+    pub vars: Result<Value>,
+}
+
+/// The outcome for the recipient at `index` in the request.
+#[derive(Debug)]
+pub struct RecipientResult {
+    pub index: u32,
+    pub outcome: Result<RenderOutcome>,
+}
+
+/// Runs batches with a bound on the recipients in flight across all of them.
+pub struct BatchRenderer {
+    renderer: Arc<Renderer>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl BatchRenderer {
+    pub fn new(renderer: Arc<Renderer>, concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            renderer,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+        }
+    }
+
+    /// Checks the request as a whole (template, recipient count, locale) and starts
+    /// rendering; results arrive on the returned channel in the order they are ready.
+    pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<RecipientResult>> {
+        crate::catalog::validate::workspace_id(&request.workspace_id)?;
+        match request.recipients.len() {
+            0 => return Err(Error::invalid("recipients", "at least one is required")),
+            n if n > MAX_RECIPIENTS => {
+                return Err(Error::invalid(
+                    "recipients",
+                    format!("{n} recipients; a batch takes at most {MAX_RECIPIENTS}, split it"),
+                ));
+            }
+            _ => {}
+        }
+        validate_locale(&request.locale)?;
+        let template = self
+            .renderer
+            .resolve(&request.workspace_id, request.target)?;
+        let (results, receiver) = mpsc::channel(self.concurrency);
+        let job = Job {
+            renderer: self.renderer.clone(),
+            permits: self.permits.clone(),
+            concurrency: self.concurrency,
+            workspace_id: request.workspace_id,
+            template,
+            locale: request.locale.clone(),
+            agent: request.agent,
+            strict: request.strict,
+        };
+        let span = tracing::info_span!(
+            "batch",
+            workspace = %job.workspace_id,
+            shortcut = job.template.shortcut_id().unwrap_or("(inline)"),
+            locale = %request.locale,
+        );
+        tokio::spawn(job.run(request.recipients, results).instrument(span));
+        Ok(receiver)
+    }
+}
+
+/// What every recipient of one batch shares.
+struct Job {
+    renderer: Arc<Renderer>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+    workspace_id: String,
+    template: ResolvedTemplate,
+    locale: String,
+    agent: Value,
+    strict: bool,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    rendered: usize,
+    failed: usize,
+}
+
+impl Job {
+    async fn run(self, recipients: Vec<Recipient>, results: mpsc::Sender<RecipientResult>) {
+        let started = Instant::now();
+        let total = recipients.len();
+        let job = Arc::new(self);
+        let renders = futures::stream::iter(recipients.into_iter().enumerate())
+            .map(|(index, recipient)| job.clone().spawn_render(index as u32, recipient))
+            .buffer_unordered(job.concurrency);
+        let mut renders = std::pin::pin!(renders);
+        let mut tally = Tally::default();
+        let mut paused_notice = false;
+        let finished = loop {
+            let next = tokio::select! {
+                biased;
+                _ = results.closed() => break false,
+                next = renders.next() => next,
+            };
+            let Some(result) = next else { break true };
+            match &result.outcome {
+                Ok(_) => {
+                    tally.rendered += 1;
+                    if tally.rendered == 1 {
+                        job.record_use();
+                    }
+                }
+                Err(Error::Internal(message)) => {
+                    tally.failed += 1;
+                    tracing::error!(index = result.index, error = %message, "recipient failed");
+                }
+                Err(_) => tally.failed += 1,
+            }
+            // Wait for room in the channel: while the caller is not reading, no new
+            // recipient starts.
+            let room = match tokio::time::timeout(SLOW_READER_NOTICE, results.reserve()).await {
+                Ok(room) => room,
+                Err(_) => {
+                    if !paused_notice {
+                        paused_notice = true;
+                        tracing::info!(
+                            done = tally.rendered + tally.failed,
+                            total,
+                            "batch paused: the caller is not reading its results"
+                        );
+                    }
+                    results.reserve().await
+                }
+            };
+            match room {
+                Ok(room) => room.send(result),
+                Err(_) => break false,
+            }
+        };
+        let done = tally.rendered + tally.failed;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        if finished {
+            tracing::info!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                total,
+                duration_ms,
+                "batch done"
+            );
+        } else {
+            tracing::info!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                total,
+                duration_ms,
+                "batch cancelled by the caller; remaining recipients dropped"
+            );
+        }
+    }
+
+    /// Renders one recipient on its own task (so that a batch uses every core), holding a
+    /// permit for the data fetch and the render. Dropping the returned future aborts it.
+    fn spawn_render(
+        self: Arc<Self>,
+        index: u32,
+        recipient: Recipient,
+    ) -> impl Future<Output = RecipientResult> + Send + 'static {
+        let task = AbortOnDropHandle::new(tokio::spawn(
+            async move {
+                let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+                    return Err(Error::Internal("the batch semaphore was closed".into()));
+                };
+                let vars = recipient.vars?;
+                self.renderer
+                    .render(RenderRequest {
+                        workspace_id: self.workspace_id.clone(),
+                        target: Target::Resolved(self.template.clone()),
+                        contact_id: recipient.contact_id,
+                        session_id: recipient.session_id,
+                        agent: self.agent.clone(),
+                        vars,
+                        strict: self.strict,
+                        locale: self.locale.clone(),
+                        fetch: FetchOptions::default(),
+                    })
+                    .await
+            }
+            .in_current_span(),
+        ));
+        async move {
+            let outcome = task
+                .await
+                .unwrap_or_else(|e| Err(Error::Internal(format!("render task failed: {e}"))));
+            RecipientResult { index, outcome }
+        }
+    }
+
+    /// A batch counts as one use of its shortcut: it is one decision to send it, and
+    /// counting every recipient would bury the shortcuts agents pick by hand.
+    fn record_use(&self) {
+        if let Some(id) = self.template.shortcut_id() {
+            self.renderer
+                .catalog()
+                .search()
+                .record_use(&self.workspace_id, id);
+        }
+    }
+}
+
+/// The batch's locale, checked once for all recipients; empty means the workspace's.
+fn validate_locale(locale: &str) -> Result<()> {
+    if locale.is_empty() || crate::template::locale::is_language_tag(locale) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "locale",
+        format!("{locale:?} is not a language tag; use e.g. \"fr\" or \"fr-CA\""),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::sync::{Semaphore, watch};
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::data::{DataService, DataSource, Record, ScopeKind, SourceError};
+    use crate::template::{Engine, RenderLimits};
+
+    /// An upstream that holds every contact fetch until the test opens its gate, and
+    /// reports how many fetches are in flight.
+    struct GatedSource {
+        gate: Semaphore,
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+        report: watch::Sender<usize>,
+    }
+
+    struct InFlight<'a>(&'a GatedSource);
+
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            let now = self.0.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+            self.0.report.send_replace(now);
+        }
+    }
+
+    #[async_trait]
+    impl DataSource for GatedSource {
+        fn name(&self) -> &str {
+            "gated"
+        }
+
+        async fn fetch(
+            &self,
+            kind: ScopeKind,
+            _: &str,
+            _: &str,
+            _: Duration,
+        ) -> std::result::Result<Record, SourceError> {
+            if kind == ScopeKind::Session {
+                return Err(SourceError::NotFound);
+            }
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.report.send_replace(now);
+            let _counted = InFlight(self);
+            drop(self.gate.acquire().await);
+            Ok(Record::default())
+        }
+    }
+
+    /// Batches on a real renderer over the gated source; the store's directory lives as
+    /// long as the returned guard.
+    async fn setup(
+        concurrency: usize,
+    ) -> (
+        BatchRenderer,
+        Arc<GatedSource>,
+        watch::Receiver<usize>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(dir.path().join("s.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let engine = Arc::new(Engine::new(RenderLimits::default()));
+        let catalog = Arc::new(Catalog::load(store, engine).await.unwrap());
+        let (report, watched) = watch::channel(0);
+        let source = Arc::new(GatedSource {
+            gate: Semaphore::new(0),
+            in_flight: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            report,
+        });
+        let data = Arc::new(DataService::new(source.clone()));
+        let renderer = Arc::new(Renderer::new(catalog, data));
+        (
+            BatchRenderer::new(renderer, concurrency),
+            source,
+            watched,
+            dir,
+        )
+    }
+
+    fn batch(recipients: usize) -> BatchRequest {
+        BatchRequest {
+            workspace_id: "ws".into(),
+            target: Target::Inline("Hi <<contact.id>>".into()),
+            locale: String::new(),
+            agent: Value::from(()),
+            strict: false,
+            recipients: (0..recipients)
+                .map(|i| Recipient {
+                    contact_id: format!("c{i}"),
+                    session_id: String::new(),
+                    vars: Ok(Value::from(())),
+                })
+                .collect(),
+        }
+    }
+
+    async fn wait_until(watched: &mut watch::Receiver<usize>, what: impl Fn(usize) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), watched.wait_for(|n| what(*n)))
+            .await
+            .expect("in time")
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_fetches_are_bounded_across_batches() {
+        let (batches, source, mut watched, _dir) = setup(4).await;
+        let mut first = batches.start(batch(50)).unwrap();
+        let mut second = batches.start(batch(50)).unwrap();
+        wait_until(&mut watched, |n| n == 4).await;
+        // With the gate shut, 100 recipients are waiting: none beyond the bound may start.
+        let exceeded =
+            tokio::time::timeout(Duration::from_millis(200), watched.wait_for(|n| *n > 4)).await;
+        assert!(exceeded.is_err(), "more than 4 fetches in flight");
+        source.gate.add_permits(1_000);
+        let mut received = 0;
+        while first.recv().await.is_some() {
+            received += 1;
+        }
+        while second.recv().await.is_some() {
+            received += 1;
+        }
+        assert_eq!(received, 100);
+        assert_eq!(source.most.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_results_aborts_the_work_in_flight() {
+        let (batches, source, mut watched, _dir) = setup(4).await;
+        let results = batches.start(batch(50)).unwrap();
+        wait_until(&mut watched, |n| n == 4).await;
+        drop(results);
+        // The gate never opens: only aborting the renders brings the count back to zero.
+        wait_until(&mut watched, |n| n == 0).await;
+        assert_eq!(source.most.load(Ordering::SeqCst), 4);
+    }
+}

@@ -1,0 +1,294 @@
+//! One workspace's inverted index: folded words -> shortcuts, with prefix lookup.
+//!
+//! Each shortcut gets a small document number; the shortcuts having a word are a roaring
+//! bitmap of those numbers, kept for the title alone and for every field (bang, title,
+//! tags, literal body text). Words sit in a sorted map, so the words starting with what
+//! the agent typed are one range of it: a keystroke touches the words it could match and
+//! never a shortcut's body.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+
+use roaring::RoaringBitmap;
+
+use super::fold;
+use super::preview::BodyText;
+use super::usage::RecentUses;
+use crate::catalog::Entry;
+
+/// A shortcut as the index holds it.
+#[derive(Debug)]
+pub struct Doc {
+    pub entry: Arc<Entry>,
+    /// The folded bang, for exact and prefix matches of the whole query.
+    pub folded_bang: String,
+    pub body: BodyText,
+}
+
+/// A prefix shared by more words than this has its union cached: typing `1` must not
+/// unite the postings of every order number in the workspace on each keystroke.
+const CACHE_PREFIXES_OVER_WORDS: usize = 32;
+/// At most this many prefixes are cached per workspace (each holds two bitmaps).
+const MAX_CACHED_PREFIXES: usize = 4096;
+
+/// The shortcuts having one word.
+#[derive(Debug, Default, Clone)]
+struct Postings {
+    in_title: RoaringBitmap,
+    anywhere: RoaringBitmap,
+}
+
+#[derive(Debug, Default)]
+pub struct WorkspaceIndex {
+    docs: Vec<Option<Doc>>,
+    free: Vec<u32>,
+    by_id: HashMap<String, u32>,
+    words: BTreeMap<Box<str>, Postings>,
+    /// (folded bang, doc): several bangs can fold alike (`cafe`, `café`).
+    bangs: BTreeSet<(Box<str>, u32)>,
+    by_tag: HashMap<String, RoaringBitmap>,
+    all: RoaringBitmap,
+    enabled: RoaringBitmap,
+    /// Recent uses by document number, side by side so that ranking a large tier reads
+    /// them in a sweep rather than chasing a pointer per shortcut.
+    uses: Vec<RecentUses>,
+    /// Unions of the postings of every word starting with a popular prefix. Kept exact on
+    /// every insert and removal (under the index's write lock); filled by searches.
+    prefix_unions: RwLock<HashMap<Box<str>, Arc<Postings>>>,
+}
+
+/// Which postings a prefix lookup unites.
+#[derive(Debug, Clone, Copy)]
+pub enum Field {
+    Title,
+    Anywhere,
+}
+
+impl WorkspaceIndex {
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn doc(&self, number: u32) -> Option<&Doc> {
+        self.docs.get(number as usize)?.as_ref()
+    }
+
+    /// Indexes a shortcut, replacing what was indexed under its id.
+    pub fn insert(&mut self, entry: Arc<Entry>) {
+        // A new version keeps the count of the one it replaces.
+        let uses = self
+            .by_id
+            .get(&entry.shortcut.id)
+            .map(|n| self.uses[*n as usize].take())
+            .unwrap_or_default();
+        self.remove(&entry.shortcut.id);
+        let number = self.free.pop().unwrap_or(self.docs.len() as u32);
+        if self.uses.len() <= number as usize {
+            self.uses
+                .resize_with(number as usize + 1, RecentUses::default);
+        }
+        self.uses[number as usize] = uses;
+        let doc = Doc {
+            folded_bang: fold::fold(&entry.shortcut.bang),
+            body: BodyText::new(&entry.shortcut.body),
+            entry,
+        };
+        let (title_words, all_words) = doc_words(&doc);
+        for word in &all_words {
+            let postings = self.words.entry(word.as_str().into()).or_default();
+            postings.anywhere.insert(number);
+        }
+        for word in &title_words {
+            if let Some(postings) = self.words.get_mut(word.as_str()) {
+                postings.in_title.insert(number);
+            }
+        }
+        let cached = self.prefix_unions.get_mut().expect("prefix cache poisoned");
+        if !cached.is_empty() {
+            for word in &all_words {
+                for (end, _) in word.char_indices().skip(1).chain([(word.len(), ' ')]) {
+                    if let Some(union) = cached.get_mut(&word[..end]) {
+                        let union = Arc::make_mut(union);
+                        union.anywhere.insert(number);
+                        if title_words.contains(word) {
+                            union.in_title.insert(number);
+                        }
+                    }
+                }
+            }
+        }
+        self.bangs
+            .insert((doc.folded_bang.clone().into_boxed_str(), number));
+        for tag in &doc.entry.shortcut.tags {
+            self.by_tag.entry(tag.clone()).or_default().insert(number);
+        }
+        self.all.insert(number);
+        if !doc.entry.shortcut.disabled {
+            self.enabled.insert(number);
+        }
+        self.by_id.insert(doc.entry.shortcut.id.clone(), number);
+        match self.docs.get_mut(number as usize) {
+            Some(slot) => *slot = Some(doc),
+            None => self.docs.push(Some(doc)),
+        }
+    }
+
+    /// Drops a shortcut from the index; false if it was not there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(number) = self.by_id.remove(id) else {
+            return false;
+        };
+        let Some(doc) = self.docs.get_mut(number as usize).and_then(Option::take) else {
+            return false;
+        };
+        let (_, all_words) = doc_words(&doc);
+        for word in all_words {
+            if let Some(postings) = self.words.get_mut(word.as_str()) {
+                postings.anywhere.remove(number);
+                postings.in_title.remove(number);
+                if postings.anywhere.is_empty() {
+                    self.words.remove(word.as_str());
+                }
+            }
+        }
+        self.bangs
+            .remove(&(doc.folded_bang.into_boxed_str(), number));
+        for tag in &doc.entry.shortcut.tags {
+            if let Some(docs) = self.by_tag.get_mut(tag) {
+                docs.remove(number);
+                if docs.is_empty() {
+                    self.by_tag.remove(tag);
+                }
+            }
+        }
+        self.all.remove(number);
+        self.enabled.remove(number);
+        self.uses[number as usize].take();
+        for union in self
+            .prefix_unions
+            .get_mut()
+            .expect("prefix cache poisoned")
+            .values_mut()
+        {
+            let union = Arc::make_mut(union);
+            union.anywhere.remove(number);
+            union.in_title.remove(number);
+        }
+        self.free.push(number);
+        true
+    }
+
+    /// Counts one use of a shortcut; unknown ids are ignored.
+    pub fn record_use(&self, id: &str) {
+        if let Some(number) = self.by_id.get(id) {
+            self.uses[*number as usize].record();
+        }
+    }
+
+    /// Orders shortcuts by recent use (see [`RecentUses::rank_key`]).
+    pub fn rank_key(&self, number: u32) -> f64 {
+        self.uses
+            .get(number as usize)
+            .map_or(f64::NEG_INFINITY, RecentUses::rank_key)
+    }
+
+    /// The shortcuts a search may return: enabled ones (or all), carrying every tag.
+    pub fn eligible(&self, tags: &[String], include_disabled: bool) -> RoaringBitmap {
+        let mut docs = if include_disabled {
+            self.all.clone()
+        } else {
+            self.enabled.clone()
+        };
+        for tag in tags {
+            match self.by_tag.get(tag) {
+                Some(tagged) => docs &= tagged,
+                None => return RoaringBitmap::new(),
+            }
+        }
+        docs
+    }
+
+    /// The shortcuts whose folded bang is exactly `folded`.
+    pub fn bang_equal(&self, folded: &str) -> RoaringBitmap {
+        self.bangs_from(folded)
+            .take_while(|(bang, _)| &**bang == folded)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// The shortcuts whose folded bang starts with `folded`.
+    pub fn bang_prefixed(&self, folded: &str) -> RoaringBitmap {
+        self.bangs_from(folded)
+            .take_while(|(bang, _)| bang.starts_with(folded))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// The shortcuts having, in `field`, a word that starts with `prefix`.
+    pub fn word_prefixed(&self, prefix: &str, field: Field) -> RoaringBitmap {
+        let pick = |postings: &Postings| match field {
+            Field::Title => postings.in_title.clone(),
+            Field::Anywhere => postings.anywhere.clone(),
+        };
+        let popular = self
+            .words_prefixed(prefix)
+            .nth(CACHE_PREFIXES_OVER_WORDS)
+            .is_some();
+        if !popular {
+            return pick(&self.unite(prefix));
+        }
+        let cache = &self.prefix_unions;
+        if let Some(union) = cache.read().expect("prefix cache poisoned").get(prefix) {
+            return pick(union);
+        }
+        let union = Arc::new(self.unite(prefix));
+        let mut cached = cache.write().expect("prefix cache poisoned");
+        if cached.len() < MAX_CACHED_PREFIXES {
+            cached.insert(prefix.into(), union.clone());
+        }
+        pick(&union)
+    }
+
+    fn words_prefixed<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Postings> {
+        self.words
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(word, _)| word.starts_with(prefix))
+            .map(|(_, postings)| postings)
+    }
+
+    fn unite(&self, prefix: &str) -> Postings {
+        let mut union = Postings::default();
+        for postings in self.words_prefixed(prefix) {
+            union.in_title |= &postings.in_title;
+            union.anywhere |= &postings.anywhere;
+        }
+        union
+    }
+
+    /// Shortcut numbers in alphabetical order of their folded bangs, from `folded` on.
+    pub fn bang_order_from<'a>(&'a self, folded: &str) -> impl Iterator<Item = u32> + use<'a> {
+        self.bangs_from(folded).map(|(_, n)| *n)
+    }
+
+    fn bangs_from<'a>(
+        &'a self,
+        folded: &str,
+    ) -> impl Iterator<Item = &'a (Box<str>, u32)> + use<'a> {
+        let from: (Box<str>, u32) = (folded.into(), 0);
+        self.bangs.range(from..)
+    }
+}
+
+/// The distinct folded words of a shortcut's title, and of all its fields.
+fn doc_words(doc: &Doc) -> (HashSet<String>, HashSet<String>) {
+    let shortcut = &doc.entry.shortcut;
+    let title: HashSet<String> = fold::words(&shortcut.title).map(|w| w.folded).collect();
+    let mut all = title.clone();
+    all.extend(fold::words(&shortcut.bang).map(|w| w.folded));
+    for tag in &shortcut.tags {
+        all.extend(fold::words(tag).map(|w| w.folded));
+    }
+    all.extend(doc.body.words().map(|w| w.folded));
+    (title, all)
+}
