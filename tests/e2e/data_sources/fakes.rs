@@ -58,9 +58,37 @@ pub struct Call {
 pub struct FakeState {
     mode: Mutex<Option<Mode>>,
     calls: Mutex<Vec<Call>>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one request as in flight until dropped.
+pub struct Answering<'a>(&'a FakeState);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl FakeState {
+    /// Marks a request as being answered, for [`FakeState::most_in_flight`].
+    pub fn answering(&self) -> Answering<'_> {
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        Answering(self)
+    }
+
+    /// The most requests this fake was answering at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         *self.mode.lock().unwrap() = Some(mode);
     }
@@ -204,7 +232,10 @@ pub async fn crisp() -> Fake {
     let handler_state = state.clone();
     let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
         let state = handler_state.clone();
-        async move { crisp_answer(&state, &uri, &headers).await }
+        async move {
+            let _answering = state.answering();
+            crisp_answer(&state, &uri, &headers).await
+        }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -329,6 +360,7 @@ impl ContactDataSource for UpstreamService {
         &self,
         request: tonic::Request<pb::GetContactRequest>,
     ) -> Result<tonic::Response<pb::ContactData>, tonic::Status> {
+        let _answering = self.state.answering();
         let metadata = request.metadata().clone();
         let r = request.into_inner();
         self.behave("contact", &r.id, &metadata).await?;
@@ -355,6 +387,7 @@ impl ContactDataSource for UpstreamService {
         &self,
         request: tonic::Request<pb::GetSessionRequest>,
     ) -> Result<tonic::Response<pb::SessionData>, tonic::Status> {
+        let _answering = self.state.answering();
         let metadata = request.metadata().clone();
         let r = request.into_inner();
         self.behave("session", &r.id, &metadata).await?;
