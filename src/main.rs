@@ -2,6 +2,11 @@
 //! the port and serves until SIGINT or SIGTERM.
 
 use clap::Parser;
+
+/// mimalloc returns freed memory to the system and fragments less than the system allocator
+/// under the cache's churn of many small values: resident memory tracks live data.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use shortcuts::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 

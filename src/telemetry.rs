@@ -118,12 +118,36 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 });
 
 pub fn record_rpc(method: &str, code: tonic::Code, took: Duration) {
-    let code = format!("{code:?}");
-    METRICS.rpcs.with_label_values(&[method, &code]).inc();
+    let code = code_name(code);
+    METRICS.rpcs.with_label_values(&[method, code]).inc();
     METRICS
         .rpc_seconds
-        .with_label_values(&[method, &code])
+        .with_label_values(&[method, code])
         .observe(took.as_secs_f64());
+}
+
+/// The canonical gRPC name of a status code, without allocating on the hot path.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 pub fn record_render(outcome: &str) {

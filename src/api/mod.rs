@@ -76,6 +76,9 @@ async fn rpc<T>(
         traceparent = traceparent.as_deref().unwrap_or_default(),
     );
     let started = Instant::now();
+    // Boxed once here, the (large) state machine of the work is moved by pointer through the
+    // wrappers below rather than copied at each layer.
+    let work = Box::pin(work);
     let result = telemetry::with_traceparent(
         traceparent,
         async {

@@ -44,6 +44,13 @@ struct Args {
     contact: String,
     #[arg(long, default_value = "session_4f8a2b6c-1d3e-4a5b-9c7d-8e0f1a2b3c4d")]
     session: String,
+    /// Instead of the load run: render a template once for contacts `c0`..`cN-1` (to fill
+    /// the data cache), then exit.
+    #[arg(long)]
+    fill_contacts: Option<usize>,
+    /// Instead of the load run: create N shortcuts in workspace `bench-catalog`, then exit.
+    #[arg(long)]
+    create_shortcuts: Option<usize>,
     /// Bearer token, when the server requires one.
     #[arg(long, env = "SHORTCUTS_BENCH_TOKEN")]
     token: Option<String>,
@@ -69,6 +76,12 @@ async fn main() -> anyhow::Result<()> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
         channels.push(Channel::from_shared(args.target.clone())?.connect().await?);
+    }
+    if let Some(n) = args.fill_contacts {
+        return fill_contacts(&args, &channels, n).await;
+    }
+    if let Some(n) = args.create_shortcuts {
+        return create_shortcuts(&args, channels[0].clone(), n).await;
     }
     let bang = ensure_bench_shortcut(&args, channels[0].clone()).await?;
     let render = Arc::new(pb::RenderShortcutRequest {
@@ -239,4 +252,64 @@ async fn run(
         p999: at(0.999),
         errors,
     }
+}
+
+/// Renders once for each of `n` contacts, 64 at a time, so that each enters the cache.
+async fn fill_contacts(args: &Args, channels: &[Channel], n: usize) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let failures = futures::stream::iter(0..n)
+        .map(|i| {
+            let mut client = ShortcutServiceClient::new(channels[i % channels.len()].clone());
+            let request = with_token(
+                args,
+                pb::RenderTemplateRequest {
+                    workspace_id: args.workspace.clone(),
+                    body: "<<contact.plan>>".into(),
+                    contact_id: format!("c{i}"),
+                    ..Default::default()
+                },
+            );
+            async move { client.render_template(request).await.is_err() }
+        })
+        .buffer_unordered(64)
+        .filter(|failed| std::future::ready(*failed))
+        .count()
+        .await;
+    println!(
+        "rendered for {n} contacts in {:?}, {failures} failures",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Creates `n` realistic shortcuts in workspace `bench-catalog`.
+async fn create_shortcuts(args: &Args, channel: Channel, n: usize) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let failures = futures::stream::iter(0..n)
+        .map(|i| {
+            let mut client = ShortcutServiceClient::new(channel.clone());
+            let request = with_token(
+                args,
+                pb::CreateShortcutRequest {
+                    workspace_id: "bench-catalog".into(),
+                    bang: format!("reply-{i}"),
+                    title: format!("Canned reply number {i} about orders and billing"),
+                    body: BENCH_TEMPLATE.into(),
+                    tags: vec!["bench".into(), format!("group-{}", i % 40)],
+                    ..Default::default()
+                },
+            );
+            async move { client.create_shortcut(request).await.is_err() }
+        })
+        .buffer_unordered(16)
+        .filter(|failed| std::future::ready(*failed))
+        .count()
+        .await;
+    println!(
+        "created {n} shortcuts in {:?}, {failures} failures",
+        started.elapsed()
+    );
+    Ok(())
 }

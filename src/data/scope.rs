@@ -5,33 +5,70 @@
 //! read as missing. The result is a minijinja value built once, so renders never convert.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::Value;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use serde_json::Value as Json;
 
 use super::Record;
 
+/// A scope as templates see it: native fields, then custom keys, and `data` for the raw
+/// custom data. The custom values are held once (not copied beside the native fields), which
+/// matters for a cache of many contacts.
+#[derive(Debug)]
+struct Scope {
+    native: Value,
+    custom: Value,
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if key.as_str() == Some("data") {
+            return Some(self.custom.clone());
+        }
+        let found = |map: &Value| map.get_item(key).ok().filter(|v| !v.is_undefined());
+        found(&self.native).or_else(|| found(&self.custom))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<Value> = self
+            .native
+            .try_iter()
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        for key in self.custom.try_iter().into_iter().flatten() {
+            if !keys.contains(&key) && key.as_str() != Some("data") {
+                keys.push(key);
+            }
+        }
+        keys.push(Value::from("data"));
+        Enumerator::Values(keys)
+    }
+}
+
 pub fn build(id: &str, record: &Record) -> Value {
-    let mut scope: BTreeMap<String, Value> = BTreeMap::new();
-    for (key, value) in &record.native {
-        if !value.is_null() {
-            scope.insert(key.clone(), to_value(value));
-        }
-    }
-    scope.entry("id".into()).or_insert_with(|| Value::from(id));
-    for (key, value) in &record.custom {
-        if !value.is_null() && !scope.contains_key(key) && key != "data" {
-            scope.insert(key.clone(), to_value(value));
-        }
-    }
-    let raw: BTreeMap<String, Value> = record
+    let mut native: BTreeMap<String, Value> = record
+        .native
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), to_value(v)))
+        .collect();
+    native.entry("id".into()).or_insert_with(|| Value::from(id));
+    let custom: BTreeMap<String, Value> = record
         .custom
         .iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), to_value(v)))
         .collect();
-    scope.insert("data".into(), Value::from(raw));
-    Value::from(scope)
+    Value::from_object(Scope {
+        native: Value::from(native),
+        custom: Value::from(custom),
+    })
 }
 
 /// Approximate bytes a record's scope holds in memory, for the cache's byte bound: the

@@ -98,10 +98,10 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
     };
     assert_eq!(
         (
-            rpcs("Ok"),
-            rpcs("FailedPrecondition"),
-            rpcs("NotFound"),
-            rpcs("ResourceExhausted")
+            rpcs("OK"),
+            rpcs("FAILED_PRECONDITION"),
+            rpcs("NOT_FOUND"),
+            rpcs("RESOURCE_EXHAUSTED")
         ),
         (4.0, 1.0, 1.0, 1.0)
     );
@@ -109,7 +109,7 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
         sample(
             &after,
             "shortcuts_rpc_duration_seconds_count",
-            &[r#"method="RenderTemplate""#, r#"code="Ok""#]
+            &[r#"method="RenderTemplate""#, r#"code="OK""#]
         ),
         4.0
     );

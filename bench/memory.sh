@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Resident memory of a release server: with 100,000 contacts of 20 custom keys in the data
+# cache (bytes per contact), and with 20,000 shortcuts in the catalogue.
+#
+#   bash bench/memory.sh            # CONTACTS=100000 SHORTCUTS=20000 by default
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONTACTS="${CONTACTS:-100000}"
+SHORTCUTS="${SHORTCUTS:-20000}"
+
+cargo build --release --quiet --bin shortcuts --bin shortcuts-bench
+WORK="$(mktemp -d)"
+trap 'kill "${SERVER_PID:-0}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+
+python3 - "$CONTACTS" "$WORK/contacts.json" <<'PY'
+import json, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+contacts = {}
+for i in range(n):
+    data = {f"key_{k:02d}": f"value {k} of contact {i}" for k in range(16)}
+    data.update({"plan": "pro", "seats": i % 500, "active": True, "lifetime_value": i * 1.5})
+    contacts[f"c{i}"] = {
+        "profile": {"people_id": f"c{i}", "email": f"person{i}@example.com",
+                    "person": {"nickname": f"Person {i}", "locales": ["en"]}},
+        "data": data,
+    }
+json.dump({"workspaces": {"bench": {"contacts": contacts, "sessions": {}}}}, open(path, "w"))
+PY
+
+rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$SERVER_PID/status"; }
+target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/m.db" --data-file "$WORK/contacts.json" \
+    --data-cache-bytes 1073741824 2>"$WORK/log" &
+SERVER_PID=$!
+for _ in $(seq 1 300); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done
+ADDR="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$WORK/log" | head -1)"
+[ -n "$ADDR" ] || { cat "$WORK/log"; exit 1; }
+
+BEFORE=$(rss)
+target/release/shortcuts-bench --target "http://$ADDR" --workspace bench --fill-contacts "$CONTACTS"
+AFTER_CONTACTS=$(rss)
+target/release/shortcuts-bench --target "http://$ADDR" --create-shortcuts "$SHORTCUTS"
+AFTER_SHORTCUTS=$(rss)
+echo "resident before: $((BEFORE / 1024)) KiB (the source file's $CONTACTS contacts are parsed, not yet cached)"
+echo "after caching $CONTACTS contacts: +$(((AFTER_CONTACTS - BEFORE) / 1024)) KiB = $(((AFTER_CONTACTS - BEFORE) / CONTACTS)) bytes per cached contact"
+echo "after $SHORTCUTS shortcuts: +$(((AFTER_SHORTCUTS - AFTER_CONTACTS) / 1024)) KiB = $(((AFTER_SHORTCUTS - AFTER_CONTACTS) / SHORTCUTS)) bytes per shortcut"
