@@ -54,6 +54,34 @@ impl ShortcutApi {
     }
 }
 
+impl ShortcutApi {
+    /// InvalidateContact and InvalidateSession: the same call for either scope.
+    async fn invalidate(
+        &self,
+        method: &'static str,
+        metadata: &tonic::metadata::MetadataMap,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+    ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
+        rpc(
+            &self.guard,
+            method,
+            metadata,
+            workspace_id,
+            Role::Admin,
+            async {
+                self.renderer
+                    .data()
+                    .invalidate(kind, workspace_id, id)
+                    .await?;
+                Ok(pb::InvalidateResponse {})
+            },
+        )
+        .await
+    }
+}
+
 /// Runs one RPC inside its span, after admission and authorisation, and logs its outcome:
 /// method, workspace, status, duration.
 async fn rpc<T>(
@@ -406,19 +434,12 @@ impl ShortcutService for ShortcutApi {
         request: Request<pb::InvalidateContactRequest>,
     ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
         let (metadata, _, r) = request.into_parts();
-        rpc(
-            &self.guard,
+        self.invalidate(
             "InvalidateContact",
             &metadata,
+            ScopeKind::Contact,
             &r.workspace_id,
-            Role::Admin,
-            async {
-                self.renderer
-                    .data()
-                    .invalidate(ScopeKind::Contact, &r.workspace_id, &r.id)
-                    .await?;
-                Ok(pb::InvalidateResponse {})
-            },
+            &r.id,
         )
         .await
     }
@@ -428,19 +449,12 @@ impl ShortcutService for ShortcutApi {
         request: Request<pb::InvalidateSessionRequest>,
     ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
         let (metadata, _, r) = request.into_parts();
-        rpc(
-            &self.guard,
+        self.invalidate(
             "InvalidateSession",
             &metadata,
+            ScopeKind::Session,
             &r.workspace_id,
-            Role::Admin,
-            async {
-                self.renderer
-                    .data()
-                    .invalidate(ScopeKind::Session, &r.workspace_id, &r.id)
-                    .await?;
-                Ok(pb::InvalidateResponse {})
-            },
+            &r.id,
         )
         .await
     }
