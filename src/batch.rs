@@ -20,7 +20,6 @@ use crate::data::FetchOptions;
 use crate::error::{Error, Result};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target};
 
-pub const MAX_RECIPIENTS: usize = 10_000;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The largest request a batch may be (10,000 recipients with a few vars each).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
@@ -75,15 +74,9 @@ impl BatchRenderer {
     /// rendering; results arrive on the returned channel in the order they are ready.
     pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<RecipientResult>> {
         crate::catalog::validate::workspace_id(&request.workspace_id)?;
-        match request.recipients.len() {
-            0 => return Err(Error::invalid("recipients", "at least one is required")),
-            n if n > MAX_RECIPIENTS => {
-                return Err(Error::invalid(
-                    "recipients",
-                    format!("{n} recipients; a batch takes at most {MAX_RECIPIENTS}, split it"),
-                ));
-            }
-            _ => {}
+        // Their number is bounded at the API boundary, before they are even converted.
+        if request.recipients.is_empty() {
+            return Err(Error::invalid("recipients", "at least one is required"));
         }
         validate_locale(&request.locale)?;
         let template = self

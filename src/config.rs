@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::limits::{self, RequestLimits};
 use crate::template::RenderLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +84,26 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_BODY_BYTES", default_value_t = crate::catalog::validate::MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Most localised variants one shortcut may have.
+    #[arg(long, env = "SHORTCUTS_MAX_VARIANTS", default_value_t = crate::catalog::validate::MAX_VARIANTS as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_variants: u32,
+
+    /// Most items one `range(…)` in a template may produce.
+    #[arg(long, env = "SHORTCUTS_MAX_RANGE_ITEMS", default_value_t = RenderLimits::default().max_range as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_range_items: u32,
+
+    /// How deeply `agent` and `vars` may nest objects and lists (protobuf itself stops at 100).
+    #[arg(long, env = "SHORTCUTS_MAX_STRUCT_DEPTH", default_value_t = limits::DEFAULT_MAX_STRUCT_DEPTH as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_struct_depth: u32,
+
+    /// Longest `SearchShortcuts` query, in characters.
+    #[arg(long, env = "SHORTCUTS_MAX_SEARCH_QUERY_CHARS", default_value_t = limits::DEFAULT_MAX_SEARCH_QUERY_CHARS as u32, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_search_query_chars: u32,
+
+    /// Most recipients in one `BatchRender` (keep `--max-request-bytes` large enough for them).
+    #[arg(long, env = "SHORTCUTS_MAX_BATCH_RECIPIENTS", default_value_t = limits::DEFAULT_MAX_BATCH_RECIPIENTS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_batch_recipients: u32,
+
     /// TOML file choosing the data source (file, crisp, grpc) per workspace, with cache
     /// and retry settings; every workspace uses the file source when not set.
     #[arg(long, env = "SHORTCUTS_DATA_SOURCES")]
@@ -152,7 +173,16 @@ impl Config {
             fuel: self.render_fuel,
             max_output_bytes: self.max_output_bytes,
             max_template_bytes: self.max_body_bytes,
-            ..RenderLimits::default()
+            max_range: self.max_range_items as usize,
+            max_variants: self.max_variants as usize,
+        }
+    }
+
+    pub fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            max_struct_depth: self.max_struct_depth as usize,
+            max_search_query_chars: self.max_search_query_chars as usize,
+            max_batch_recipients: self.max_batch_recipients as usize,
         }
     }
 }

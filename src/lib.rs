@@ -13,6 +13,7 @@ pub mod data;
 pub mod describe;
 pub mod error;
 pub mod import;
+pub mod limits;
 pub mod pb;
 pub mod render;
 pub mod seed;

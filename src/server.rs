@@ -146,7 +146,8 @@ pub async fn serve(
     let app = App::build(&config).await?;
     let service = ShortcutServiceServer::new(
         ShortcutApi::new(app.catalog.clone(), app.renderer.clone(), guard)
-            .with_batch(app.batch.clone()),
+            .with_batch(app.batch.clone())
+            .with_limits(config.request_limits()),
     )
     .max_decoding_message_size(config.max_request_bytes);
 

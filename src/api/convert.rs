@@ -13,10 +13,6 @@ use crate::error::{Error, Result};
 use crate::pb;
 use crate::render::Target;
 
-/// How deeply `agent` and `vars` may nest (objects and lists within each other). Well below
-/// protobuf's own decoding limit, so that callers get this clear message instead.
-pub const MAX_STRUCT_DEPTH: usize = 16;
-
 pub fn shortcut(entry: &Entry) -> pb::Shortcut {
     let s = &entry.shortcut;
     pb::Shortcut {
@@ -88,65 +84,78 @@ pub fn render_key(key: Option<pb::render_shortcut_request::Shortcut>) -> Result<
     }
 }
 
-/// A `google.protobuf.Struct` as a template scope (absent: an empty scope).
-pub fn struct_scope(field: &str, value: Option<prost_types::Struct>) -> Result<Value> {
-    let fields = value.map(|s| s.fields).unwrap_or_default();
-    struct_value(field, fields, 1)
-}
-
-fn struct_value(
+/// A `google.protobuf.Struct` as a template scope (absent: an empty scope), nesting at most
+/// `max_depth` levels of objects and lists.
+pub fn struct_scope(
     field: &str,
-    fields: BTreeMap<String, prost_types::Value>,
-    depth: usize,
+    value: Option<prost_types::Struct>,
+    max_depth: usize,
 ) -> Result<Value> {
-    if depth > MAX_STRUCT_DEPTH {
-        return Err(Error::invalid(
-            field,
-            format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
-        ));
-    }
-    let mut map = BTreeMap::new();
-    for (key, value) in fields {
-        let path = format!("{field}.{key}");
-        let converted = proto_value(&path, value, depth)?;
-        if !converted.is_none() {
-            map.insert(key, converted);
-        }
-    }
-    Ok(Value::from(map))
+    let fields = value.map(|s| s.fields).unwrap_or_default();
+    StructReader { max_depth }.object(field, fields, 1)
 }
 
-/// `depth` is the nesting level of the object or list holding this value.
-fn proto_value(field: &str, value: prost_types::Value, depth: usize) -> Result<Value> {
-    Ok(match value.kind {
-        None | Some(Kind::NullValue(_)) => Value::from(()),
-        Some(Kind::BoolValue(b)) => Value::from(b),
-        Some(Kind::NumberValue(n)) => {
-            // JSON numbers arrive as doubles; whole ones print without ".0".
-            if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                Value::from(n as i64)
-            } else {
-                Value::from(n)
+/// Converts a Struct's values, refusing nesting beyond `max_depth`.
+struct StructReader {
+    max_depth: usize,
+}
+
+impl StructReader {
+    fn check_depth(&self, field: &str, depth: usize) -> Result<()> {
+        if depth > self.max_depth {
+            return Err(Error::invalid(
+                field,
+                format!("nests deeper than {} levels", self.max_depth),
+            ));
+        }
+        Ok(())
+    }
+
+    fn object(
+        &self,
+        field: &str,
+        fields: BTreeMap<String, prost_types::Value>,
+        depth: usize,
+    ) -> Result<Value> {
+        self.check_depth(field, depth)?;
+        let mut map = BTreeMap::new();
+        for (key, value) in fields {
+            let path = format!("{field}.{key}");
+            let converted = self.value(&path, value, depth)?;
+            if !converted.is_none() {
+                map.insert(key, converted);
             }
         }
-        Some(Kind::StringValue(s)) => Value::from(s),
-        Some(Kind::ListValue(list)) => {
-            if depth + 1 > MAX_STRUCT_DEPTH {
-                return Err(Error::invalid(
-                    field,
-                    format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
-                ));
+        Ok(Value::from(map))
+    }
+
+    /// `depth` is the nesting level of the object or list holding this value.
+    fn value(&self, field: &str, value: prost_types::Value, depth: usize) -> Result<Value> {
+        Ok(match value.kind {
+            None | Some(Kind::NullValue(_)) => Value::from(()),
+            Some(Kind::BoolValue(b)) => Value::from(b),
+            Some(Kind::NumberValue(n)) => {
+                // JSON numbers arrive as doubles; whole ones print without ".0".
+                if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                    Value::from(n as i64)
+                } else {
+                    Value::from(n)
+                }
             }
-            let items: Result<Vec<Value>> = list
-                .values
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| proto_value(&format!("{field}[{i}]"), v, depth + 1))
-                .collect();
-            Value::from(items?)
-        }
-        Some(Kind::StructValue(s)) => struct_value(field, s.fields, depth + 1)?,
-    })
+            Some(Kind::StringValue(s)) => Value::from(s),
+            Some(Kind::ListValue(list)) => {
+                self.check_depth(field, depth + 1)?;
+                let items: Result<Vec<Value>> = list
+                    .values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| self.value(&format!("{field}[{i}]"), v, depth + 1))
+                    .collect();
+                Value::from(items?)
+            }
+            Some(Kind::StructValue(s)) => self.object(field, s.fields, depth + 1)?,
+        })
+    }
 }
 
 // --- Data cache (issue 3) ---
@@ -291,12 +300,12 @@ pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcuts
 
 /// Each recipient with its vars converted; a recipient whose vars cannot be read keeps
 /// that error for its own result.
-pub fn recipients(recipients: Vec<pb::BatchRecipient>) -> Vec<Recipient> {
+pub fn recipients(recipients: Vec<pb::BatchRecipient>, max_depth: usize) -> Vec<Recipient> {
     recipients
         .into_iter()
         .enumerate()
         .map(|(i, r)| Recipient {
-            vars: struct_scope(&format!("recipients[{i}].vars"), r.vars),
+            vars: struct_scope(&format!("recipients[{i}].vars"), r.vars, max_depth),
             contact_id: r.contact_id,
             session_id: r.session_id,
         })

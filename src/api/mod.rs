@@ -22,6 +22,7 @@ use crate::catalog::search::SearchQuery;
 use crate::catalog::{Catalog, ListQuery, NewShortcut, ShortcutChanges, ShortcutKey};
 use crate::data::{FetchOptions, ScopeKind};
 use crate::error::Result;
+use crate::limits::RequestLimits;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
 use crate::telemetry;
@@ -32,6 +33,7 @@ pub struct ShortcutApi {
     renderer: Arc<Renderer>,
     guard: Arc<guard::Guard>,
     batch: Arc<BatchRenderer>,
+    limits: RequestLimits,
 }
 
 impl ShortcutApi {
@@ -45,7 +47,13 @@ impl ShortcutApi {
             renderer,
             guard,
             batch,
+            limits: RequestLimits::default(),
         }
+    }
+
+    /// Checks requests against `limits` instead of the defaults.
+    pub fn with_limits(self, limits: RequestLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// Uses `batch` (and its concurrency bound) for BatchRender.
@@ -340,8 +348,8 @@ impl ShortcutService for ShortcutApi {
                     target: Target::Stored(key),
                     contact_id: r.contact_id,
                     session_id: r.session_id,
-                    agent: convert::struct_scope("agent", r.agent)?,
-                    vars: convert::struct_scope("vars", r.vars)?,
+                    agent: convert::struct_scope("agent", r.agent, self.limits.max_struct_depth)?,
+                    vars: convert::struct_scope("vars", r.vars, self.limits.max_struct_depth)?,
                     strict: r.strict,
                     locale: r.locale,
                     fetch: FetchOptions {
@@ -374,8 +382,8 @@ impl ShortcutService for ShortcutApi {
                     target: Target::Inline(r.body),
                     contact_id: r.contact_id,
                     session_id: r.session_id,
-                    agent: convert::struct_scope("agent", r.agent)?,
-                    vars: convert::struct_scope("vars", r.vars)?,
+                    agent: convert::struct_scope("agent", r.agent, self.limits.max_struct_depth)?,
+                    vars: convert::struct_scope("vars", r.vars, self.limits.max_struct_depth)?,
                     strict: r.strict,
                     locale: r.locale,
                     fetch: FetchOptions {
@@ -626,6 +634,7 @@ impl ShortcutService for ShortcutApi {
             &ws,
             Role::Render,
             async {
+                self.limits.check_search_query(&r.query)?;
                 let query = SearchQuery {
                     text: r.query,
                     tags: r.tags,
@@ -654,13 +663,14 @@ impl ShortcutService for ShortcutApi {
             &ws,
             Role::Render,
             async {
+                self.limits.check_batch_recipients(r.recipients.len())?;
                 let batch = BatchRequest {
                     workspace_id: r.workspace_id,
                     target: convert::batch_target(r.template)?,
                     locale: r.locale,
-                    agent: convert::struct_scope("agent", r.agent)?,
+                    agent: convert::struct_scope("agent", r.agent, self.limits.max_struct_depth)?,
                     strict: r.strict,
-                    recipients: convert::recipients(r.recipients),
+                    recipients: convert::recipients(r.recipients, self.limits.max_struct_depth),
                 };
                 let results = self.batch.start(batch)?;
                 let stream: BatchRenderStream =

@@ -224,7 +224,7 @@ impl Catalog {
         let title = validate::title(&new.title)?;
         let tags = validate::tags(&new.tags)?;
         let template = self.compile(&new.body)?;
-        let variants = validate::variants(&new.variants, self.engine.limits().max_template_bytes)?;
+        let variants = validate::variants(&new.variants, &self.engine.limits())?;
         let compiled_variants = self.compile_variants(&variants)?;
         let now = model::now();
         let shortcut = Shortcut {
@@ -302,8 +302,7 @@ impl Catalog {
             None => self.compile(&shortcut.body)?,
         };
         if let Some(variants) = &changes.variants {
-            shortcut.variants =
-                validate::variants(variants, self.engine.limits().max_template_bytes)?;
+            shortcut.variants = validate::variants(variants, &self.engine.limits())?;
         }
         let compiled_variants = self.compile_variants(&shortcut.variants)?;
         shortcut.version = expected_version + 1;

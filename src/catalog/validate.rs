@@ -127,6 +127,7 @@ pub fn body(value: &str, max: usize) -> Result<&str> {
     Ok(value)
 }
 
+/// Default for [`crate::template::RenderLimits::max_variants`].
 pub const MAX_VARIANTS: usize = 32;
 
 /// The field name of one variant in errors: `variants["fr-CA"]`.
@@ -138,13 +139,14 @@ pub fn variant_field(tag: &str) -> String {
 /// body obeys the same size rule as `body`. Their syntax is the template engine's to check.
 pub fn variants(
     values: &std::collections::BTreeMap<String, String>,
-    max_body_bytes: usize,
+    limits: &crate::template::RenderLimits,
 ) -> Result<std::collections::BTreeMap<String, String>> {
     use crate::template::locale;
-    if values.len() > MAX_VARIANTS {
+    let max_body_bytes = limits.max_template_bytes;
+    if values.len() > limits.max_variants {
         return Err(Error::invalid(
             "variants",
-            format!("more than {MAX_VARIANTS} localised bodies"),
+            format!("more than {} localised bodies", limits.max_variants),
         ));
     }
     let mut out = std::collections::BTreeMap::new();

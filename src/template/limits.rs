@@ -1,16 +1,21 @@
 //! Bounds on a single render, so that no template can hang or flood the service.
 
-/// How much work and output one render may use.
+/// How large a template may be and how much work and output one render may use.
 #[derive(Debug, Clone, Copy)]
 pub struct RenderLimits {
-    /// minijinja fuel: roughly one unit per executed instruction.
+    /// minijinja fuel: one unit per executed instruction, and one per 64 bytes of data a
+    /// render creates (strings, lists, output), checked before a large allocation is made.
+    /// This is what bounds the memory of one render: `"x" * 100000000` runs out of fuel
+    /// before allocating anything.
     pub fuel: u64,
     /// Bytes of rendered text.
     pub max_output_bytes: usize,
     /// Items a single `range(…)` may produce.
     pub max_range: usize,
-    /// Bytes of template source.
+    /// Bytes of template source (the body and each variant).
     pub max_template_bytes: usize,
+    /// Localised variants of one shortcut.
+    pub max_variants: usize,
 }
 
 impl Default for RenderLimits {
@@ -20,6 +25,7 @@ impl Default for RenderLimits {
             max_output_bytes: 64 * 1024,
             max_range: 10_000,
             max_template_bytes: crate::catalog::validate::MAX_BODY_BYTES,
+            max_variants: crate::catalog::validate::MAX_VARIANTS,
         }
     }
 }

@@ -9,6 +9,7 @@ mod formatting;
 mod harness;
 mod hostile;
 mod import;
+mod limits;
 mod observability;
 mod readme;
 mod render;

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 
 pub use highlight::TextRange;
 pub use preview::PREVIEW_CHARS;
-pub use rank::{MAX_QUERY_CHARS, MAX_QUERY_WORDS};
+pub use rank::MAX_QUERY_WORDS;
 pub use usage::{HALF_LIFE, RecentUses};
 
 use self::rank::ParsedQuery;

@@ -422,7 +422,9 @@ pub async fn slow_upstream_meets_the_callers_deadline(upstream: Upstream) {
         .state
         .set_mode(Mode::Slow(Duration::from_secs(5)));
     let mut client = setup.server.client().await;
-    let deadline = Duration::from_millis(500);
+    // Long enough that the server's margin (a tenth, at most 100 ms) absorbs the scheduling
+    // delays of a CI machine running many servers at once.
+    let deadline = Duration::from_secs(2);
     let mut request = tonic::Request::new(render(PEOPLE_ID, ""));
     // The deadline travels as `grpc-timeout` without the client enforcing it too, so that
     // what is checked is the server's own answer, not the client's timer racing it.
@@ -436,7 +438,7 @@ pub async fn slow_upstream_meets_the_callers_deadline(upstream: Upstream) {
     eprintln!("{upstream:?}: DEADLINE_EXCEEDED after {elapsed:?} for a {deadline:?} deadline");
     let status = assert_status(result, Code::DeadlineExceeded, &[]);
     assert!(
-        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(900),
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_millis(2500),
         "answered after {elapsed:?} for a {deadline:?} deadline"
     );
     // Our own answer (naming the source), not the transport giving up.
@@ -458,7 +460,7 @@ pub async fn slow_upstream_meets_the_callers_deadline(upstream: Upstream) {
     );
     let started = Instant::now();
     let reply = client.render_template(request).await.unwrap().into_inner();
-    assert!(started.elapsed() < Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_millis(2500));
     assert_eq!(origin(&reply, "contact").0, Origin::Absent);
     assert!(reply.missing.contains(&"contact.plan".to_string()));
 }
