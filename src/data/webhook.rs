@@ -5,11 +5,14 @@
 //! HMAC-SHA256 of `[{X-Crisp-Request-Timestamp};{body}]`. Events: `people:*` carrying a
 //! `people_id` (profile created/updated/removed, synced, bound to a session) invalidate
 //! that contact; `session:*` carrying a `session_id` (`session:set_data`, `set_email`,
-//! `set_nickname`, ..., `removed`) invalidate that session.
+//! `set_nickname`, ..., `removed`) invalidate that session. A hook whose timestamp is more
+//! than [`REPLAY_WINDOW`] away from our clock is refused, so that a captured hook cannot be
+//! replayed later.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -25,6 +28,10 @@ use super::sources::HookTarget;
 use super::{DataService, ScopeKind};
 
 pub const PATH: &str = "/crisp";
+
+/// How far a hook's `X-Crisp-Request-Timestamp` may be from our clock, either way (delivery
+/// delay and clock skew).
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 struct HookState {
     data: Arc<DataService>,
@@ -95,6 +102,16 @@ async fn receive(
         tracing::warn!(website = %website_id, "refused a web hook with a bad signature");
         return (StatusCode::UNAUTHORIZED, "bad signature".into());
     }
+    if !timestamp_fresh(header("x-crisp-request-timestamp"), SystemTime::now()) {
+        tracing::warn!(website = %website_id, "refused a web hook with a stale timestamp");
+        return (
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the timestamp is more than {} s from this server's clock",
+                REPLAY_WINDOW.as_secs()
+            ),
+        );
+    }
 
     let event = text("event");
     let mut invalidations = Vec::new();
@@ -144,6 +161,18 @@ pub fn signature_valid(secret: &str, timestamp: &str, body: &[u8], signature: &s
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Whether a hook's timestamp (Unix milliseconds, as Crisp sends it) is within
+/// [`REPLAY_WINDOW`] of `now`.
+pub fn timestamp_fresh(timestamp: &str, now: SystemTime) -> bool {
+    let Ok(millis) = timestamp.trim().parse::<u64>() else {
+        return false;
+    };
+    let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+        return false;
+    };
+    now.abs_diff(Duration::from_millis(millis)) <= REPLAY_WINDOW
+}
+
 /// Signs a hook as Crisp does (for tests and tooling).
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -166,5 +195,17 @@ mod tests {
         assert!(!signature_valid("s3cret", "1700000001", body, &signature));
         assert!(!signature_valid("s3cret", "1700000000", b"{}", &signature));
         assert!(!signature_valid("s3cret", "1700000000", body, "zz"));
+    }
+
+    #[test]
+    fn timestamps_outside_the_replay_window_are_stale() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert!(timestamp_fresh("1700000000123", now));
+        assert!(timestamp_fresh("1700000299000", now));
+        assert!(timestamp_fresh("1699999701000", now));
+        assert!(!timestamp_fresh("1700000301000", now));
+        assert!(!timestamp_fresh("1699999600000", now));
+        assert!(!timestamp_fresh("", now));
+        assert!(!timestamp_fresh("soon", now));
     }
 }

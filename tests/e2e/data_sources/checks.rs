@@ -484,13 +484,18 @@ pub async fn web_hooks(upstream: Upstream) {
     assert_eq!((setup.contact_calls(), setup.session_calls()), (1, 1));
 
     let http = reqwest::Client::new();
-    let post = |body: String, signature: String| {
+    let now_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let timestamp = now_millis.to_string();
+    let post_at = |timestamp: String, body: String, signature: String| {
         let http = http.clone();
         let url = url.clone();
         async move {
             http.post(&url)
                 .header("content-type", "application/json")
-                .header("x-crisp-request-timestamp", "1700000000123")
+                .header("x-crisp-request-timestamp", timestamp)
                 .header("x-crisp-signature", signature)
                 .body(body)
                 .send()
@@ -499,6 +504,7 @@ pub async fn web_hooks(upstream: Upstream) {
                 .status()
         }
     };
+    let post = |body: String, signature: String| post_at(timestamp.clone(), body, signature);
     let profile_updated = serde_json::json!({
         "website_id": fakes::WEBSITE,
         "event": "people:profile:updated",
@@ -512,13 +518,14 @@ pub async fn web_hooks(upstream: Upstream) {
     })
     .to_string();
 
-    let forged = shortcuts::data::webhook::sign(
-        "not-the-secret",
-        "1700000000123",
-        profile_updated.as_bytes(),
-    );
+    let forged =
+        shortcuts::data::webhook::sign("not-the-secret", &timestamp, profile_updated.as_bytes());
     assert_eq!(post(profile_updated.clone(), forged).await, 401);
     assert_eq!(post(profile_updated.clone(), "".into()).await, 401);
+    // Correctly signed, but ten minutes old: a replay.
+    let old = (now_millis - 600_000).to_string();
+    let replayed = shortcuts::data::webhook::sign(HOOK_SECRET, &old, profile_updated.as_bytes());
+    assert_eq!(post_at(old, profile_updated.clone(), replayed).await, 401);
     let reply = client
         .render_template(render(PEOPLE_ID, SESSION))
         .await
@@ -531,7 +538,7 @@ pub async fn web_hooks(upstream: Upstream) {
     );
 
     let signature =
-        shortcuts::data::webhook::sign(HOOK_SECRET, "1700000000123", profile_updated.as_bytes());
+        shortcuts::data::webhook::sign(HOOK_SECRET, &timestamp, profile_updated.as_bytes());
     assert_eq!(post(profile_updated, signature).await, 200);
     let reply = client
         .render_template(render(PEOPLE_ID, SESSION))
@@ -549,7 +556,7 @@ pub async fn web_hooks(upstream: Upstream) {
     })
     .to_string();
     let signature =
-        shortcuts::data::webhook::sign(HOOK_SECRET, "1700000000123", session_data.as_bytes());
+        shortcuts::data::webhook::sign(HOOK_SECRET, &timestamp, session_data.as_bytes());
     assert_eq!(post(session_data, signature).await, 200);
     let reply = client
         .render_template(render(PEOPLE_ID, SESSION))
