@@ -33,14 +33,30 @@ enum Kind {
     Other,
 }
 
-/// One field. Four-byte fields only, so that a slot takes 16 bytes.
+/// One field, in 16 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     /// Where this field's key ends in `text`; it starts where the previous slot's ends.
     key_end: u32,
     kind: Kind,
+    /// A native field (else a custom key).
+    native: bool,
+    /// The key's first bytes, in what would otherwise be padding: most probes of a lookup
+    /// are decided by them without reading the key text.
+    prefix: [u8; 2],
     a: u32,
     b: u32,
+}
+
+/// A key's first two bytes, zero-padded, as a number ordered like the keys: keys whose
+/// ranks differ compare as their ranks do (a shorter key ranks lower than its extensions
+/// or ties with them, never higher).
+fn rank(key: &[u8]) -> u16 {
+    match key {
+        [] => 0,
+        [a] => u16::from_be_bytes([*a, 0]),
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+    }
 }
 
 /// A scope as templates see it: native fields, then custom keys, and `data` for the raw
@@ -49,10 +65,9 @@ struct Slot {
 struct Scope {
     /// The keys of all slots, in slot order, then the string values.
     text: Box<str>,
-    /// Native fields sorted by key, then custom keys sorted by key.
+    /// Native fields and custom keys sorted by key; when both have a key, the native field
+    /// comes first. One search finds either.
     slots: Box<[Slot]>,
-    /// How many of `slots` are native.
-    native: u32,
     others: Box<[Value]>,
 }
 
@@ -63,18 +78,23 @@ fn offset(n: usize) -> u32 {
 }
 
 impl Scope {
-    fn new(native: Vec<(&str, &Json)>, custom: Vec<(&str, &Json)>) -> Scope {
-        let fields = || native.iter().chain(&custom);
-        let key_bytes: usize = fields().map(|(k, _)| k.len()).sum();
-        let value_bytes: usize = fields().filter_map(|(_, v)| v.as_str()).map(str::len).sum();
+    /// `fields`: (key, value, native), sorted by key then native first.
+    fn new(fields: &[(&str, &Json, bool)]) -> Scope {
+        let key_bytes: usize = fields.iter().map(|(k, _, _)| k.len()).sum();
+        let value_bytes: usize = fields
+            .iter()
+            .filter_map(|(_, v, _)| v.as_str())
+            .map(str::len)
+            .sum();
         let mut text = String::with_capacity(key_bytes + value_bytes);
-        for (key, _) in fields() {
+        for (key, _, _) in fields {
             text.push_str(key);
         }
         let mut others = Vec::new();
         let mut key_end = 0;
-        let slots: Box<[Slot]> = fields()
-            .map(|&(key, json)| {
+        let slots: Box<[Slot]> = fields
+            .iter()
+            .map(|&(key, json, native)| {
                 key_end += key.len();
                 let (kind, a, b) = match json {
                     Json::String(s) => {
@@ -101,6 +121,8 @@ impl Scope {
                 Slot {
                     key_end: offset(key_end),
                     kind,
+                    native,
+                    prefix: rank(key.as_bytes()).to_be_bytes(),
                     a,
                     b,
                 }
@@ -110,17 +132,20 @@ impl Scope {
         Scope {
             text: text.into_boxed_str(),
             slots,
-            native: offset(native.len()),
             others: others.into_boxed_slice(),
         }
     }
 
     fn key(&self, index: usize) -> &str {
+        &self.text[self.key_span(index)]
+    }
+
+    fn key_span(&self, index: usize) -> std::ops::Range<usize> {
         let start = match index {
             0 => 0,
             i => self.slots[i - 1].key_end as usize,
         };
-        &self.text[start..self.slots[index].key_end as usize]
+        start..self.slots[index].key_end as usize
     }
 
     fn value(&self, index: usize) -> Value {
@@ -136,44 +161,64 @@ impl Scope {
         }
     }
 
-    /// The index of `key` among the slots in `range` (sorted by key).
-    fn find(&self, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
-        let (mut low, mut high) = (range.start, range.end);
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        &self.text[start as usize..start as usize + len as usize]
+    }
+
+    /// The first slot with `key`: the native field if there is one. Compares bytes (the
+    /// same order as `str`'s), the stored prefix first.
+    fn find(&self, key: &str) -> Option<usize> {
+        let (text, key) = (self.text.as_bytes(), key.as_bytes());
+        let wanted = rank(key);
+        let (mut low, mut high) = (0, self.slots.len());
         while low < high {
             let mid = low + (high - low) / 2;
-            match self.key(mid).cmp(key) {
-                std::cmp::Ordering::Less => low = mid + 1,
-                std::cmp::Ordering::Greater => high = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+            let order = u16::from_be_bytes(self.slots[mid].prefix)
+                .cmp(&wanted)
+                .then_with(|| text[self.key_span(mid)].cmp(key));
+            if order.is_lt() {
+                low = mid + 1;
+            } else {
+                high = mid;
             }
         }
-        None
+        (low < self.slots.len() && &text[self.key_span(low)] == key).then_some(low)
     }
 
-    fn native_range(&self) -> std::ops::Range<usize> {
-        0..self.native as usize
+    /// The custom slot with `key`.
+    fn find_custom(&self, key: &str) -> Option<usize> {
+        let first = self.find(key)?;
+        if !self.slots[first].native {
+            return Some(first);
+        }
+        let next = first + 1;
+        (next < self.slots.len() && !self.slots[next].native && self.key(next) == key)
+            .then_some(next)
     }
 
-    fn custom_range(&self) -> std::ops::Range<usize> {
-        self.native as usize..self.slots.len()
+    /// Whether slot `index` is a custom key that a native field of the same name hides.
+    fn shadowed(&self, index: usize) -> bool {
+        index > 0 && self.slots[index - 1].native && self.key(index - 1) == self.key(index)
+    }
+
+    fn natives(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).filter(|&i| self.slots[i].native)
+    }
+
+    fn customs(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).filter(|&i| !self.slots[i].native)
     }
 
     /// Custom keys that show beside the native fields: not shadowed by one, and not `data`.
     fn beside(&self) -> impl Iterator<Item = usize> + '_ {
-        self.custom_range().filter(|&i| {
-            let key = self.key(i);
-            key != "data" && self.find(self.native_range(), key).is_none()
-        })
+        self.customs()
+            .filter(|&i| !self.shadowed(i) && self.key(i) != "data")
     }
 
     /// The string held by the native field `key`, if it is one.
     fn native_str(&self, key: &str) -> Option<&str> {
-        let slot = self.slots[self.find(self.native_range(), key)?];
-        (slot.kind == Kind::Str).then(|| self.str_at(slot.a, slot.b))
-    }
-
-    fn str_at(&self, start: u32, len: u32) -> &str {
-        &self.text[start as usize..start as usize + len as usize]
+        let slot = self.slots[self.find(key)?];
+        (slot.native && slot.kind == Kind::Str).then(|| self.str_at(slot.a, slot.b))
     }
 }
 
@@ -190,21 +235,18 @@ impl Object for Scope {
         if key == "data" {
             return Some(Value::from_object(Data(self.clone())));
         }
-        let index = self
-            .find(self.native_range(), key)
-            .or_else(|| self.find(self.custom_range(), key))?;
-        Some(self.value(index))
+        Some(self.value(self.find(key)?))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<Value> = self.native_range().map(|i| self.key(i).into()).collect();
+        let mut keys: Vec<Value> = self.natives().map(|i| self.key(i).into()).collect();
         keys.extend(self.beside().map(|i| Value::from(self.key(i))));
         keys.push(Value::from("data"));
         Enumerator::Values(keys)
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.native as usize + self.beside().count() + 1)
+        Some(self.natives().count() + self.beside().count() + 1)
     }
 }
 
@@ -223,42 +265,40 @@ impl Object for Data {
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
         let scope = &self.0;
-        Some(scope.value(scope.find(scope.custom_range(), key)?))
+        Some(scope.value(scope.find_custom(key)?))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         let scope = &self.0;
-        Enumerator::Values(
-            scope
-                .custom_range()
-                .map(|i| Value::from(scope.key(i)))
-                .collect(),
-        )
+        Enumerator::Values(scope.customs().map(|i| Value::from(scope.key(i))).collect())
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        Some(self.0.custom_range().len())
+        Some(self.0.customs().count())
     }
 }
 
-/// A record's non-null fields, sorted by key.
-fn fields(map: &serde_json::Map<String, Json>) -> Vec<(&str, &Json)> {
-    let mut fields: Vec<_> = map
-        .iter()
+/// A record's non-null fields, marked native or custom.
+fn present(
+    map: &serde_json::Map<String, Json>,
+    native: bool,
+) -> impl Iterator<Item = (&str, &Json, bool)> {
+    map.iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    fields.sort_unstable_by_key(|&(k, _)| k);
-    fields
+        .map(move |(k, v)| (k.as_str(), v, native))
 }
 
 pub fn build(id: &str, record: &Record) -> Value {
     let id = Json::from(id);
-    let mut native = fields(&record.native);
-    if let Err(at) = native.binary_search_by_key(&"id", |&(k, _)| k) {
-        native.insert(at, ("id", &id));
+    let mut fields: Vec<(&str, &Json, bool)> = present(&record.native, true)
+        .chain(present(&record.custom, false))
+        .collect();
+    if record.native.get("id").is_none_or(Json::is_null) {
+        fields.push(("id", &id, true));
     }
-    Value::from_object(Scope::new(native, fields(&record.custom)))
+    // By key, then native before custom.
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.2.cmp(&a.2)));
+    Value::from_object(Scope::new(&fields))
 }
 
 /// Whether a scope answers to `alias` (an already lowercased id or email) besides the id it
@@ -446,6 +486,39 @@ mod tests {
         assert!(answers_to(&scope, "jane@x.com"));
         assert!(!answers_to(&scope, "c@x"));
         assert!(!answers_to(&empty(), "p1"));
+    }
+
+    #[test]
+    fn lookups_tell_keys_with_a_common_prefix_apart() {
+        let mut custom = serde_json::Map::new();
+        for key in [
+            "", "a", "ab", "abc", "abc\0", "abcd", "abd", "b", "key_00", "key_01", "key_1", "é",
+            "éa",
+        ] {
+            custom.insert(key.to_string(), Json::from(format!("<{key}>")));
+        }
+        let scope = build(
+            "c1",
+            &Record {
+                native: Default::default(),
+                custom,
+            },
+        );
+        let data = scope.get_attr("data").unwrap();
+        for key in keys(&data) {
+            assert_eq!(
+                scope.get_attr(&key).unwrap().as_str(),
+                Some(format!("<{key}>").as_str())
+            );
+            assert_eq!(
+                data.get_attr(&key).unwrap().as_str(),
+                Some(format!("<{key}>").as_str())
+            );
+        }
+        for absent in ["abce", "ab\0", "key_0", "key_10", "\0", "ée"] {
+            assert!(scope.get_attr(absent).unwrap().is_undefined(), "{absent:?}");
+        }
+        assert_eq!(keys(&data).len(), 13);
     }
 
     #[test]
