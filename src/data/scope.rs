@@ -7,7 +7,8 @@
 //! The scope is stored compactly because the cache holds one per contact and session: every
 //! key and string value lives in one text buffer, each field is a 16-byte slot pointing into
 //! it (numbers and booleans inline), and only arrays and objects are kept as minijinja
-//! values. `data` is a view over the custom half of the same slots, not a second map.
+//! values. Native and custom slots are sorted together by key, so a lookup is one binary
+//! search; `data` is a view over the custom slots, not a second map.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
