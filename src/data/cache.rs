@@ -15,14 +15,46 @@ use minijinja::Value;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
-use super::ScopeKind;
 use super::upstream::FetchFailure;
+use super::{ScopeKind, scope};
 
+/// Which record an entry is for: kind, workspace and id in one string (one allocation per
+/// entry instead of two, and a smaller key for moka to hold).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    pub kind: ScopeKind,
-    pub workspace_id: String,
-    pub id: String,
+pub struct CacheKey(Box<str>);
+
+/// Separates the workspace from the id in a key; ids cannot hold control characters.
+const SEPARATOR: char = '\x1f';
+
+impl CacheKey {
+    pub fn new(kind: ScopeKind, workspace_id: &str, id: &str) -> Self {
+        let mut key = String::with_capacity(2 + workspace_id.len() + id.len());
+        key.push(match kind {
+            ScopeKind::Contact => 'c',
+            ScopeKind::Session => 's',
+        });
+        key.push_str(workspace_id);
+        key.push(SEPARATOR);
+        key.push_str(id);
+        CacheKey(key.into_boxed_str())
+    }
+
+    pub fn kind(&self) -> ScopeKind {
+        if self.0.starts_with('c') {
+            ScopeKind::Contact
+        } else {
+            ScopeKind::Session
+        }
+    }
+
+    /// The workspace and the id.
+    pub fn parts(&self) -> (&str, &str) {
+        self.0[1..].rsplit_once(SEPARATOR).unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// One cached answer of a source: a scope, or "not found".
@@ -35,8 +67,6 @@ pub struct CachedScope {
     pub fresh_for: Duration,
     /// How long it is kept at all (fresh, then stale but servable on failure).
     pub keep_for: Duration,
-    /// Other ids the record answers to (people id, lowercased email), for invalidation.
-    pub aliases: Vec<String>,
     /// Approximate memory held, for the byte-bounded eviction.
     pub weight: u32,
 }
@@ -99,7 +129,9 @@ impl ScopeCache {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &CacheKey, value: &Arc<CachedScope>| {
-                let key_bytes = (key.workspace_id.len() + key.id.len() + 64) as u32;
+                // Besides the key, moka keeps about this much per entry (its own entry,
+                // access and expiry bookkeeping, the `CachedScope` around the scope).
+                let key_bytes = (key.len() + 320) as u32;
                 value.weight.saturating_add(key_bytes)
             })
             .expire_after(KeepFor)
@@ -174,23 +206,25 @@ impl ScopeCache {
     }
 
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
-    /// alias (a contact cached under its email, invalidated by its people id).
+    /// alias (a contact cached under its email, invalidated by its people id: the native
+    /// `id` and `email` of the cached scope, see [`scope::answers_to`]).
     pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) {
         self.invalidations.fetch_add(1, Ordering::AcqRel);
         self.entries
-            .invalidate(&CacheKey {
-                kind,
-                workspace_id: workspace_id.to_string(),
-                id: id.to_string(),
-            })
+            .invalidate(&CacheKey::new(kind, workspace_id, id))
             .await;
         if kind == ScopeKind::Contact {
             let workspace = workspace_id.to_string();
             let alias = id.to_lowercase();
             let registered = self.entries.invalidate_entries_if(move |key, value| {
-                key.kind == kind
-                    && key.workspace_id == workspace
-                    && (key.id.to_lowercase() == alias || value.aliases.contains(&alias))
+                let (key_workspace, key_id) = key.parts();
+                key.kind() == kind
+                    && key_workspace == workspace
+                    && (key_id.to_lowercase() == alias
+                        || value
+                            .scope
+                            .as_ref()
+                            .is_some_and(|scope| scope::answers_to(scope, &alias)))
             });
             if let Err(error) = registered {
                 tracing::error!(%error, "cannot invalidate contact aliases");

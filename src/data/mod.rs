@@ -163,11 +163,7 @@ impl DataService {
         }
         validate_id(kind, id)?;
         let route = self.sources.route(workspace_id);
-        let key = CacheKey {
-            kind,
-            workspace_id: workspace_id.to_string(),
-            id: id.to_string(),
-        };
+        let key = CacheKey::new(kind, workspace_id, id);
         let report = |origin: Origin, entry: Option<&CachedScope>| DataOrigin {
             scope: kind,
             origin,
@@ -342,7 +338,6 @@ async fn fetch_entry(
             fetched_at: Instant::now(),
             fresh_for: policy.not_found_ttl,
             keep_for: policy.not_found_ttl,
-            aliases: Vec::new(),
             weight: 64,
         }),
         Err(other) => Err(other),
@@ -351,21 +346,11 @@ async fn fetch_entry(
 
 /// Converts a record into its cache entry: the scope is built here, once.
 fn cache_entry(id: &str, record: &Record, policy: &upstream::SourcePolicy) -> CachedScope {
-    let mut aliases = Vec::new();
-    for field in ["id", "email"] {
-        if let Some(alias) = record.native.get(field).and_then(Json::as_str) {
-            let alias = alias.to_lowercase();
-            if alias != id.to_lowercase() {
-                aliases.push(alias);
-            }
-        }
-    }
     CachedScope {
         scope: Some(scope::build(id, record)),
         fetched_at: Instant::now(),
         fresh_for: policy.ttl,
         keep_for: policy.ttl + policy.stale_grace,
-        aliases,
         weight: scope::weight(record),
     }
 }
@@ -452,6 +437,58 @@ mod tests {
         // stays within the budget although more than that was offered.
         assert!(held > 1024, "entries weigh their bytes: {held}");
         assert!(held <= budget, "{held} > {budget}");
+    }
+
+    /// Resident bytes per cached contact shaped like bench/memory.sh's (20 custom keys),
+    /// without the server around it: `cargo test --release --lib cached_contact_footprint
+    /// -- --ignored --nocapture`. Records are made before the first reading, so no memory
+    /// they free can be reused by the cache and hide its cost.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn cached_contact_footprint() {
+        fn resident() -> usize {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+            let pages: usize = statm.split(' ').nth(1).unwrap().parse().unwrap();
+            pages * 4096
+        }
+        let n = 100_000;
+        let records: Vec<(String, Record)> = (0..n)
+            .map(|i| {
+                let mut data: serde_json::Map<String, Json> = (0..16)
+                    .map(|k| {
+                        (
+                            format!("key_{k:02}"),
+                            Json::from(format!("value {k} of contact {i}")),
+                        )
+                    })
+                    .collect();
+                data.insert("plan".into(), "pro".into());
+                data.insert("seats".into(), (i % 500).into());
+                data.insert("active".into(), true.into());
+                data.insert("lifetime_value".into(), (i as f64 * 1.5).into());
+                let profile = serde_json::json!({"people_id": format!("c{i}"),
+                    "email": format!("person{i}@example.com"),
+                    "person": {"nickname": format!("Person {i}"), "locales": ["en"]}});
+                let record = crisp_shape::contact(&profile, &Json::Object(data));
+                (format!("c{i}"), record)
+            })
+            .collect();
+        let cache = ScopeCache::new(u64::MAX);
+        let policy = upstream::SourcePolicy::local();
+        let before = resident();
+        for (id, record) in &records {
+            let key = CacheKey::new(ScopeKind::Contact, "bench", id);
+            let entry = cache_entry(id, record, &policy);
+            let lookup = cache.lookup(key, async { Ok(entry) }).await;
+            assert!(matches!(lookup, Lookup::Fetched(_)));
+        }
+        cache.settle().await;
+        let after = resident();
+        eprintln!(
+            "{} bytes resident per cached contact; weighed {} bytes each",
+            (after - before) / n,
+            cache.weighted_size() / n as u64
+        );
     }
 
     /// The warm path's cost: `cargo test --release --lib warm_scope -- --ignored --nocapture`.

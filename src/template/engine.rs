@@ -230,7 +230,9 @@ impl Engine {
             line: 0,
             message: err.to_string(),
         })?;
-        let mut out = BoundedOutput::new(self.limits.max_output_bytes);
+        // The (instrumented) source is longer than most replies it renders.
+        let expected = template.source().len();
+        let mut out = BoundedOutput::new(expected, self.limits.max_output_bytes);
         let result = template.render_captured_to(context, &mut out);
         match result {
             Ok(captured) => {

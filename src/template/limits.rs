@@ -43,9 +43,11 @@ pub(crate) struct BoundedOutput {
 }
 
 impl BoundedOutput {
-    pub fn new(max: usize) -> Self {
+    /// `expected`: roughly how long the output will be, so that the buffer is allocated
+    /// once for a typical reply rather than grown as it is written.
+    pub fn new(expected: usize, max: usize) -> Self {
         Self {
-            buf: Vec::with_capacity(256.min(max)),
+            buf: Vec::with_capacity(expected.min(max)),
             max,
             overflowed: false,
         }
