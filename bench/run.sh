@@ -37,5 +37,5 @@ done
 [ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start" >&2; exit 1; }
 
 echo "server $ADDR (pid $SERVER_PID), pinned: $PIN, $(nproc) cores, $SECONDS_PER_RUN s per run"
-"${CLIENT_PREFIX[@]}" target/release/shortcuts-bench --target "http://$ADDR" --seconds "$SECONDS_PER_RUN" "${@:2}"
+"${CLIENT_PREFIX[@]}" target/release/shortcuts-bench --target "http://$ADDR" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" "${@:2}"
 echo "server resident memory: $(grep VmRSS /proc/$SERVER_PID/status)"

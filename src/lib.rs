@@ -21,4 +21,5 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+pub mod transport;
 pub mod workspace;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::api::ShortcutApi;
 use crate::batch::BatchRenderer;
@@ -227,9 +226,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(service)
         .serve_with_incoming_shutdown(
-            // Replies are small writes; without TCP_NODELAY, Nagle's algorithm and delayed
-            // ACKs add ~40 ms to a render.
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            crate::transport::incoming(listener),
             signal,
         );
     // Draining waits for every connection to close, and an idle client that ignores

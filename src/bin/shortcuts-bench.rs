@@ -12,9 +12,13 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use shortcuts::pb;
 use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
+use prost::Message;
+use prost::bytes::{Buf, BufMut};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::Bytes;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 /// The realistic shortcut: ~300 characters, 5 placeholders, a fallback and a condition.
 pub const BENCH_TEMPLATE: &str = "Hi <<contact.first_name | fallback(\"there\")>>,\n\nthanks for reaching out about your <<contact.plan>> plan. {% if session.order_id %}I can see order <<session.order_id>> in our system and it is being prepared for shipping right now.{% else %}Could you send me your order number?{% endif %} We will write to <<contact.email>> as soon as anything changes.\n\nBest,\n<<agent.first_name>>";
@@ -54,6 +58,10 @@ struct Args {
     /// Bearer token, when the server requires one.
     #[arg(long, env = "SHORTCUTS_BENCH_TOKEN")]
     token: Option<String>,
+    /// Process id of the server (on this machine): adds its CPU time per request to the
+    /// table, beside the load generator's own, to show which side is saturated.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +70,108 @@ enum Scenario {
     Render,
 }
 
+/// The two calls measured, encoded once before the run. Encoding requests and decoding
+/// replies on every call would put the load generator's own protobuf work, larger for a
+/// render than for the health check, into the figures, and with client and server sharing
+/// two cores it would slow the server's measured throughput as well. Replies are checked for
+/// an OK status and kept as bytes; [`check_render_reply`] decodes one before the run.
+struct Calls {
+    baseline: Bytes,
+    render: Bytes,
+    token: Option<String>,
+}
+
+impl Calls {
+    /// Makes one call of `scenario`; true when it returned OK.
+    async fn call(&self, grpc: &mut tonic::client::Grpc<Channel>, scenario: Scenario) -> bool {
+        let (body, path) = match scenario {
+            Scenario::Baseline => (&self.baseline, "/grpc.health.v1.Health/Check"),
+            Scenario::Render => (&self.render, "/shortcuts.v1.ShortcutService/RenderShortcut"),
+        };
+        let mut request = tonic::Request::new(body.clone());
+        if scenario == Scenario::Render
+            && let Some(token) = &self.token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        if grpc.ready().await.is_err() {
+            return false;
+        }
+        grpc.unary::<_, Bytes, _>(request, PathAndQuery::from_static(path), RawCodec)
+            .await
+            .is_ok()
+    }
+}
+
+/// A codec for messages that are already encoded: bytes in, bytes out.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Renders once, decoded, and fails unless the benchmark shortcut rendered completely from
+/// the data the run will use: a run of errors or of half-empty replies measures nothing.
+async fn check_render_reply(
+    args: &Args,
+    channel: Channel,
+    request: pb::RenderShortcutRequest,
+) -> anyhow::Result<()> {
+    let reply = ShortcutServiceClient::new(channel)
+        .render_shortcut(with_token(args, request))
+        .await
+        .map_err(|status| anyhow::anyhow!("the benchmark render failed: {status}"))?
+        .into_inner();
+    anyhow::ensure!(
+        reply.missing.is_empty() && !reply.text.is_empty(),
+        "the benchmark render left placeholders empty: {:?}",
+        reply.missing
+    );
+    println!(
+        "render reply checked: {} characters, {} bytes encoded, nothing missing",
+        reply.text.chars().count(),
+        reply.encoded_len()
+    );
+    Ok(())
+}
+
 struct Outcome {
     requests_per_second: f64,
+    /// CPU time per request of the server and of this load generator, when measurable.
+    server_cpu: Option<Duration>,
+    client_cpu: Option<Duration>,
     p50: Duration,
     p99: Duration,
     p999: Duration,
@@ -84,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
         return create_shortcuts(&args, channels[0].clone(), n).await;
     }
     let bang = ensure_bench_shortcut(&args, channels[0].clone()).await?;
-    let render = Arc::new(pb::RenderShortcutRequest {
+    let render = pb::RenderShortcutRequest {
         workspace_id: args.workspace.clone(),
         shortcut: Some(pb::render_shortcut_request::Shortcut::Bang(bang)),
         contact_id: args.contact.clone(),
@@ -99,10 +207,24 @@ async fn main() -> anyhow::Result<()> {
             .into(),
         }),
         ..Default::default()
-    });
+    };
+    check_render_reply(&args, channels[0].clone(), render.clone()).await?;
+    let calls = Calls {
+        baseline: Bytes::from(
+            HealthCheckRequest {
+                service: String::new(),
+            }
+            .encode_to_vec(),
+        ),
+        render: Bytes::from(render.encode_to_vec()),
+        token: args.token.clone(),
+    };
+    let calls = Arc::new(calls);
 
-    println!("| scenario | in flight | req/s | p50 | p99 | p99.9 | errors |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| scenario | in flight | req/s | p50 | p99 | p99.9 | server CPU/req | client CPU/req | errors |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
     for &concurrency in &args.concurrency {
         let mut by_scenario = Vec::new();
@@ -110,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
             run(
                 &args,
                 &channels,
-                &render,
+                &calls,
                 scenario,
                 concurrency,
                 Duration::from_secs(args.warmup),
@@ -119,19 +241,24 @@ async fn main() -> anyhow::Result<()> {
             let outcome = run(
                 &args,
                 &channels,
-                &render,
+                &calls,
                 scenario,
                 concurrency,
                 Duration::from_secs(args.seconds),
             )
             .await;
+            let cpu = |per_request: Option<Duration>| {
+                per_request.map_or_else(|| "-".to_string(), |d| format!("{d:.1?}"))
+            };
             println!(
-                "| {:?} | {concurrency} | {:.0} | {:?} | {:?} | {:?} | {} |",
+                "| {:?} | {concurrency} | {:.0} | {:?} | {:?} | {:?} | {} | {} | {} |",
                 scenario,
                 outcome.requests_per_second,
                 outcome.p50,
                 outcome.p99,
                 outcome.p999,
+                cpu(outcome.server_cpu),
+                cpu(outcome.client_cpu),
                 outcome.errors
             );
             by_scenario.push(outcome);
@@ -189,42 +316,26 @@ async fn ensure_bench_shortcut(args: &Args, channel: Channel) -> anyhow::Result<
 async fn run(
     args: &Args,
     channels: &[Channel],
-    render: &Arc<pb::RenderShortcutRequest>,
+    calls: &Arc<Calls>,
     scenario: Scenario,
     concurrency: usize,
     length: Duration,
 ) -> Outcome {
     let deadline = Instant::now() + length;
+    let server_cpu_before = args.server_pid.and_then(cpu_time);
+    let client_cpu_before = cpu_time(std::process::id());
     let mut workers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
         let channel = channels[i % channels.len()].clone();
-        let render = render.clone();
-        let token = args.token.clone();
+        let calls = calls.clone();
         workers.push(tokio::spawn(async move {
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
             let mut errors = 0u64;
-            let mut health = HealthClient::new(channel.clone());
-            let mut client = ShortcutServiceClient::new(channel);
+            let mut grpc = tonic::client::Grpc::new(channel);
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let ok = match scenario {
-                    Scenario::Baseline => health
-                        .check(HealthCheckRequest {
-                            service: String::new(),
-                        })
-                        .await
-                        .is_ok(),
-                    Scenario::Render => {
-                        let mut request = tonic::Request::new((*render).clone());
-                        if let Some(token) = &token
-                            && let Ok(value) = format!("Bearer {token}").parse()
-                        {
-                            request.metadata_mut().insert("authorization", value);
-                        }
-                        client.render_shortcut(request).await.is_ok()
-                    }
-                };
+                let ok = calls.call(&mut grpc, scenario).await;
                 let micros = started.elapsed().as_micros() as u64;
                 if ok {
                     let _ = histogram.record(micros.max(1));
@@ -245,13 +356,29 @@ async fn run(
     }
     let elapsed = started.elapsed().as_secs_f64().max(length.as_secs_f64());
     let at = |q: f64| Duration::from_micros(total.value_at_quantile(q));
+    let per_request = |before: Option<Duration>, pid: Option<u32>| {
+        let used = pid.and_then(cpu_time)?.checked_sub(before?)?;
+        Some(used / u32::try_from(total.len().max(1)).unwrap_or(u32::MAX))
+    };
     Outcome {
         requests_per_second: total.len() as f64 / elapsed,
+        server_cpu: per_request(server_cpu_before, args.server_pid),
+        client_cpu: per_request(client_cpu_before, Some(std::process::id())),
         p50: at(0.5),
         p99: at(0.99),
         p999: at(0.999),
         errors,
     }
+}
+
+/// User plus system CPU time a process has used so far, from `/proc/<pid>/stat` (Linux).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // /proc counts in USER_HZ, which Linux fixes at 100 per second on every architecture.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Renders once for each of `n` contacts, 64 at a time, so that each enters the cache.
