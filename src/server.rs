@@ -225,10 +225,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(
-            crate::transport::incoming(listener),
-            signal,
-        );
+        .serve_with_incoming_shutdown(crate::transport::incoming(listener), signal);
     // Draining waits for every connection to close, and an idle client that ignores
     // GOAWAY would hold it open forever (hyperium/hyper#4170): in-flight calls get a grace
     // period, then the process stops regardless.

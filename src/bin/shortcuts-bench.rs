@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hdrhistogram::Histogram;
-use shortcuts::pb;
-use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
+use shortcuts::pb;
+use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::Bytes;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -58,13 +58,16 @@ struct Args {
     /// Bearer token, when the server requires one.
     #[arg(long, env = "SHORTCUTS_BENCH_TOKEN")]
     token: Option<String>,
+    /// Scenarios measured, comma-separated (the ratio needs both).
+    #[arg(long, value_delimiter = ',', default_value = "baseline,render")]
+    scenarios: Vec<Scenario>,
     /// Process id of the server (on this machine): adds its CPU time per request to the
     /// table, beside the load generator's own, to show which side is saturated.
     #[arg(long)]
     server_pid: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Scenario {
     Baseline,
     Render,
@@ -228,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ratios = Vec::new();
     for &concurrency in &args.concurrency {
         let mut by_scenario = Vec::new();
-        for scenario in [Scenario::Baseline, Scenario::Render] {
+        for &scenario in &args.scenarios {
             run(
                 &args,
                 &channels,
@@ -263,11 +266,18 @@ async fn main() -> anyhow::Result<()> {
             );
             by_scenario.push(outcome);
         }
-        ratios.push((
-            concurrency,
-            by_scenario[1].requests_per_second / by_scenario[0].requests_per_second,
-            by_scenario[1].p99.as_secs_f64() / by_scenario[0].p99.as_secs_f64(),
-        ));
+        if let [baseline, render] = by_scenario.as_slice()
+            && args.scenarios == [Scenario::Baseline, Scenario::Render]
+        {
+            ratios.push((
+                concurrency,
+                render.requests_per_second / baseline.requests_per_second,
+                render.p99.as_secs_f64() / baseline.p99.as_secs_f64(),
+            ));
+        }
+    }
+    if ratios.is_empty() {
+        return Ok(());
     }
     println!();
     println!("| in flight | throughput render/baseline | p99 render/baseline |");

@@ -333,29 +333,30 @@ impl Catalog {
     /// Looks a shortcut up in memory.
     pub fn get(&self, workspace_id: &str, key: &ShortcutKey) -> Result<Arc<Entry>> {
         validate::workspace_id(workspace_id)?;
-        let (id, label) = match key {
-            ShortcutKey::Id(id) => (
-                Some(validate::shortcut_id("id", id)?.to_string()),
-                format!("id {id:?}"),
-            ),
-            ShortcutKey::Bang(bang) => {
-                let bang = validate::bang("bang", bang)?;
-                (None, format!("bang !{bang}"))
+        match key {
+            ShortcutKey::Id(id) => {
+                validate::shortcut_id("id", id)?;
             }
-        };
+            ShortcutKey::Bang(bang) => {
+                validate::bang("bang", bang)?;
+            }
+        }
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-        let found = workspaces.get(workspace_id).and_then(|ws| {
-            let id = match (&id, key) {
-                (Some(id), _) => Some(id.clone()),
-                (None, ShortcutKey::Bang(bang)) => {
-                    let bare = bang.strip_prefix('!').unwrap_or(bang);
-                    ws.by_bang.get(&bang_key(bare)).cloned()
-                }
-                (None, ShortcutKey::Id(_)) => None,
-            }?;
-            ws.by_id.get(&id).cloned()
+        let found = workspaces.get(workspace_id).and_then(|ws| match key {
+            ShortcutKey::Id(id) => ws.by_id.get(id.as_str()).cloned(),
+            ShortcutKey::Bang(bang) => {
+                let bare = bang.strip_prefix('!').unwrap_or(bang);
+                let id = ws.by_bang.get(&bang_key(bare))?;
+                ws.by_id.get(id).cloned()
+            }
         });
         found.ok_or_else(|| {
+            let label = match key {
+                ShortcutKey::Id(id) => format!("id {id:?}"),
+                ShortcutKey::Bang(bang) => {
+                    format!("bang !{}", bang.strip_prefix('!').unwrap_or(bang))
+                }
+            };
             Error::NotFound(format!(
                 "no shortcut with {label} in workspace {workspace_id:?}"
             ))

@@ -123,6 +123,20 @@ pub trait InvalidationBus: Send + Sync + 'static {
     async fn publish(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<()>;
 }
 
+fn origin_report(
+    kind: ScopeKind,
+    source: &str,
+    origin: Origin,
+    entry: Option<&CachedScope>,
+) -> DataOrigin {
+    DataOrigin {
+        scope: kind,
+        origin,
+        age: entry.map(CachedScope::age).unwrap_or_default(),
+        source: source.to_string(),
+    }
+}
+
 impl DataService {
     /// Every workspace served by one source with its default policy (the file source).
     pub fn new(source: Arc<dyn DataSource>) -> Self {
@@ -162,23 +176,37 @@ impl DataService {
             });
         }
         validate_id(kind, id)?;
-        let route = self.sources.route(workspace_id);
         let key = CacheKey::new(kind, workspace_id, id);
-        let report = |origin: Origin, entry: Option<&CachedScope>| DataOrigin {
-            scope: kind,
-            origin,
-            age: entry.map(CachedScope::age).unwrap_or_default(),
-            source: route.source.name().to_string(),
-        };
         if let Some(entry) = self.cache.fresh(&key).await {
+            let source = self.sources.route(workspace_id).source.name();
             return found(
                 kind,
                 workspace_id,
                 id,
                 &entry,
-                report(Origin::Cache, Some(&entry)),
+                origin_report(kind, source, Origin::Cache, Some(&entry)),
             );
         }
+        // Boxed: the miss path's state (single flight, upstream call, timers) is many
+        // kilobytes, and held inline it would be built and moved on every warm render too.
+        Box::pin(self.scope_from_source(kind, workspace_id, id, key, options)).await
+    }
+
+    /// The scope when the cache holds no fresh entry: one upstream fetch shared by every
+    /// concurrent caller, stale data or an empty scope when the source fails (see
+    /// [`FetchOptions`]).
+    async fn scope_from_source(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+        key: CacheKey,
+        options: FetchOptions,
+    ) -> Result<ScopeData> {
+        let route = self.sources.route(workspace_id);
+        let report = |origin: Origin, entry: Option<&CachedScope>| {
+            origin_report(kind, route.source.name(), origin, entry)
+        };
 
         let deadline = options.deadline.map(answer_by);
         let fetch = fetch_entry(route, kind, workspace_id, id, deadline);
