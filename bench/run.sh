@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the load generator against a freshly started release server, in one run:
 # the health check (transport ceiling) and RenderShortcut with warm data, at 1, 16 and 64
-# requests in flight, then prints the table and the ratio render/baseline.
+# requests in flight, then prints the table and the ratio render/baseline. Requests are
+# encoded once before the run (the load generator's own protobuf work is not measured), and
+# the table gives the server's and the load generator's CPU time per call (from /proc), which
+# shows which side is saturated.
 #
 #   bash bench/run.sh            # client and server share both cores
 #   bash bench/run.sh --pin      # server on core 1, load generator on core 0 (steadier)
