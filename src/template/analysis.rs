@@ -5,7 +5,7 @@
 //! placeholders came out empty.
 
 use minijinja::machinery::Span;
-use minijinja::machinery::ast::{CallArg, Expr, Stmt};
+use minijinja::machinery::ast::{CallArg, CallType, Expr, Stmt};
 
 /// A variable path such as `contact.plan`, with where it first appears.
 #[derive(Debug, Clone)]
@@ -21,6 +21,9 @@ pub(crate) struct Emit {
     pub start: usize,
     pub end: usize,
     pub paths: Vec<String>,
+    /// minijinja prints it without passing its value to the formatter (`loop(…)`,
+    /// `super()`, `self.block()`), so the plain body cannot watch it (see [`super::trace`]).
+    pub bypasses_formatter: bool,
 }
 
 /// A filter call, with its arguments where they are constants (for write-time checks).
@@ -84,6 +87,7 @@ impl Analysis {
                     start: span.start_offset as usize,
                     end: span.end_offset as usize,
                     paths,
+                    bypasses_formatter: bypasses_formatter(&e.expr),
                 });
             }
             Stmt::EmitRaw(_) | Stmt::Continue(_) | Stmt::Break(_) => {}
@@ -245,6 +249,19 @@ impl Analysis {
             }
         }
     }
+}
+
+/// Whether minijinja compiles `<<expr>>` to a direct write instead of an `Emit` of the
+/// value (its special cases for recursive loops, `super()` and blocks). Errs on the safe
+/// side: any call of `loop` or `super`, whatever its arguments.
+fn bypasses_formatter(expr: &Expr<'_>) -> bool {
+    let Expr::Call(call) = expr else {
+        return false;
+    };
+    matches!(
+        call.identify_call(),
+        CallType::Function("loop" | "super") | CallType::Block(_)
+    )
 }
 
 /// `contact.company.name` or `contact.data["plan"]` as its segments; `None` for anything

@@ -5,12 +5,12 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
-use super::analysis::Analysis;
-use super::compiled::CompiledTemplate;
+use super::analysis::{Analysis, Emit};
+use super::compiled::{Body, CompiledTemplate};
 use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
 use super::formatting;
 use super::limits::{BoundedOutput, LimitHit, RenderLimits};
-use super::trace::{self, EMIT_FILTER, RenderTrace};
+use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES};
 
 /// Names a template may use without declaring them, besides the scopes.
@@ -107,6 +107,7 @@ impl Engine {
         env.add_function("range", bounded_range(limits.max_range));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
+        env.set_formatter(trace::format);
         env.add_filter("date", formatting::date);
         env.add_filter("number", formatting::number);
         env.add_filter("currency", formatting::currency);
@@ -179,17 +180,24 @@ impl Engine {
             }
         }
 
-        let compiled =
-            match CompiledTemplate::new(&self.base, instrument(source, &analysis), vec![]) {
-                Ok(compiled) => compiled,
-                Err(err) => {
-                    errors.push(diagnostic_from_error(source, &err));
-                    return (None, validation);
-                }
-            };
+        let emits = analysis.emits.iter();
+        let plain = instrument(source, emits.clone().filter(|e| e.bypasses_formatter));
+        let traced = instrument(source, emits);
+        // The traced body is compiled when a render first needs it; should the
+        // instrumentation break a template, that is reported now, when it is written.
+        let compiled = machinery::parse(&traced, TRACED_BODY, self.syntax.clone())
+            .map(drop)
+            .and_then(|()| CompiledTemplate::new(&self.base, plain, traced));
+        let compiled = match compiled {
+            Ok(compiled) => compiled,
+            Err(err) => {
+                errors.push(diagnostic_from_error(source, &err));
+                return (None, validation);
+            }
+        };
         let undeclared = compiled
-            .template()
-            .map(|t| t.undeclared_variables(false))
+            .body(Body::Plain)
+            .map(|(_, t)| t.undeclared_variables(false))
             .unwrap_or_default();
         let mut reported_roots: Vec<&str> = Vec::new();
         for path in &analysis.paths {
@@ -221,39 +229,73 @@ impl Engine {
     }
 
     /// Renders a compiled template against a context of scopes.
+    ///
+    /// The plain body renders first; only when it meets a placeholder that needs tracing
+    /// does the traced body render, from the start (see the `trace` module).
     pub fn render(
         &self,
         template: &CompiledTemplate,
         context: Value,
     ) -> Result<Rendered, RenderError> {
-        let template = template.template().map_err(|err| RenderError::Failed {
+        // After a render that needed tracing the next one likely does too (a placeholder
+        // empty for most contacts): its plain pass would only stop, so it is skipped.
+        if !template.expects_trace()
+            && let Some(rendered) = self.pass(template, Body::Plain, context.clone())?
+        {
+            return Ok(rendered);
+        }
+        let rendered =
+            self.pass(template, Body::Traced, context)?
+                .ok_or_else(|| RenderError::Failed {
+                    line: 0,
+                    message: "the traced body stopped for tracing".into(),
+                })?;
+        template.remember_trace(
+            !(rendered.missing.is_empty()
+                && rendered.defaulted.is_empty()
+                && rendered.filter_failures.is_empty()),
+        );
+        Ok(rendered)
+    }
+
+    /// Renders one body; `None` when the plain body stopped for the traced one.
+    fn pass(
+        &self,
+        template: &CompiledTemplate,
+        body: Body,
+        context: Value,
+    ) -> Result<Option<Rendered>, RenderError> {
+        let traced = body == Body::Traced;
+        let (_, handle) = template.body(body).map_err(|err| RenderError::Failed {
             line: 0,
             message: err.to_string(),
         })?;
-        // The (instrumented) source is longer than most replies it renders.
-        let expected = template.source().len();
+        // The traced source is longer than most replies it renders.
+        let expected = template.traced_source_len();
         let mut out = BoundedOutput::new(expected, self.limits.max_output_bytes);
-        let result = template.render_captured_to(context, &mut out);
-        match result {
-            Ok(captured) => {
-                let (missing, defaulted, filter_failures) = captured
-                    .state()
-                    .get_extension::<RenderTrace>()
-                    .map(|t| (t.missing.clone(), t.defaulted.clone(), t.failures.clone()))
-                    .unwrap_or_default();
-                let text = String::from_utf8(out.buf).map_err(|_| RenderError::Failed {
-                    line: 0,
-                    message: "rendered text is not valid UTF-8".into(),
-                })?;
-                Ok(Rendered {
-                    text,
-                    missing,
-                    defaulted,
-                    filter_failures,
-                })
-            }
-            Err(err) => Err(classify(&err, out.overflowed, self.limits)),
+        let mut captured = match handle.render_captured_to(context, &mut out) {
+            Ok(captured) => captured,
+            Err(err) if !traced && NeedsTrace::caused(&err) => return Ok(None),
+            Err(err) => return Err(classify(&err, out.overflowed, self.limits)),
+        };
+        let trace = captured
+            .with_state_mut(|state| state.get_extension_mut::<RenderTrace>().map(std::mem::take));
+        // The plain body records nothing; a record means it stopped and the error was lost
+        // on the way out.
+        if trace.is_some() && !traced {
+            return Ok(None);
         }
+        let trace = trace.unwrap_or_default();
+        let text = String::from_utf8(out.buf).map_err(|_| RenderError::Failed {
+            line: 0,
+            message: "rendered text is not valid UTF-8".into(),
+        })?;
+        Ok(Some(Rendered {
+            text,
+            missing: trace.missing,
+            defaulted: trace.defaulted,
+            filter_failures: trace.failures,
+        }))
     }
 }
 
@@ -283,12 +325,13 @@ fn classify(err: &minijinja::Error, overflowed: bool, limits: RenderLimits) -> R
     }
 }
 
-/// Wraps every `<<expr>>` as `<<(expr)|__emit("path", …)>>` (see [`trace`]). Only text
-/// inside the delimiters changes and no line breaks are added, so line numbers stay true.
-fn instrument(source: &str, analysis: &Analysis) -> String {
-    let mut out = String::with_capacity(source.len() + analysis.emits.len() * 40);
+/// Wraps each of `emits` (`<<expr>>`) as `<<(expr)|__emit("path", …)>>` (see [`trace`]).
+/// Only text inside the delimiters changes and no line breaks are added, so line numbers
+/// stay true.
+fn instrument<'a>(source: &str, emits: impl Iterator<Item = &'a Emit>) -> String {
+    let mut emits: Vec<_> = emits.collect();
+    let mut out = String::with_capacity(source.len() + emits.len() * 40);
     let mut cursor = 0;
-    let mut emits: Vec<_> = analysis.emits.iter().collect();
     emits.sort_by_key(|e| e.start);
     for emit in emits {
         if emit.start < cursor || emit.end > source.len() {
@@ -452,6 +495,57 @@ mod tests {
     fn includes_are_refused() {
         let errors = engine().compile("{% include \"x\" %}").unwrap_err();
         assert!(errors[0].message.contains("include"), "{errors:?}");
+    }
+
+    /// The plain body finishes only where the traced body records nothing, and then with
+    /// the same reply; whichever body the engine starts with, it answers as the traced one.
+    #[test]
+    fn plain_and_traced_bodies_agree() {
+        let e = engine();
+        let bodies = [
+            "Hi <<contact.first_name | fallback(\"there\")>>, plan <<contact.plan>>.",
+            "<<contact.tags>>|<<contact.none>>|<<contact.blank>>|<<contact.n>>",
+            // A fallback in a condition, a filter failing outside a placeholder.
+            "{% if contact.plan | fallback(\"\") %}on {% endif %}<<contact.plan>>",
+            "{% set d = contact.renewal | date %}<<contact.plan>>",
+            "<<contact.renewal | date(\"%d/%m\") | fallback(\"soon\")>>",
+            // Printed values that are not placeholders.
+            "{% filter trim %} <<contact.plan>> {% endfilter %}!",
+            "{% macro m(x) %}<<x>>{% endmacro %}<<m(contact.plan)>>",
+            // Written by minijinja without passing through the formatter.
+            "{% for s in contact.segments recursive %}[<<s.name>><<loop(s.children)>>]{% endfor %}",
+        ];
+        let full = context! { contact => context! {
+            first_name => "Jane", plan => "pro", tags => vec!["vip"], none => "x", blank => "y",
+            n => 0, renewal => "2026-12-15",
+            segments => vec![context! { name => "a", children => vec![
+                context! { name => "b", children => vec![context! { name => "c" }] },
+            ] }],
+        } };
+        let sparse = context! { contact => context! {
+            plan => "  ", tags => Vec::<String>::new(), none => (), renewal => "soon",
+            segments => vec![context! { name => "a", children => Vec::<Value>::new() }],
+        } };
+        for body in bodies {
+            let t = e.compile(body).unwrap();
+            for ctx in [&full, &sparse, &context! {}] {
+                let traced = e.pass(&t, Body::Traced, ctx.clone()).unwrap().unwrap();
+                if let Some(plain) = e.pass(&t, Body::Plain, ctx.clone()).unwrap() {
+                    assert_eq!(plain, traced, "{body}");
+                    assert!(
+                        traced.missing.is_empty()
+                            && traced.defaulted.is_empty()
+                            && traced.filter_failures.is_empty(),
+                        "{body}: the plain body finished over {traced:?}"
+                    );
+                }
+                for _ in 0..2 {
+                    assert_eq!(e.render(&t, ctx.clone()).unwrap(), traced, "{body}");
+                }
+            }
+        }
+        let t = e.compile(bodies[0]).unwrap();
+        assert!(e.pass(&t, Body::Plain, full).unwrap().is_some());
     }
 
     #[test]

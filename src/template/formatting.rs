@@ -59,21 +59,17 @@ pub fn date(
     let zone = match tz.as_deref() {
         Some(name) => match dates::parse_zone(name) {
             Ok(zone) => zone,
-            Err(err) => return Ok(trace::filter_failed(state, "date", err.to_string())),
+            Err(err) => return trace::filter_failed(state, "date", err.to_string()),
         },
         None => settings.time_zone,
     };
     let Some(moment) = moment(&value) else {
-        return Ok(trace::filter_failed(
-            state,
-            "date",
-            format!("{value:?} is not a date"),
-        ));
+        return trace::filter_failed(state, "date", format!("{value:?} is not a date"));
     };
     let format = format.as_deref().unwrap_or(settings.locale.date_format);
     match dates::format(moment, format, zone, settings.locale, settings.now) {
         Ok(text) => Ok(Value::from(text)),
-        Err(err) => Ok(trace::filter_failed(state, "date", err.to_string())),
+        Err(err) => trace::filter_failed(state, "date", err.to_string()),
     }
 }
 
@@ -85,11 +81,7 @@ pub fn number(state: &mut State, value: Value, decimals: Option<i64>) -> Result<
     }
     let decimals = check_decimals(decimals)?;
     let Some(n) = as_f64(&value) else {
-        return Ok(trace::filter_failed(
-            state,
-            "number",
-            format!("{value:?} is not a number"),
-        ));
+        return trace::filter_failed(state, "number", format!("{value:?} is not a number"));
     };
     let decimals = decimals.unwrap_or(if n.fract() == 0.0 { 0 } else { 2 });
     let locale = RenderSettings::of(state).locale;
@@ -112,18 +104,14 @@ pub fn currency(state: &mut State, value: Value, code: String) -> Result<Value, 
         return Ok(value);
     }
     if !locale::is_currency_code(&code) {
-        return Ok(trace::filter_failed(
+        return trace::filter_failed(
             state,
             "currency",
             format!("`{code}` is not an ISO 4217 currency code such as \"EUR\""),
-        ));
+        );
     }
     let Some(n) = as_f64(&value) else {
-        return Ok(trace::filter_failed(
-            state,
-            "currency",
-            format!("{value:?} is not an amount"),
-        ));
+        return trace::filter_failed(state, "currency", format!("{value:?} is not an amount"));
     };
     let locale: &Locale = RenderSettings::of(state).locale;
     Ok(Value::from(locale.currency(n, &code)))
