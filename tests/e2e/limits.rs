@@ -220,8 +220,12 @@ async fn templates_building_huge_values_run_out_of_fuel_before_taking_the_memory
         );
     }
     let grown = peak_rss_bytes(server.pid()).saturating_sub(before);
+    // Any one of these templates, unbounded, would add 100 MB or more. Bounded, the peak
+    // grew by 27–53 MB across runs of this test (the allocator keeps freed pages, and a
+    // doubling loop holds its last two values at once), so 80 MiB tells the two apart
+    // without failing on the allocator's whims.
     assert!(
-        grown < 48 * 1024 * 1024,
+        grown < 80 * 1024 * 1024,
         "peak memory grew by {grown} bytes while refusing those templates"
     );
     let reply = client
