@@ -548,6 +548,29 @@ mod tests {
         assert!(e.pass(&t, Body::Plain, full).unwrap().is_some());
     }
 
+    /// The formatter writes text itself; everything prints as minijinja's own formatter
+    /// prints it, escaped where a template turns escaping on.
+    #[test]
+    fn values_print_as_minijinja_prints_them() {
+        let e = engine();
+        let mut bare = Environment::new();
+        bare.set_syntax(e.syntax.clone());
+        bare.set_auto_escape_callback(|_| AutoEscape::None);
+        let ctx = context! { vars => context! {
+            s => "plain text", n => 42, f => 1.5, b => true, l => vec![1, 2],
+            m => context! { k => "v" }, h => "<b>Tom & Jerry</b>",
+        } };
+        for body in [
+            "<<vars.s>> <<vars.n>> <<vars.f>> <<vars.b>> <<vars.l>> <<vars.m>> <<vars.h>>",
+            "{% autoescape true %}<<vars.h>> <<vars.h | safe>> <<vars.s>>{% endautoescape %}",
+            "{% autoescape \"json\" %}<<vars.h>> <<vars.n>>{% endautoescape %}",
+        ] {
+            let t = e.compile(body).unwrap();
+            let expected = bare.render_str(body, ctx.clone()).unwrap();
+            assert_eq!(e.render(&t, ctx.clone()).unwrap().text, expected, "{body}");
+        }
+    }
+
     #[test]
     fn a_failing_filter_leaves_its_placeholder_missing() {
         let e = engine();
