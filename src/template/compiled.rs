@@ -66,10 +66,6 @@ impl CompiledTemplate {
         Ok((env, env.get_template(name)?))
     }
 
-    pub(crate) fn traced_source_len(&self) -> usize {
-        self.traced_source.len()
-    }
-
     fn traced_env(&self) -> Result<&Environment<'static>, Error> {
         let env = self.traced.get_or_init(|| {
             let mut env = self.env.clone();

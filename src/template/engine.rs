@@ -9,7 +9,7 @@ use super::analysis::{Analysis, Emit};
 use super::compiled::{Body, CompiledTemplate};
 use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
 use super::formatting;
-use super::limits::{BoundedOutput, LimitHit, RenderLimits};
+use super::limits::{LimitHit, RenderLimits};
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES};
 
@@ -259,6 +259,13 @@ impl Engine {
     }
 
     /// Renders one body; `None` when the plain body stopped for the traced one.
+    ///
+    /// The body runs as `Template::render` runs it, but through minijinja's machinery, which
+    /// hands back the render's state (for its trace) without boxing it, and writes into a
+    /// plain `String`. The reply's length is therefore checked once written: fuel already
+    /// bounds what one render can write (a unit per 64 bytes) as it bounds the values it can
+    /// build, and a render that ran past the limit before failing or stopping still reports
+    /// the limit, as when writing stopped at it.
     fn pass(
         &self,
         template: &CompiledTemplate,
@@ -266,30 +273,38 @@ impl Engine {
         context: Value,
     ) -> Result<Option<Rendered>, RenderError> {
         let traced = body == Body::Traced;
-        let (_, handle) = template.body(body).map_err(|err| RenderError::Failed {
+        let (env, handle) = template.body(body).map_err(|err| RenderError::Failed {
             line: 0,
             message: err.to_string(),
         })?;
-        // The traced source is longer than most replies it renders.
-        let expected = template.traced_source_len();
-        let mut out = BoundedOutput::new(expected, self.limits.max_output_bytes);
-        let mut captured = match handle.render_captured_to(context, &mut out) {
-            Ok(captured) => captured,
+        let compiled = machinery::get_compiled_template(&handle);
+        let mut text = String::with_capacity(compiled.buffer_size_hint);
+        let result = machinery::eval(
+            env,
+            &compiled.instructions,
+            context,
+            &compiled.blocks,
+            &mut machinery::make_string_output(&mut text),
+            compiled.initial_auto_escape.clone(),
+        );
+        let mut state = match result {
+            _ if text.len() > self.limits.max_output_bytes => {
+                return Err(RenderError::LimitExceeded(format!(
+                    "the reply grew past {} bytes",
+                    self.limits.max_output_bytes
+                )));
+            }
+            Ok((_, state)) => state,
             Err(err) if !traced && NeedsTrace::caused(&err) => return Ok(None),
-            Err(err) => return Err(classify(&err, out.overflowed, self.limits)),
+            Err(err) => return Err(classify(&err, self.limits)),
         };
-        let trace = captured
-            .with_state_mut(|state| state.get_extension_mut::<RenderTrace>().map(std::mem::take));
+        let trace = state.get_extension_mut::<RenderTrace>().map(std::mem::take);
         // The plain body records nothing; a record means it stopped and the error was lost
         // on the way out.
         if trace.is_some() && !traced {
             return Ok(None);
         }
         let trace = trace.unwrap_or_default();
-        let text = String::from_utf8(out.buf).map_err(|_| RenderError::Failed {
-            line: 0,
-            message: "rendered text is not valid UTF-8".into(),
-        })?;
         Ok(Some(Rendered {
             text,
             missing: trace.missing,
@@ -299,13 +314,7 @@ impl Engine {
     }
 }
 
-fn classify(err: &minijinja::Error, overflowed: bool, limits: RenderLimits) -> RenderError {
-    if overflowed {
-        return RenderError::LimitExceeded(format!(
-            "the reply grew past {} bytes",
-            limits.max_output_bytes
-        ));
-    }
+fn classify(err: &minijinja::Error, limits: RenderLimits) -> RenderError {
     if err.kind() == ErrorKind::OutOfFuel {
         return RenderError::LimitExceeded(format!(
             "the template ran more than {} steps",
@@ -491,6 +500,32 @@ mod tests {
         }
     }
 
+    /// The reply's length is checked once written; a render that went past it reports the
+    /// limit, whatever stopped it afterwards.
+    #[test]
+    fn output_limit_wins_over_what_happens_after_it() {
+        let e = Engine::new(RenderLimits {
+            max_output_bytes: 100,
+            ..Default::default()
+        });
+        for body in [
+            "<<\"x\" * 101>>",
+            "<<\"x\" * 101>><<contact.missing>>",
+            "<<\"x\" * 101>><<contact.n + \"text\">>",
+            "<<\"x\" * 101>>{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        ] {
+            let t = e.compile(body).unwrap();
+            match e.render(&t, context! { contact => context! { n => 1 } }) {
+                Err(RenderError::LimitExceeded(message)) => {
+                    assert!(message.contains("100 bytes"), "{body}: {message}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let t = e.compile("<<\"x\" * 100>>").unwrap();
+        assert_eq!(e.render(&t, context! {}).unwrap().text.len(), 100);
+    }
+
     #[test]
     fn includes_are_refused() {
         let errors = engine().compile("{% include \"x\" %}").unwrap_err();
@@ -546,6 +581,29 @@ mod tests {
         }
         let t = e.compile(bodies[0]).unwrap();
         assert!(e.pass(&t, Body::Plain, full).unwrap().is_some());
+    }
+
+    /// The formatter writes text itself; everything prints as minijinja's own formatter
+    /// prints it, escaped where a template turns escaping on.
+    #[test]
+    fn values_print_as_minijinja_prints_them() {
+        let e = engine();
+        let mut bare = Environment::new();
+        bare.set_syntax(e.syntax.clone());
+        bare.set_auto_escape_callback(|_| AutoEscape::None);
+        let ctx = context! { vars => context! {
+            s => "plain text", n => 42, f => 1.5, b => true, l => vec![1, 2],
+            m => context! { k => "v" }, h => "<b>Tom & Jerry</b>",
+        } };
+        for body in [
+            "<<vars.s>> <<vars.n>> <<vars.f>> <<vars.b>> <<vars.l>> <<vars.m>> <<vars.h>>",
+            "{% autoescape true %}<<vars.h>> <<vars.h | safe>> <<vars.s>>{% endautoescape %}",
+            "{% autoescape \"json\" %}<<vars.h>> <<vars.n>>{% endautoescape %}",
+        ] {
+            let t = e.compile(body).unwrap();
+            let expected = bare.render_str(body, ctx.clone()).unwrap();
+            assert_eq!(e.render(&t, ctx.clone()).unwrap().text, expected, "{body}");
+        }
     }
 
     #[test]

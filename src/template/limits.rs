@@ -8,7 +8,8 @@ pub struct RenderLimits {
     /// This is what bounds the memory of one render: `"x" * 100000000` runs out of fuel
     /// before allocating anything.
     pub fuel: u64,
-    /// Bytes of rendered text.
+    /// Bytes of rendered text. Checked once the reply is written: fuel bounds how far past
+    /// it a render can write, as it bounds the values a render can build.
     pub max_output_bytes: usize,
     /// Items a single `range(…)` may produce.
     pub max_range: usize,
@@ -34,37 +35,3 @@ impl Default for RenderLimits {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct LimitHit(pub String);
-
-/// Collects rendered bytes and refuses to grow past the output limit.
-pub(crate) struct BoundedOutput {
-    pub buf: Vec<u8>,
-    pub max: usize,
-    pub overflowed: bool,
-}
-
-impl BoundedOutput {
-    /// `expected`: roughly how long the output will be, so that the buffer is allocated
-    /// once for a typical reply rather than grown as it is written.
-    pub fn new(expected: usize, max: usize) -> Self {
-        Self {
-            buf: Vec::with_capacity(expected.min(max)),
-            max,
-            overflowed: false,
-        }
-    }
-}
-
-impl std::io::Write for BoundedOutput {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() + data.len() > self.max {
-            self.overflowed = true;
-            return Err(std::io::Error::other("render output limit reached"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}

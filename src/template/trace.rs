@@ -21,8 +21,8 @@
 //! plain body finishes is one where the traced body would have recorded nothing. The record
 //! lives in a minijinja state extension, so it is private to one render.
 
-use minijinja::value::Value;
-use minijinja::{Error, ErrorKind, Output, State};
+use minijinja::value::{Value, ValueKind};
+use minijinja::{AutoEscape, Error, ErrorKind, Output, State};
 
 /// The name of the instrumentation filter. Not a valid scope or filter name for authors
 /// (double underscore), so no template can call it by accident.
@@ -66,6 +66,14 @@ pub(crate) fn format(out: &mut Output, state: &mut State, value: &Value) -> Resu
     // The name last: most values are present.
     if is_missing(value) && is_plain(state) {
         return Err(needs_trace(state));
+    }
+    // Text, what placeholders mostly print, as minijinja's formatter would write it when
+    // nothing is escaped, without its detour through `Display`.
+    if value.kind() == ValueKind::String
+        && *state.auto_escape() == AutoEscape::None
+        && let Some(text) = value.as_str()
+    {
+        return out.write_str(text).map_err(Error::from);
     }
     minijinja::escape_formatter(out, state, value)
 }
