@@ -6,29 +6,19 @@
 //!
 //! `cargo bench --bench render`
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use minijinja::Value;
-use shortcuts::data::file::FileSource;
-use shortcuts::data::{DataSource, ScopeKind, scope};
-use shortcuts::template::{Engine, RenderContext, RenderLimits};
+use shortcuts::data::scope;
+use shortcuts::template::{Engine, RenderLimits};
 
-const TEMPLATE: &str = "Hi <<contact.first_name | fallback(\"there\")>>,\n\nthanks for reaching out about your <<contact.plan>> plan. {% if session.order_id %}I can see order <<session.order_id>> in our system and it is being prepared for shipping right now.{% else %}Could you send me your order number?{% endif %} We will write to <<contact.email>> as soon as anything changes.\n\nBest,\n<<agent.first_name>>";
-const JANE: &str = "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11";
-const SESSION: &str = "session_4f8a2b6c-1d3e-4a5b-9c7d-8e0f1a2b3c4d";
+#[path = "common/render_fixture.rs"]
+mod fixture;
+use fixture::{JANE, SESSION, TEMPLATE, bare_environment, demo_records};
 
-fn context(contact: Value, session: Value) -> Value {
-    let mut agent = BTreeMap::new();
-    agent.insert("first_name", Value::from("Sam"));
-    RenderContext {
-        contact,
-        session,
-        agent: Value::from(agent),
-        ..Default::default()
-    }
-    .into_value()
+fn context(contact: minijinja::Value, session: minijinja::Value) -> minijinja::Value {
+    fixture::context(contact, session, "Sam")
 }
 
 /// Replaces each `<<path>>` by a lookup in a flat map: what a hand-written templater does.
@@ -53,17 +43,7 @@ fn naive(template: &str, values: &HashMap<&str, String>) -> String {
 }
 
 fn benches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let source = FileSource::demo();
-    let fetch = |kind, id| {
-        runtime
-            .block_on(source.fetch(kind, "demo", id, std::time::Duration::from_secs(1)))
-            .unwrap()
-    };
-    let contact_record = fetch(ScopeKind::Contact, JANE);
-    let session_record = fetch(ScopeKind::Session, SESSION);
+    let (contact_record, session_record) = demo_records();
     let engine = Engine::new(RenderLimits::default());
     let compiled = engine.compile(TEMPLATE).unwrap();
 
@@ -89,18 +69,7 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let mut plain = minijinja::Environment::new();
-    plain.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .variable_delimiters("<<", ">>")
-            .build()
-            .unwrap(),
-    );
-    plain.add_filter(
-        "fallback",
-        |v: Value, d: Value| if v.is_undefined() { d } else { v },
-    );
-    plain.add_template("t", TEMPLATE).unwrap();
+    let plain = bare_environment();
     let t = plain.get_template("t").unwrap();
     // The same template in a bare minijinja environment: what our instrumentation (missing
     // placeholders, limits) costs on top.

@@ -11,32 +11,14 @@
 //! (the first placeholder prints its fallback: traced too), `alternate` alternates the
 //! agent with and without a first name.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use minijinja::Value;
-use shortcuts::data::file::FileSource;
-use shortcuts::data::{DataSource, ScopeKind, scope};
-use shortcuts::template::{Engine, RenderContext, RenderLimits};
+use shortcuts::data::scope;
+use shortcuts::template::{Engine, RenderLimits};
 
-// The same template, data and context as `benches/render.rs`.
-const TEMPLATE: &str = "Hi <<contact.first_name | fallback(\"there\")>>,\n\nthanks for reaching out about your <<contact.plan>> plan. {% if session.order_id %}I can see order <<session.order_id>> in our system and it is being prepared for shipping right now.{% else %}Could you send me your order number?{% endif %} We will write to <<contact.email>> as soon as anything changes.\n\nBest,\n<<agent.first_name>>";
-const JANE: &str = "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11";
-const SESSION: &str = "session_4f8a2b6c-1d3e-4a5b-9c7d-8e0f1a2b3c4d";
-
-fn context(contact: Value, session: Value, agent_name: &str) -> Value {
-    let mut agent = BTreeMap::new();
-    if !agent_name.is_empty() {
-        agent.insert("first_name", Value::from(agent_name));
-    }
-    RenderContext {
-        contact,
-        session,
-        agent: Value::from(agent),
-        ..Default::default()
-    }
-    .into_value()
-}
+#[path = "../benches/common/render_fixture.rs"]
+mod fixture;
+use fixture::{JANE, SESSION, TEMPLATE, bare_environment, context, demo_records};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -48,37 +30,17 @@ fn main() {
         _ => "Sam",
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let source = FileSource::demo();
-    let fetch = |kind, id| {
-        runtime
-            .block_on(source.fetch(kind, "demo", id, std::time::Duration::from_secs(1)))
-            .unwrap()
-    };
-    let mut contact_record = fetch(ScopeKind::Contact, JANE);
+    let (mut contact_record, session_record) = demo_records();
     if case == "fallback" {
         contact_record.native.remove("first_name");
         contact_record.custom.remove("first_name");
     }
     let contact = scope::build(JANE, &contact_record);
-    let session = scope::build(SESSION, &fetch(ScopeKind::Session, SESSION));
+    let session = scope::build(SESSION, &session_record);
 
     let started = std::time::Instant::now();
     if case == "bare" {
-        let mut plain = minijinja::Environment::new();
-        plain.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .variable_delimiters("<<", ">>")
-                .build()
-                .unwrap(),
-        );
-        plain.add_filter(
-            "fallback",
-            |v: Value, d: Value| if v.is_undefined() { d } else { v },
-        );
-        plain.add_template("t", TEMPLATE).unwrap();
+        let plain = bare_environment();
         let t = plain.get_template("t").unwrap();
         for i in 0..n {
             black_box(
