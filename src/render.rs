@@ -10,6 +10,7 @@ use minijinja::Value;
 use crate::catalog::{Catalog, Entry, ShortcutKey};
 use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
 use crate::error::{Error, Result};
+use crate::telemetry;
 use crate::template::locale::{self, Locale};
 use crate::template::{CompiledTemplate, RenderContext, RenderError, RenderSettings};
 
@@ -133,16 +134,16 @@ impl Renderer {
         };
 
         for origin in &data_origins {
-            crate::telemetry::record_data_lookup(origin.scope.name(), origin.origin.name());
+            telemetry::record_data_lookup(origin.scope, origin.origin);
         }
         let rendered = self
             .catalog
             .engine()
             .render(template, context.into_value())
             .inspect_err(|err| {
-                crate::telemetry::record_render(match err {
-                    RenderError::LimitExceeded(_) => "limit",
-                    RenderError::Failed { .. } => "error",
+                telemetry::record_render(match err {
+                    RenderError::LimitExceeded(_) => telemetry::RenderOutcome::Limit,
+                    RenderError::Failed { .. } => telemetry::RenderOutcome::Error,
                 })
             })
             .map_err(|err| match err {
@@ -152,13 +153,13 @@ impl Renderer {
                 )),
             })?;
         if request.strict && !rendered.missing.is_empty() {
-            crate::telemetry::record_render("strict_failure");
+            telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
             return Err(Error::MissingData(rendered.missing));
         }
-        crate::telemetry::record_render(if rendered.missing.is_empty() {
-            "ok"
+        telemetry::record_render(if rendered.missing.is_empty() {
+            telemetry::RenderOutcome::Ok
         } else {
-            "missing"
+            telemetry::RenderOutcome::Missing
         });
         if !rendered.filter_failures.is_empty() {
             tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");

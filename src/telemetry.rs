@@ -4,12 +4,15 @@
 //! (`traceparent`) of an incoming call is kept in a task-local, so that data sources called
 //! on its behalf pass it on without every signature carrying it.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::data::{Origin, ScopeKind};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -117,14 +120,56 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-pub fn record_rpc(method: &str, code: tonic::Code, took: Duration) {
-    let code = code_name(code);
-    METRICS.rpcs.with_label_values(&[method, code]).inc();
-    METRICS
-        .rpc_seconds
-        .with_label_values(&[method, code])
-        .observe(took.as_secs_f64());
+/// A gRPC method, named once at its call site (see [`rpc_method!`]), which keeps the metric
+/// series of its successful calls: the hot path then counts without hashing and looking up
+/// its labels on every call.
+pub struct RpcMethod {
+    name: &'static str,
+    ok: OnceLock<(IntCounter, Histogram)>,
 }
+
+impl RpcMethod {
+    pub const fn new(name: &'static str) -> Self {
+        RpcMethod {
+            name,
+            ok: OnceLock::new(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Counts one call and its latency under this method and `code`.
+    pub fn record(&self, code: tonic::Code, took: Duration) {
+        let other;
+        let (calls, seconds) = if code == tonic::Code::Ok {
+            self.ok.get_or_init(|| self.series(code))
+        } else {
+            other = self.series(code);
+            &other
+        };
+        calls.inc();
+        seconds.observe(took.as_secs_f64());
+    }
+
+    fn series(&self, code: tonic::Code) -> (IntCounter, Histogram) {
+        let labels = [self.name, code_name(code)];
+        (
+            METRICS.rpcs.with_label_values(&labels),
+            METRICS.rpc_seconds.with_label_values(&labels),
+        )
+    }
+}
+
+/// A `&'static RpcMethod` for the method named by the literal, made once per call site.
+macro_rules! rpc_method {
+    ($name:literal) => {{
+        static METHOD: $crate::telemetry::RpcMethod = $crate::telemetry::RpcMethod::new($name);
+        &METHOD
+    }};
+}
+pub(crate) use rpc_method;
 
 /// The canonical gRPC name of a status code, without allocating on the hot path.
 fn code_name(code: tonic::Code) -> &'static str {
@@ -150,15 +195,62 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-pub fn record_render(outcome: &str) {
-    METRICS.renders.with_label_values(&[outcome]).inc();
+/// How a render ended, as `render_outcomes_total` labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenderOutcome {
+    Ok,
+    /// Rendered with empty placeholders.
+    Missing,
+    StrictFailure,
+    Limit,
+    Error,
 }
 
-pub fn record_data_lookup(scope: &str, origin: &str) {
-    METRICS
-        .data_lookups
-        .with_label_values(&[scope, origin])
-        .inc();
+impl RenderOutcome {
+    const ALL: [RenderOutcome; 5] = [
+        RenderOutcome::Ok,
+        RenderOutcome::Missing,
+        RenderOutcome::StrictFailure,
+        RenderOutcome::Limit,
+        RenderOutcome::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RenderOutcome::Ok => "ok",
+            RenderOutcome::Missing => "missing",
+            RenderOutcome::StrictFailure => "strict_failure",
+            RenderOutcome::Limit => "limit",
+            RenderOutcome::Error => "error",
+        }
+    }
+}
+
+/// The series every render touches, resolved once (see [`RpcMethod`]).
+struct RenderSeries {
+    outcomes: [IntCounter; RenderOutcome::ALL.len()],
+    /// By scope, then by origin, in the order of [`ScopeKind::ALL`] and [`Origin::ALL`].
+    lookups: [[IntCounter; Origin::ALL.len()]; ScopeKind::ALL.len()],
+}
+
+static RENDER_SERIES: LazyLock<RenderSeries> = LazyLock::new(|| RenderSeries {
+    outcomes: RenderOutcome::ALL
+        .map(|outcome| METRICS.renders.with_label_values(&[outcome.label()])),
+    lookups: ScopeKind::ALL.map(|scope| {
+        Origin::ALL.map(|origin| {
+            METRICS
+                .data_lookups
+                .with_label_values(&[scope.name(), origin.name()])
+        })
+    }),
+});
+
+pub fn record_render(outcome: RenderOutcome) {
+    RENDER_SERIES.outcomes[outcome as usize].inc();
+}
+
+pub fn record_data_lookup(scope: ScopeKind, origin: Origin) {
+    RENDER_SERIES.lookups[scope as usize][origin as usize].inc();
 }
 
 pub fn record_upstream(source: &str, result: &str, took: Duration) {

@@ -120,8 +120,7 @@ impl StructReader {
         self.check_depth(field, depth)?;
         let mut map = BTreeMap::new();
         for (key, value) in fields {
-            let path = format!("{field}.{key}");
-            let converted = self.value(&path, value, depth)?;
+            let converted = self.value(&|| format!("{field}.{key}"), value, depth)?;
             if !converted.is_none() {
                 map.insert(key, converted);
             }
@@ -129,8 +128,14 @@ impl StructReader {
         Ok(Value::from(map))
     }
 
-    /// `depth` is the nesting level of the object or list holding this value.
-    fn value(&self, field: &str, value: prost_types::Value, depth: usize) -> Result<Value> {
+    /// `depth` is the nesting level of the object or list holding this value; `field` names
+    /// it in errors (built only for nested values: scalars cannot fail).
+    fn value(
+        &self,
+        field: &dyn Fn() -> String,
+        value: prost_types::Value,
+        depth: usize,
+    ) -> Result<Value> {
         Ok(match value.kind {
             None | Some(Kind::NullValue(_)) => Value::from(()),
             Some(Kind::BoolValue(b)) => Value::from(b),
@@ -144,16 +149,17 @@ impl StructReader {
             }
             Some(Kind::StringValue(s)) => Value::from(s),
             Some(Kind::ListValue(list)) => {
-                self.check_depth(field, depth + 1)?;
+                let field = field();
+                self.check_depth(&field, depth + 1)?;
                 let items: Result<Vec<Value>> = list
                     .values
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| self.value(&format!("{field}[{i}]"), v, depth + 1))
+                    .map(|(i, v)| self.value(&|| format!("{field}[{i}]"), v, depth + 1))
                     .collect();
                 Value::from(items?)
             }
-            Some(Kind::StructValue(s)) => self.object(field, s.fields, depth + 1)?,
+            Some(Kind::StructValue(s)) => self.object(&field(), s.fields, depth + 1)?,
         })
     }
 }

@@ -25,7 +25,7 @@ use crate::error::Result;
 use crate::limits::RequestLimits;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::{RenderOutcome, RenderRequest, Renderer, Target};
-use crate::telemetry;
+use crate::telemetry::{self, RpcMethod};
 use crate::workspace::{NewWorkspace, WorkspaceChanges};
 
 pub struct ShortcutApi {
@@ -66,7 +66,7 @@ impl ShortcutApi {
     /// InvalidateContact and InvalidateSession: the same call for either scope.
     async fn invalidate(
         &self,
-        method: &'static str,
+        method: &'static RpcMethod,
         metadata: &tonic::metadata::MetadataMap,
         kind: ScopeKind,
         workspace_id: &str,
@@ -94,7 +94,7 @@ impl ShortcutApi {
 /// method, workspace, status, duration.
 async fn rpc<T>(
     guard: &guard::Guard,
-    method: &'static str,
+    method: &'static RpcMethod,
     metadata: &tonic::metadata::MetadataMap,
     workspace_id: &str,
     needed: Role,
@@ -107,7 +107,7 @@ async fn rpc<T>(
         .map(str::to_owned);
     let span = tracing::info_span!(
         "rpc",
-        method,
+        method = method.name(),
         workspace = %workspace_id,
         traceparent = traceparent.as_deref().unwrap_or_default(),
     );
@@ -134,7 +134,7 @@ async fn rpc<T>(
         Ok(_) => tonic::Code::Ok,
         Err(err) => status::code(err),
     };
-    telemetry::record_rpc(method, code, took);
+    method.record(code, took);
     match result {
         Ok(response) => {
             tracing::info!(status = "OK", duration_us = micros, "rpc done");
@@ -202,7 +202,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "CreateShortcut",
+            telemetry::rpc_method!("CreateShortcut"),
             &metadata,
             &ws,
             Role::Admin,
@@ -229,7 +229,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "GetShortcut",
+            telemetry::rpc_method!("GetShortcut"),
             &metadata,
             &r.workspace_id,
             Role::Render,
@@ -251,7 +251,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "UpdateShortcut",
+            telemetry::rpc_method!("UpdateShortcut"),
             &metadata,
             &ws,
             Role::Admin,
@@ -281,7 +281,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "DeleteShortcut",
+            telemetry::rpc_method!("DeleteShortcut"),
             &metadata,
             &r.workspace_id,
             Role::Admin,
@@ -303,7 +303,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "ListShortcuts",
+            telemetry::rpc_method!("ListShortcuts"),
             &metadata,
             &ws,
             Role::Render,
@@ -337,7 +337,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "RenderShortcut",
+            telemetry::rpc_method!("RenderShortcut"),
             &metadata,
             &ws,
             Role::Render,
@@ -372,7 +372,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "RenderTemplate",
+            telemetry::rpc_method!("RenderTemplate"),
             &metadata,
             &ws,
             Role::Render,
@@ -404,7 +404,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "ValidateTemplate",
+            telemetry::rpc_method!("ValidateTemplate"),
             &metadata,
             &r.workspace_id,
             Role::Render,
@@ -443,7 +443,7 @@ impl ShortcutService for ShortcutApi {
     ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
         let (metadata, _, r) = request.into_parts();
         self.invalidate(
-            "InvalidateContact",
+            telemetry::rpc_method!("InvalidateContact"),
             &metadata,
             ScopeKind::Contact,
             &r.workspace_id,
@@ -458,7 +458,7 @@ impl ShortcutService for ShortcutApi {
     ) -> std::result::Result<Response<pb::InvalidateResponse>, Status> {
         let (metadata, _, r) = request.into_parts();
         self.invalidate(
-            "InvalidateSession",
+            telemetry::rpc_method!("InvalidateSession"),
             &metadata,
             ScopeKind::Session,
             &r.workspace_id,
@@ -475,7 +475,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "CreateWorkspace",
+            telemetry::rpc_method!("CreateWorkspace"),
             &metadata,
             &ws,
             Role::Admin,
@@ -500,7 +500,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "GetWorkspace",
+            telemetry::rpc_method!("GetWorkspace"),
             &metadata,
             &r.workspace_id,
             Role::Render,
@@ -520,7 +520,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "UpdateWorkspace",
+            telemetry::rpc_method!("UpdateWorkspace"),
             &metadata,
             &ws,
             Role::Admin,
@@ -549,7 +549,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, _) = request.into_parts();
         rpc(
             &self.guard,
-            "ListWorkspaces",
+            telemetry::rpc_method!("ListWorkspaces"),
             &metadata,
             "",
             Role::Admin,
@@ -573,7 +573,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "DescribeContext",
+            telemetry::rpc_method!("DescribeContext"),
             &metadata,
             &r.workspace_id,
             Role::Render,
@@ -601,7 +601,7 @@ impl ShortcutService for ShortcutApi {
         let (metadata, _, r) = request.into_parts();
         rpc(
             &self.guard,
-            "ImportShortcuts",
+            telemetry::rpc_method!("ImportShortcuts"),
             &metadata,
             &r.workspace_id,
             Role::Admin,
@@ -629,7 +629,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "SearchShortcuts",
+            telemetry::rpc_method!("SearchShortcuts"),
             &metadata,
             &ws,
             Role::Render,
@@ -658,7 +658,7 @@ impl ShortcutService for ShortcutApi {
         let ws = r.workspace_id.clone();
         rpc(
             &self.guard,
-            "BatchRender",
+            telemetry::rpc_method!("BatchRender"),
             &metadata,
             &ws,
             Role::Render,

@@ -173,8 +173,8 @@ async fn check_render_reply(
 struct Outcome {
     requests_per_second: f64,
     /// CPU time per request of the server and of this load generator, when measurable.
-    server_cpu: Option<Duration>,
-    client_cpu: Option<Duration>,
+    server_cpu: Option<CpuTime>,
+    client_cpu: Option<CpuTime>,
     p50: Duration,
     p99: Duration,
     p999: Duration,
@@ -225,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     let calls = Arc::new(calls);
 
     println!(
-        "| scenario | in flight | req/s | p50 | p99 | p99.9 | server CPU/req | client CPU/req | errors |"
+        "| scenario | in flight | req/s | p50 | p99 | p99.9 | server CPU/req (user) | client CPU/req | errors |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
@@ -250,8 +250,11 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(args.seconds),
             )
             .await;
-            let cpu = |per_request: Option<Duration>| {
-                per_request.map_or_else(|| "-".to_string(), |d| format!("{d:.1?}"))
+            let cpu = |per_request: Option<CpuTime>| {
+                per_request.map_or_else(
+                    || "-".to_string(),
+                    |t| format!("{:.1?} ({:.1?})", t.user + t.system, t.user),
+                )
             };
             println!(
                 "| {:?} | {concurrency} | {:.0} | {:?} | {:?} | {:?} | {} | {} | {} |",
@@ -366,9 +369,13 @@ async fn run(
     }
     let elapsed = started.elapsed().as_secs_f64().max(length.as_secs_f64());
     let at = |q: f64| Duration::from_micros(total.value_at_quantile(q));
-    let per_request = |before: Option<Duration>, pid: Option<u32>| {
-        let used = pid.and_then(cpu_time)?.checked_sub(before?)?;
-        Some(used / u32::try_from(total.len().max(1)).unwrap_or(u32::MAX))
+    let per_request = |before: Option<CpuTime>, pid: Option<u32>| {
+        let (after, before) = (pid.and_then(cpu_time)?, before?);
+        let calls = u32::try_from(total.len().max(1)).unwrap_or(u32::MAX);
+        Some(CpuTime {
+            user: after.user.checked_sub(before.user)? / calls,
+            system: after.system.checked_sub(before.system)? / calls,
+        })
     };
     Outcome {
         requests_per_second: total.len() as f64 / elapsed,
@@ -381,14 +388,29 @@ async fn run(
     }
 }
 
-/// User plus system CPU time a process has used so far, from `/proc/<pid>/stat` (Linux).
-fn cpu_time(pid: u32) -> Option<Duration> {
+/// CPU time of a process: in its own code (user) and in the kernel on its behalf (system,
+/// mostly socket calls here).
+#[derive(Clone, Copy)]
+struct CpuTime {
+    user: Duration,
+    system: Duration,
+}
+
+/// The CPU time a process has used so far, from `/proc/<pid>/stat` (Linux).
+fn cpu_time(pid: u32) -> Option<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name, which may itself hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // /proc counts in USER_HZ, which Linux fixes at 100 per second on every architecture.
-    Some(Duration::from_millis(ticks * 10))
+    let ticks = |i: usize| {
+        Some(Duration::from_millis(
+            fields.get(i)?.parse::<u64>().ok()? * 10,
+        ))
+    };
+    Some(CpuTime {
+        user: ticks(11)?,
+        system: ticks(12)?,
+    })
 }
 
 /// Renders once for each of `n` contacts, 64 at a time, so that each enters the cache.

@@ -51,6 +51,9 @@ pub enum ScopeKind {
 }
 
 impl ScopeKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ScopeKind; 2] = [ScopeKind::Contact, ScopeKind::Session];
+
     pub fn name(self) -> &'static str {
         match self {
             ScopeKind::Contact => "contact",
@@ -78,6 +81,14 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// Every origin, in declaration order (`origin as usize` indexes it).
+    pub const ALL: [Origin; 4] = [
+        Origin::Cache,
+        Origin::Upstream,
+        Origin::Stale,
+        Origin::Absent,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Origin::Cache => "cache",
@@ -332,7 +343,11 @@ impl DataService {
 }
 
 fn validate_id(kind: ScopeKind, id: &str) -> Result<()> {
-    if id.len() > 256 || id.chars().any(char::is_control) {
+    // Ids are nearly always printable ASCII, checked a byte at a time; decoding characters
+    // (for control characters beyond ASCII) only when there is more.
+    let printable_ascii = id.bytes().all(|b| (b' '..b'\x7f').contains(&b));
+    let has_control = !printable_ascii && id.chars().any(char::is_control);
+    if id.len() > 256 || has_control {
         return Err(Error::invalid(
             format!("{}_id", kind.name()),
             "must be at most 256 characters without control characters",
@@ -437,6 +452,30 @@ fn failure_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_with_control_characters_are_refused_ascii_or_not() {
+        for ok in [
+            "jane.doe@example.com",
+            "élodie+ñ@exämple.fr",
+            "名前",
+            &"x".repeat(256),
+        ] {
+            assert!(validate_id(ScopeKind::Contact, ok).is_ok(), "{ok:?}");
+        }
+        // C0 controls, DEL, and C1 controls (two bytes in UTF-8) among other non-ASCII text.
+        for bad in [
+            "jane\0",
+            "a\tb",
+            "del\x7f",
+            "é\u{85}",
+            "\u{9f}",
+            &"x".repeat(257),
+        ] {
+            let err = validate_id(ScopeKind::Session, bad).unwrap_err();
+            assert!(err.to_string().contains("session_id"), "{bad:?}: {err}");
+        }
+    }
 
     #[tokio::test]
     async fn the_cache_is_bounded_by_bytes() {
