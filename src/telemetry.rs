@@ -318,3 +318,45 @@ pub async fn with_traceparent<F: std::future::Future>(
 pub fn current_traceparent() -> Option<String> {
     TRACEPARENT.try_with(Clone::clone).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pre-resolved series are indexed by `value as usize`: each `ALL` table must list
+    /// its enum in declaration order, or a render would count under another label.
+    #[test]
+    fn label_tables_follow_declaration_order() {
+        for (i, outcome) in RenderOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, i, "{outcome:?}");
+        }
+        for (i, scope) in ScopeKind::ALL.into_iter().enumerate() {
+            assert_eq!(scope as usize, i, "{scope:?}");
+        }
+        for (i, origin) in Origin::ALL.into_iter().enumerate() {
+            assert_eq!(origin as usize, i, "{origin:?}");
+        }
+    }
+
+    /// Other unit tests render concurrently (counting `ok`, `missing`, cache lookups), so the
+    /// counters are only known to have moved by at least one.
+    #[test]
+    fn each_render_outcome_counts_under_its_own_label() {
+        let count = |label: &str| METRICS.renders.with_label_values(&[label]).get();
+        for outcome in RenderOutcome::ALL {
+            let before = count(outcome.label());
+            record_render(outcome);
+            assert!(count(outcome.label()) > before, "{outcome:?}");
+        }
+        let before = METRICS
+            .data_lookups
+            .with_label_values(&["session", "stale"])
+            .get();
+        record_data_lookup(ScopeKind::Session, Origin::Stale);
+        let after = METRICS
+            .data_lookups
+            .with_label_values(&["session", "stale"])
+            .get();
+        assert!(after > before);
+    }
+}
