@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the load generator against a freshly started release server, in one run:
 # the health check (transport ceiling) and RenderShortcut with warm data, at 1, 16 and 64
-# requests in flight, then prints the table and the ratio render/baseline. Requests are
+# requests in flight, then prints the table and the ratio render/baseline. The two take
+# turns in 1-second slices (`--rounds`), so that drift of a shared machine affects both. Requests are
 # encoded once before the run (the load generator's own protobuf work is not measured), and
 # the table gives the server's and the load generator's CPU time per call (from /proc), which
 # shows which side is saturated.

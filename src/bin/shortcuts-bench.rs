@@ -32,6 +32,11 @@ struct Args {
     /// Seconds measured per scenario and concurrency.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// The measured seconds are split into this many slices, the scenarios taking turns
+    /// (baseline, render, baseline, ...), so that a shared machine speeding up or slowing
+    /// down during the run weighs on both sides of the ratio alike.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
     /// Seconds of warm-up (not measured) before each measurement.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
@@ -170,15 +175,52 @@ async fn check_render_reply(
     Ok(())
 }
 
-struct Outcome {
-    requests_per_second: f64,
-    /// CPU time per request of the server and of this load generator, when measurable.
+/// What one or more measured slices of one scenario collected.
+struct Sample {
+    /// Latencies of the successful calls, in microseconds.
+    latencies: Histogram<u64>,
+    errors: u64,
+    elapsed: Duration,
+    /// CPU time the server and this load generator used meanwhile, when measurable.
     server_cpu: Option<CpuTime>,
     client_cpu: Option<CpuTime>,
-    p50: Duration,
-    p99: Duration,
-    p999: Duration,
-    errors: u64,
+}
+
+impl Sample {
+    fn new() -> Self {
+        Sample {
+            latencies: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            errors: 0,
+            elapsed: Duration::ZERO,
+            server_cpu: Some(CpuTime::ZERO),
+            client_cpu: Some(CpuTime::ZERO),
+        }
+    }
+
+    fn add(&mut self, other: Sample) {
+        self.latencies.add(other.latencies).expect("same bounds");
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.server_cpu = self.server_cpu.zip(other.server_cpu).map(|(a, b)| a + b);
+        self.client_cpu = self.client_cpu.zip(other.client_cpu).map(|(a, b)| a + b);
+    }
+
+    fn requests_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    fn latency(&self, quantile: f64) -> Duration {
+        Duration::from_micros(self.latencies.value_at_quantile(quantile))
+    }
+
+    /// CPU time per successful call.
+    fn per_call(&self, cpu: Option<CpuTime>) -> Option<CpuTime> {
+        let calls = u32::try_from(self.latencies.len().max(1)).unwrap_or(u32::MAX);
+        cpu.map(|t| CpuTime {
+            user: t.user / calls,
+            system: t.system / calls,
+        })
+    }
 }
 
 #[tokio::main]
@@ -229,29 +271,21 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
+    let slice = Duration::from_secs(args.seconds) / args.rounds;
     for &concurrency in &args.concurrency {
-        let mut by_scenario = Vec::new();
+        let mut samples: Vec<Sample> = args.scenarios.iter().map(|_| Sample::new()).collect();
         for &scenario in &args.scenarios {
-            run(
-                &args,
-                &channels,
-                &calls,
-                scenario,
-                concurrency,
-                Duration::from_secs(args.warmup),
-            )
-            .await;
-            let outcome = run(
-                &args,
-                &channels,
-                &calls,
-                scenario,
-                concurrency,
-                Duration::from_secs(args.seconds),
-            )
-            .await;
-            let cpu = |per_request: Option<CpuTime>| {
-                per_request.map_or_else(
+            let warmup = Duration::from_secs(args.warmup);
+            run(&args, &channels, &calls, scenario, concurrency, warmup).await;
+        }
+        for _ in 0..args.rounds {
+            for (&scenario, sample) in args.scenarios.iter().zip(&mut samples) {
+                sample.add(run(&args, &channels, &calls, scenario, concurrency, slice).await);
+            }
+        }
+        for (&scenario, sample) in args.scenarios.iter().zip(&samples) {
+            let cpu = |per_call: Option<CpuTime>| {
+                per_call.map_or_else(
                     || "-".to_string(),
                     |t| format!("{:.1?} ({:.1?})", t.user + t.system, t.user),
                 )
@@ -259,23 +293,22 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "| {:?} | {concurrency} | {:.0} | {:?} | {:?} | {:?} | {} | {} | {} |",
                 scenario,
-                outcome.requests_per_second,
-                outcome.p50,
-                outcome.p99,
-                outcome.p999,
-                cpu(outcome.server_cpu),
-                cpu(outcome.client_cpu),
-                outcome.errors
+                sample.requests_per_second(),
+                sample.latency(0.5),
+                sample.latency(0.99),
+                sample.latency(0.999),
+                cpu(sample.per_call(sample.server_cpu)),
+                cpu(sample.per_call(sample.client_cpu)),
+                sample.errors
             );
-            by_scenario.push(outcome);
         }
-        if let [baseline, render] = by_scenario.as_slice()
+        if let [baseline, render] = samples.as_slice()
             && args.scenarios == [Scenario::Baseline, Scenario::Render]
         {
             ratios.push((
                 concurrency,
-                render.requests_per_second / baseline.requests_per_second,
-                render.p99.as_secs_f64() / baseline.p99.as_secs_f64(),
+                render.requests_per_second() / baseline.requests_per_second(),
+                render.latency(0.99).as_secs_f64() / baseline.latency(0.99).as_secs_f64(),
             ));
         }
     }
@@ -326,6 +359,7 @@ async fn ensure_bench_shortcut(args: &Args, channel: Channel) -> anyhow::Result<
     }
 }
 
+/// Keeps `concurrency` calls of `scenario` in flight for `length`.
 async fn run(
     args: &Args,
     channels: &[Channel],
@@ -333,59 +367,46 @@ async fn run(
     scenario: Scenario,
     concurrency: usize,
     length: Duration,
-) -> Outcome {
+) -> Sample {
     let deadline = Instant::now() + length;
     let server_cpu_before = args.server_pid.and_then(cpu_time);
     let client_cpu_before = cpu_time(std::process::id());
+    let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
         let channel = channels[i % channels.len()].clone();
         let calls = calls.clone();
         workers.push(tokio::spawn(async move {
-            let mut histogram =
-                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-            let mut errors = 0u64;
+            let mut sample = Sample::new();
             let mut grpc = tonic::client::Grpc::new(channel);
             while Instant::now() < deadline {
                 let started = Instant::now();
                 let ok = calls.call(&mut grpc, scenario).await;
                 let micros = started.elapsed().as_micros() as u64;
                 if ok {
-                    let _ = histogram.record(micros.max(1));
+                    let _ = sample.latencies.record(micros.max(1));
                 } else {
-                    errors += 1;
+                    sample.errors += 1;
                 }
             }
-            (histogram, errors)
+            sample
         }));
     }
-    let started = Instant::now();
-    let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    let mut errors = 0;
+    let mut total = Sample::new();
     for worker in workers {
-        let (histogram, worker_errors) = worker.await.expect("a worker finished");
-        total.add(histogram).expect("same bounds");
-        errors += worker_errors;
+        total.add(worker.await.expect("a worker finished"));
     }
-    let elapsed = started.elapsed().as_secs_f64().max(length.as_secs_f64());
-    let at = |q: f64| Duration::from_micros(total.value_at_quantile(q));
-    let per_request = |before: Option<CpuTime>, pid: Option<u32>| {
+    total.elapsed = started.elapsed().max(length);
+    let used = |before: Option<CpuTime>, pid: Option<u32>| {
         let (after, before) = (pid.and_then(cpu_time)?, before?);
-        let calls = u32::try_from(total.len().max(1)).unwrap_or(u32::MAX);
         Some(CpuTime {
-            user: after.user.checked_sub(before.user)? / calls,
-            system: after.system.checked_sub(before.system)? / calls,
+            user: after.user.checked_sub(before.user)?,
+            system: after.system.checked_sub(before.system)?,
         })
     };
-    Outcome {
-        requests_per_second: total.len() as f64 / elapsed,
-        server_cpu: per_request(server_cpu_before, args.server_pid),
-        client_cpu: per_request(client_cpu_before, Some(std::process::id())),
-        p50: at(0.5),
-        p99: at(0.99),
-        p999: at(0.999),
-        errors,
-    }
+    total.server_cpu = used(server_cpu_before, args.server_pid);
+    total.client_cpu = used(client_cpu_before, Some(std::process::id()));
+    total
 }
 
 /// CPU time of a process: in its own code (user) and in the kernel on its behalf (system,
@@ -394,6 +415,24 @@ async fn run(
 struct CpuTime {
     user: Duration,
     system: Duration,
+}
+
+impl CpuTime {
+    const ZERO: CpuTime = CpuTime {
+        user: Duration::ZERO,
+        system: Duration::ZERO,
+    };
+}
+
+impl std::ops::Add for CpuTime {
+    type Output = CpuTime;
+
+    fn add(self, other: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
 }
 
 /// The CPU time a process has used so far, from `/proc/<pid>/stat` (Linux).
