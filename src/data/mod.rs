@@ -347,7 +347,8 @@ fn validate_id(kind: ScopeKind, id: &str) -> Result<()> {
     // (for control characters beyond ASCII) only when there is more.
     let printable_ascii = id.bytes().all(|b| (b' '..b'\x7f').contains(&b));
     let has_control = !printable_ascii && id.chars().any(char::is_control);
-    if id.len() > 256 || has_control {
+    let too_long = id.len() > 256 && id.chars().count() > 256;
+    if too_long || has_control {
         return Err(Error::invalid(
             format!("{}_id", kind.name()),
             "must be at most 256 characters without control characters",
@@ -454,12 +455,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_with_control_characters_are_refused_ascii_or_not() {
+    fn ids_are_refused_over_256_characters_or_with_control_characters() {
         for ok in [
             "jane.doe@example.com",
             "élodie+ñ@exämple.fr",
             "名前",
             &"x".repeat(256),
+            &"é".repeat(256),
         ] {
             assert!(validate_id(ScopeKind::Contact, ok).is_ok(), "{ok:?}");
         }
@@ -471,6 +473,7 @@ mod tests {
             "é\u{85}",
             "\u{9f}",
             &"x".repeat(257),
+            &"é".repeat(257),
         ] {
             let err = validate_id(ScopeKind::Session, bad).unwrap_err();
             assert!(err.to_string().contains("session_id"), "{bad:?}: {err}");
