@@ -10,6 +10,8 @@
 #   bash bench/run.sh            # client and server share both cores
 #   bash bench/run.sh --pin      # server on core 1, load generator on core 0 (steadier)
 #   SECONDS_PER_RUN=10 bash bench/run.sh --pin
+#   SERVER_LOG=info bash bench/run.sh --pin   # with the default per-call log lines
+#   SERVER_BIN=/tmp/shortcuts-old bash bench/run.sh --pin   # another build, for A/B runs
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,13 +24,13 @@ cargo build --release --quiet --bin shortcuts --bin shortcuts-bench
 
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"
-SERVER_CMD=(target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/bench.db")
+SERVER_CMD=("${SERVER_BIN:-target/release/shortcuts}" --listen 127.0.0.1:0 --store "$WORK/bench.db")
 CLIENT_PREFIX=()
 if [ "$PIN" = 1 ]; then
     SERVER_CMD=(taskset -c 1 "${SERVER_CMD[@]}")
     CLIENT_PREFIX=(taskset -c 0)
 fi
-RUST_LOG=warn,shortcuts::server=info "${SERVER_CMD[@]}" 2>"$LOG" &
+RUST_LOG="${SERVER_LOG:-warn,shortcuts::server=info}" "${SERVER_CMD[@]}" 2>"$LOG" &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
