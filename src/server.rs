@@ -92,7 +92,7 @@ async fn serve_metrics(listener: TcpListener, catalog: Arc<Catalog>, data: Arc<D
     let route = axum::routing::get(move || {
         let (catalog, data) = (catalog.clone(), data.clone());
         async move {
-            let body = crate::telemetry::render_metrics(&catalog.sizes(), data.cache_bytes().await);
+            let body = crate::telemetry::render_metrics(&catalog.sizes(), data.cache_size().await);
             (
                 [(
                     axum::http::header::CONTENT_TYPE,

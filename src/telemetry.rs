@@ -28,6 +28,8 @@ struct Metrics {
     upstream_seconds: HistogramVec,
     catalog_shortcuts: IntGaugeVec,
     cache_bytes: IntGaugeVec,
+    cache_entries: IntGaugeVec,
+    cache_evictions: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -95,6 +97,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["cache"],
     )
     .expect("valid metric");
+    let cache_entries = IntGaugeVec::new(
+        Opts::new(
+            "data_cache_entries",
+            "Contacts and sessions (and answers \"not found\") held by the data cache",
+        ),
+        &["cache"],
+    )
+    .expect("valid metric");
+    let cache_evictions = IntCounterVec::new(
+        Opts::new(
+            "data_cache_evictions_total",
+            "Entries leaving the data cache by cause: size (its byte budget), expired (kept past their grace period), invalidated",
+        ),
+        &["cause"],
+    )
+    .expect("valid metric");
     for metric in [
         Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(rpc_seconds.clone()),
@@ -104,6 +122,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(upstream_seconds.clone()),
         Box::new(catalog_shortcuts.clone()),
         Box::new(cache_bytes.clone()),
+        Box::new(cache_entries.clone()),
+        Box::new(cache_evictions.clone()),
     ] {
         registry.register(metric).expect("metric names are unique");
     }
@@ -117,6 +137,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         upstream_seconds,
         catalog_shortcuts,
         cache_bytes,
+        cache_entries,
+        cache_evictions,
     }
 });
 
@@ -264,8 +286,20 @@ pub fn record_upstream(source: &str, result: &str, took: Duration) {
         .observe(took.as_secs_f64());
 }
 
+/// Why an entry left the data cache, as `data_cache_evictions_total` labels it.
+pub fn record_cache_eviction(cause: &'static str) {
+    METRICS.cache_evictions.with_label_values(&[cause]).inc();
+}
+
+/// The data cache's size when scraped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheSize {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
 /// The text exposition, with the gauges brought up to date first.
-pub fn render_metrics(catalog_sizes: &[(String, usize)], cache_bytes: u64) -> String {
+pub fn render_metrics(catalog_sizes: &[(String, usize)], cache: CacheSize) -> String {
     METRICS.catalog_shortcuts.reset();
     for (workspace, count) in catalog_sizes {
         METRICS
@@ -276,7 +310,11 @@ pub fn render_metrics(catalog_sizes: &[(String, usize)], cache_bytes: u64) -> St
     METRICS
         .cache_bytes
         .with_label_values(&["scopes"])
-        .set(cache_bytes as i64);
+        .set(cache.bytes as i64);
+    METRICS
+        .cache_entries
+        .with_label_values(&["scopes"])
+        .set(cache.entries as i64);
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&METRICS.registry.gather(), &mut out)

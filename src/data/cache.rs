@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 
 use super::upstream::FetchFailure;
@@ -136,6 +137,16 @@ impl ScopeCache {
             })
             .expire_after(KeepFor)
             .support_invalidation_closures()
+            .eviction_listener(|_key, _value, cause| {
+                let label = match cause {
+                    RemovalCause::Size => "size",
+                    RemovalCause::Expired => "expired",
+                    RemovalCause::Explicit => "invalidated",
+                    // A refresh: the entry stays, with newer data.
+                    RemovalCause::Replaced => return,
+                };
+                crate::telemetry::record_cache_eviction(label);
+            })
             .build();
         ScopeCache {
             entries,
@@ -239,5 +250,9 @@ impl ScopeCache {
 
     pub fn weighted_size(&self) -> u64 {
         self.entries.weighted_size()
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
     }
 }

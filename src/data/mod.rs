@@ -337,8 +337,16 @@ impl DataService {
 
     /// Bytes currently held by the cache (approximate, after pending maintenance).
     pub async fn cache_bytes(&self) -> u64 {
+        self.cache_size().await.bytes
+    }
+
+    /// The data cache's bytes and entries, after its pending maintenance (evictions).
+    pub async fn cache_size(&self) -> crate::telemetry::CacheSize {
         self.cache.settle().await;
-        self.cache.weighted_size()
+        crate::telemetry::CacheSize {
+            bytes: self.cache.weighted_size(),
+            entries: self.cache.entry_count(),
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use tonic::Code;
 
 use crate::harness::TestServer;
+use shortcuts::pb;
+
 use crate::{DEMO, JANE, JANE_SESSION, NO_PLAN_CONTACT, assert_status, create, inline};
 
 /// The value of the sample of `name` carrying every one of `labels` (`key="value"`).
@@ -17,6 +19,19 @@ fn sample(exposition: &str, name: &str, labels: &[&str]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The metrics endpoint's URL, as the server logs it.
+fn metrics_url(server: &TestServer) -> String {
+    let line = server.wait_for_log(|l| l.contains("metrics served at "));
+    line.split("metrics served at ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
+}
+
 #[tokio::test]
 async fn metrics_count_rpcs_renders_and_data_lookups() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,16 +39,7 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
         dir.path().join("s.db"),
         &["--metrics-listen", "127.0.0.1:0"],
     );
-    let line = server.wait_for_log(|l| l.contains("metrics served at "));
-    let url: String = line
-        .split("metrics served at ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches('"')
-        .to_string();
+    let url = metrics_url(&server);
     let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
     let before = scrape().await;
     assert_eq!(
@@ -163,6 +169,66 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
         ),
         library + 1.0
     );
+}
+
+#[tokio::test]
+async fn the_data_cache_exports_its_size_and_evictions_by_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for a few demo contacts (a few KB each), offered eight.
+    let server = TestServer::start_on(
+        dir.path().join("s.db"),
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--data-cache-bytes",
+            "8192",
+        ],
+    );
+    let url = metrics_url(&server);
+    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let evicted = |exposition: &str, cause: &str| {
+        sample(
+            exposition,
+            "shortcuts_data_cache_evictions_total",
+            &[&format!(r#"cause="{cause}""#)],
+        )
+    };
+    let entries = |exposition: &str| sample(exposition, "shortcuts_data_cache_entries", &[]);
+    let contacts = [
+        JANE,
+        "jane.doe@example.com",
+        "0f9d2c44-6a1b-4f7e-8c3d-5e2b7a9f1c22",
+        "luis.garcia@example.es",
+        "c3e1a5f7-9b2d-4e6f-8a0c-1d3f5b7e9a44",
+        "mallory@example.org",
+        "e7b3d9f1-4a6c-4e8b-9d2f-6a8c0e2b4d55",
+        "camille.dubois@example.fr",
+    ];
+    let mut client = server.client().await;
+    for contact in contacts {
+        client
+            .render_template(inline("<<contact.plan>>", contact))
+            .await
+            .unwrap();
+    }
+    let filled = scrape().await;
+    let held = entries(&filled);
+    assert!((1.0..8.0).contains(&held), "entries held: {held}\n{filled}");
+    assert!(evicted(&filled, "size") >= 1.0, "{filled}");
+    assert_eq!(evicted(&filled, "invalidated"), 0.0);
+
+    for contact in contacts {
+        client
+            .invalidate_contact(pb::InvalidateContactRequest {
+                workspace_id: DEMO.into(),
+                id: contact.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let emptied = scrape().await;
+    assert_eq!(entries(&emptied), 0.0, "{emptied}");
+    assert_eq!(evicted(&emptied, "invalidated"), held, "{emptied}");
 }
 
 #[tokio::test]
