@@ -72,9 +72,11 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
     if catalog.store().has_marker(SEEDED_MARKER).await? {
         return Ok(0);
     }
+    let library = starter_library()?;
+    check_fits_body_limit(&library, catalog.engine().limits().max_template_bytes)?;
     let mut created = 0;
     let mut raced = false;
-    for starter in starter_library()? {
+    for starter in library {
         let new = NewShortcut {
             workspace_id: DEMO_WORKSPACE.to_string(),
             bang: starter.bang,
@@ -99,6 +101,25 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
         catalog.reload().await?;
     }
     Ok(created)
+}
+
+/// Refuses, before anything is written, a body limit some starter shortcut exceeds: the
+/// operator learns which flag to change, and the library is never half seeded.
+fn check_fits_body_limit(library: &[StarterShortcut], max_body_bytes: usize) -> Result<()> {
+    let Some(largest) = library.iter().max_by_key(|starter| starter.body.len()) else {
+        return Ok(());
+    };
+    if largest.body.len() <= max_body_bytes {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition(format!(
+        "the starter shortcut !{} (templates/) has a {}-byte body, over --max-body-bytes {}: \
+         raise --max-body-bytes to at least {} or start with --seed-demo=false",
+        largest.bang,
+        largest.body.len(),
+        max_body_bytes,
+        largest.body.len()
+    )))
 }
 
 #[cfg(test)]

@@ -174,6 +174,44 @@ fn a_limit_out_of_range_stops_the_server_at_start_with_the_flag_named() {
     assert!(stderr.contains("--max-struct-depth"), "{stderr}");
 }
 
+#[tokio::test]
+async fn a_body_limit_below_the_starter_library_stops_the_first_start_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let start = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shortcuts"))
+            .args(["--listen", "127.0.0.1:0", "--store"])
+            .arg(&store)
+            .args(["--max-body-bytes", "200"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = start(&[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needed in [
+        "--max-body-bytes 200",
+        "--seed-demo=false",
+        "starter shortcut !",
+    ] {
+        assert!(stderr.contains(needed), "{needed:?} not in: {stderr}");
+    }
+
+    // Nothing was half seeded: with the library turned off, the same store starts empty.
+    let server = TestServer::start_on(store, &["--max-body-bytes", "200", "--seed-demo=false"]);
+    let mut client = server.client().await;
+    let listed = client
+        .list_shortcuts(pb::ListShortcutsRequest {
+            workspace_id: DEMO.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.shortcuts.is_empty(), "{:?}", listed.shortcuts);
+}
+
 /// Peak resident memory of a process, from /proc.
 fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
