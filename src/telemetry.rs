@@ -292,7 +292,7 @@ pub fn record_cache_eviction(cause: &'static str) {
 }
 
 /// The data cache's size when scraped.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct CacheSize {
     pub bytes: u64,
     pub entries: u64,

@@ -335,11 +335,6 @@ impl DataService {
         Ok(())
     }
 
-    /// Bytes currently held by the cache (approximate, after pending maintenance).
-    pub async fn cache_bytes(&self) -> u64 {
-        self.cache_size().await.bytes
-    }
-
     /// The data cache's bytes and entries, after its pending maintenance (evictions).
     pub async fn cache_size(&self) -> crate::telemetry::CacheSize {
         self.cache.settle().await;
@@ -510,7 +505,7 @@ mod tests {
                 .unwrap();
             assert!(scope.origin.is_some());
         }
-        let held = data.cache_bytes().await;
+        let held = data.cache_size().await.bytes;
         // Entries are weighed by their size (a demo contact is a few KB), and the total
         // stays within the budget although more than that was offered.
         assert!(held > 1024, "entries weigh their bytes: {held}");
@@ -592,7 +587,7 @@ mod tests {
         eprintln!("warm contact scope lookup: {per_call:?} per call");
         eprintln!(
             "cache bytes for one demo contact: {}",
-            data.cache_bytes().await
+            data.cache_size().await.bytes
         );
     }
 }

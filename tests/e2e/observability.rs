@@ -19,6 +19,11 @@ fn sample(exposition: &str, name: &str, labels: &[&str]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The metrics exposition served at `url`.
+async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// The metrics endpoint's URL, as the server logs it.
 fn metrics_url(server: &TestServer) -> String {
     let line = server.wait_for_log(|l| l.contains("metrics served at "));
@@ -40,8 +45,7 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
         &["--metrics-listen", "127.0.0.1:0"],
     );
     let url = metrics_url(&server);
-    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
-    let before = scrape().await;
+    let before = scrape(&url).await;
     assert_eq!(
         sample(
             &before,
@@ -94,7 +98,7 @@ async fn metrics_count_rpcs_renders_and_data_lookups() {
         .await
         .unwrap();
 
-    let after = scrape().await;
+    let after = scrape(&url).await;
     let rpcs = |code: &str| {
         sample(
             &after,
@@ -185,7 +189,6 @@ async fn the_data_cache_exports_its_size_and_evictions_by_cause() {
         ],
     );
     let url = metrics_url(&server);
-    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
     let evicted = |exposition: &str, cause: &str| {
         sample(
             exposition,
@@ -213,7 +216,7 @@ async fn the_data_cache_exports_its_size_and_evictions_by_cause() {
             .await
             .unwrap();
     }
-    let filled = scrape().await;
+    let filled = scrape(&url).await;
     let held = entries(&filled);
     assert!(
         (1.0..contacts.len() as f64).contains(&held),
@@ -231,7 +234,7 @@ async fn the_data_cache_exports_its_size_and_evictions_by_cause() {
             .await
             .unwrap();
     }
-    let emptied = scrape().await;
+    let emptied = scrape(&url).await;
     assert_eq!(entries(&emptied), 0.0, "{emptied}");
     assert_eq!(evicted(&emptied, "invalidated"), held, "{emptied}");
 }
