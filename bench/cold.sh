@@ -7,5 +7,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-cargo build --release --quiet --bin shortcuts --bin shortcuts-cold-bench
+cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-cold-bench
 exec target/release/shortcuts-cold-bench --server-bin target/release/shortcuts "$@"

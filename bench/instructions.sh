@@ -13,7 +13,7 @@ cd "$ROOT"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)" >&2; exit 1; }
 
-cargo build --release --quiet --bin shortcuts --bin shortcuts-bench
+cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-bench
 
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"

@@ -20,7 +20,7 @@ PIN=0
 [ "${1:-}" = "--pin" ] && PIN=1
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 
-cargo build --release --quiet --bin shortcuts --bin shortcuts-bench
+cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-bench
 
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"

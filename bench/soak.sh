@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SOAK_SECONDS="${SECONDS_TO_RUN:-${SOAK_SECONDS:-120}}"
-cargo build --release --quiet --bin shortcuts --bin shortcuts-soak
+cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-soak
 WORK="$(mktemp -d)"
 target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/soak.db" 2>"$WORK/log" &
 SERVER_PID=$!

