@@ -200,7 +200,8 @@ fn run_command(command: &str, addr: &str, dir: &Path) -> std::process::Output {
         .expect("running a documented command")
 }
 
-/// The shell commands of a block: non-comment lines, with `\` continuations joined.
+/// The shell commands of a block: non-comment lines, with `\` continuations and lines
+/// inside an open single-quoted argument joined.
 fn commands_of(block: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut current = String::new();
@@ -210,7 +211,7 @@ fn commands_of(block: &str) -> Vec<String> {
             continue;
         }
         current.push_str(line);
-        if line.ends_with('\\') {
+        if line.ends_with('\\') || current.matches('\'').count() % 2 == 1 {
             current.push('\n');
         } else {
             commands.push(std::mem::take(&mut current));
