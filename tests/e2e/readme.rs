@@ -423,6 +423,7 @@ fn checked_blocks_in_the_docs_match_a_real_server() {
     // The pages' checked examples; a region lost in an edit fails here.
     let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
     for expected in [
+        "readme-data-sources",
         "tokens",
         "data-sources",
         "search",
