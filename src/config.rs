@@ -126,6 +126,34 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Most calls (HTTP/2 streams) open at once on one connection, announced to clients as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; a stream beyond it is refused (REFUSED_STREAM).
+    #[arg(long, env = "SHORTCUTS_MAX_STREAMS_PER_CONNECTION", default_value_t = crate::connections::DEFAULT_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_streams_per_connection: u32,
+
+    /// Most gRPC connections open at once; at the bound the longest-idle one is closed for
+    /// a new one, or the new one is closed at once when none is idle. Default: three
+    /// quarters of the open-files limit.
+    #[arg(long, env = "SHORTCUTS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: Option<u64>,
+
+    /// A connection with no call in flight for this long is closed (e.g. `60s`).
+    #[arg(long, env = "SHORTCUTS_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::connections::parse_timeout)]
+    pub idle_timeout: std::time::Duration,
+
+    /// How long a new connection has to finish its TLS handshake and HTTP/2 preface (web
+    /// hook and metrics connections: to send a whole request).
+    #[arg(long, env = "SHORTCUTS_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = crate::connections::parse_timeout)]
+    pub handshake_timeout: std::time::Duration,
+
+    /// How often an HTTP/2 PING checks a connection whose peer has sent nothing.
+    #[arg(long, env = "SHORTCUTS_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = crate::connections::parse_timeout)]
+    pub http2_keepalive_interval: std::time::Duration,
+
+    /// How long a PING may go unanswered before the connection is closed.
+    #[arg(long, env = "SHORTCUTS_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = crate::connections::parse_timeout)]
+    pub http2_keepalive_timeout: std::time::Duration,
+
     /// How many BatchRender recipients are fetched and rendered at once, across all batches
     /// of this replica: the bound on the upstream calls that batches make.
     #[arg(long, env = "SHORTCUTS_BATCH_CONCURRENCY", default_value_t = crate::batch::DEFAULT_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]

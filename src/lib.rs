@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod data;
 pub mod describe;
 pub mod error;

@@ -12,6 +12,7 @@ use crate::api::ShortcutApi;
 use crate::batch::BatchRenderer;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::connections::{Acceptor, Handshake, Limits, Registry};
 use crate::data::file::FileSource;
 use crate::data::{DataService, Sources};
 use crate::pb::shortcut_service_server::ShortcutServiceServer;
@@ -88,7 +89,11 @@ impl App {
 }
 
 /// Serves the Prometheus text exposition until the process ends.
-async fn serve_metrics(listener: TcpListener, catalog: Arc<Catalog>, data: Arc<DataService>) {
+async fn serve_metrics(
+    acceptor: crate::connections::Acceptor,
+    catalog: Arc<Catalog>,
+    data: Arc<DataService>,
+) {
     let route = axum::routing::get(move || {
         let (catalog, data) = (catalog.clone(), data.clone());
         async move {
@@ -103,8 +108,19 @@ async fn serve_metrics(listener: TcpListener, catalog: Arc<Catalog>, data: Arc<D
         }
     });
     let app = axum::Router::new().route("/metrics", route);
-    if let Err(error) = axum::serve(listener, app).await {
+    if let Err(error) = crate::connections::serve_http(acceptor, app, std::future::pending()).await
+    {
         tracing::error!(%error, "the metrics endpoint stopped");
+    }
+}
+
+/// The bounds of the web hook and metrics listeners: few clients, plain HTTP/1.
+fn aux_limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: crate::connections::AUX_MAX_CONNECTIONS,
+        handshake_timeout: config.handshake_timeout,
+        idle_timeout: config.idle_timeout,
+        handshake: Handshake::FirstRequest,
     }
 }
 
@@ -130,6 +146,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let open_files = crate::connections::raise_open_files_limit();
     let tokens = config.token_registry()?;
     match &tokens {
         Some(tokens) => tracing::info!(tokens = tokens.len(), "bearer-token authentication is on"),
@@ -183,8 +200,13 @@ pub async fn serve(
             "metrics served at http://{}/metrics",
             metrics_listener.local_addr()?
         );
-        tokio::spawn(serve_metrics(
+        let acceptor = Acceptor::new(
             metrics_listener,
+            Registry::new("metrics", aux_limits(&config)),
+            |_| {},
+        );
+        tokio::spawn(serve_metrics(
+            acceptor,
             app.catalog.clone(),
             app.data.clone(),
         ));
@@ -200,32 +222,77 @@ pub async fn serve(
             crate::data::webhook::PATH
         );
         let data = app.data.clone();
+        let acceptor = Acceptor::new(
+            hooks_listener,
+            Registry::new("webhook", aux_limits(&config)),
+            |_| {},
+        );
         tokio::spawn(async move {
             let stop = async {
                 let _ = hooks_stop_rx.await;
             };
-            if let Err(error) = crate::data::webhook::serve(hooks_listener, data, stop).await {
+            if let Err(error) = crate::data::webhook::serve(acceptor, data, stop).await {
                 tracing::error!(%error, "the web hook server stopped");
             }
         });
     }
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .max_concurrent_streams(config.max_streams_per_connection)
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout));
+    let tls = config.tls_cert.is_some() && config.tls_key.is_some();
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
         let read = |path: &std::path::Path| {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))
         };
         let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
         builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .tls_config(
+                tonic::transport::ServerTlsConfig::new()
+                    .identity(identity)
+                    .timeout(config.handshake_timeout),
+            )
             .context("configuring TLS")?;
         tracing::info!(cert = %cert.display(), "TLS is on");
     }
+    let limits = Limits {
+        max_connections: match config.max_connections {
+            Some(max) => max as usize,
+            None => crate::connections::default_max_connections(open_files),
+        },
+        handshake_timeout: config.handshake_timeout,
+        idle_timeout: config.idle_timeout,
+        handshake: if tls {
+            Handshake::Tls
+        } else {
+            Handshake::Http2Preface
+        },
+    };
+    if limits.max_connections as u64 > open_files {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_files_limit = open_files,
+            "--max-connections is above the open-files limit: at that limit new clients wait in the accept queue; raise the limit (ulimit -n) or lower --max-connections"
+        );
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        open_files_limit = open_files,
+        max_streams_per_connection = config.max_streams_per_connection,
+        idle_timeout = ?limits.idle_timeout,
+        handshake_timeout = ?limits.handshake_timeout,
+        "connection limits"
+    );
+    let connections = Registry::new("grpc", limits);
+    let mut builder = builder
+        .layer(crate::connections::ActivityLayer)
+        .layer(crate::connections::GrpcContentTypeLayer);
     let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(crate::transport::incoming(listener), signal);
+        .serve_with_incoming_shutdown(crate::transport::incoming(listener, connections), signal);
     // Draining waits for every connection to close, and an idle client that ignores
     // GOAWAY would hold it open forever (hyperium/hyper#4170): in-flight calls get a grace
     // period, then the process stops regardless.

@@ -30,6 +30,9 @@ struct Metrics {
     cache_bytes: IntGaugeVec,
     cache_entries: IntGaugeVec,
     cache_evictions: IntCounterVec,
+    accept_errors: IntCounterVec,
+    connections_open: IntGaugeVec,
+    connections_closed: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -113,6 +116,27 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["cause"],
     )
     .expect("valid metric");
+    let accept_errors = IntCounterVec::new(
+        Opts::new(
+            "accept_errors_total",
+            "Failed accepts by listener (grpc, webhook, metrics) and kind: fd_limit (out of file descriptors), memory, aborted (the peer left first), other",
+        ),
+        &["listener", "kind"],
+    )
+    .expect("valid metric");
+    let connections_open = IntGaugeVec::new(
+        Opts::new("connections_open", "Connections open by listener"),
+        &["listener"],
+    )
+    .expect("valid metric");
+    let connections_closed = IntCounterVec::new(
+        Opts::new(
+            "connections_closed_total",
+            "Connections closed by the server by listener and reason: handshake_timeout, idle_timeout, evicted (to let a new one in at --max-connections), refused (a new one at --max-connections with none idle)",
+        ),
+        &["listener", "reason"],
+    )
+    .expect("valid metric");
     for metric in [
         Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(rpc_seconds.clone()),
@@ -124,6 +148,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(cache_bytes.clone()),
         Box::new(cache_entries.clone()),
         Box::new(cache_evictions.clone()),
+        Box::new(accept_errors.clone()),
+        Box::new(connections_open.clone()),
+        Box::new(connections_closed.clone()),
     ] {
         registry.register(metric).expect("metric names are unique");
     }
@@ -139,6 +166,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cache_bytes,
         cache_entries,
         cache_evictions,
+        accept_errors,
+        connections_open,
+        connections_closed,
     }
 });
 
@@ -289,6 +319,27 @@ pub fn record_upstream(source: &str, result: &str, took: Duration) {
 /// Why an entry left the data cache, as `data_cache_evictions_total` labels it.
 pub fn record_cache_eviction(cause: &'static str) {
     METRICS.cache_evictions.with_label_values(&[cause]).inc();
+}
+
+/// A failed accept on `listener`, as `accept_errors_total` labels it.
+pub fn record_accept_error(listener: &'static str, kind: &'static str) {
+    METRICS
+        .accept_errors
+        .with_label_values(&[listener, kind])
+        .inc();
+}
+
+/// The gauge of connections open on `listener`.
+pub fn connections_open(listener: &'static str) -> prometheus::IntGauge {
+    METRICS.connections_open.with_label_values(&[listener])
+}
+
+/// A connection the server closed, and why.
+pub fn record_connection_closed(listener: &'static str, reason: crate::connections::CloseReason) {
+    METRICS
+        .connections_closed
+        .with_label_values(&[listener, reason.label()])
+        .inc();
 }
 
 /// The data cache's size when scraped.

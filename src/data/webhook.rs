@@ -22,7 +22,6 @@ use axum::routing::post;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value as Json;
 use sha2::Sha256;
-use tokio::net::TcpListener;
 
 use super::sources::HookTarget;
 use super::{DataService, ScopeKind};
@@ -40,7 +39,7 @@ struct HookState {
 
 /// Serves web hooks until `shutdown` completes.
 pub async fn serve(
-    listener: TcpListener,
+    listener: crate::connections::Acceptor,
     data: Arc<DataService>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -52,9 +51,7 @@ pub async fn serve(
     }
     let state = Arc::new(HookState { data, targets });
     let app = Router::new().route(PATH, post(receive)).with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::connections::serve_http(listener, app, shutdown).await
 }
 
 async fn receive(

@@ -33,7 +33,21 @@ impl TestServer {
 
     /// A server on the given store (a file path or a database URL), with extra flags.
     pub fn start_on(store: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
+        Self::start_under(&[], store, args)
+    }
+
+    /// A server started through `prefix` (e.g. `prlimit --nofile=N:N`, which runs it in
+    /// the same process), on the given store, with extra flags.
+    pub fn start_under(prefix: &[&str], store: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_shortcuts"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_shortcuts")),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--store"])
             .arg(store.as_ref())
             .args(args)

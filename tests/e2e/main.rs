@@ -2,6 +2,7 @@
 
 mod authoring;
 mod batch;
+mod connections;
 mod crash;
 mod crud;
 mod data_sources;
