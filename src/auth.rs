@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 
 /// What a token may do. `Admin` includes everything `Render` may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -48,8 +48,9 @@ impl Principal {
             .is_none_or(|list| list.iter().any(|w| w == workspace_id));
         if !in_scope {
             return Err(Error::PermissionDenied(format!(
-                "token {:?} is not allowed on workspace {workspace_id:?}",
-                self.name
+                "token {:?} is not allowed on workspace {}",
+                self.name,
+                quote(workspace_id)
             )));
         }
         if self.role < needed {
@@ -100,8 +101,8 @@ impl TokenRegistry {
         if file.tokens.is_empty() {
             return Err(bad("no [[tokens]] configured".into()));
         }
-        let mut tokens = Vec::with_capacity(file.tokens.len());
-        for entry in file.tokens {
+        let mut tokens: Vec<Registered> = Vec::with_capacity(file.tokens.len());
+        for (index, entry) in file.tokens.into_iter().enumerate() {
             let digest = match (&entry.token, &entry.sha256) {
                 (Some(token), None) if token.len() >= 16 => digest_of(token),
                 (Some(_), None) => {
@@ -126,6 +127,21 @@ impl TokenRegistry {
                     )));
                 }
             };
+            // One token with two entries would get whichever rights were read last: a
+            // render token could turn out to be an admin one. Ambiguity is refused.
+            if let Some((first, earlier)) = tokens
+                .iter()
+                .enumerate()
+                .find(|(_, r)| bool::from(r.digest.ct_eq(&digest)))
+            {
+                return Err(bad(format!(
+                    "[[tokens]] entries {} ({:?}) and {} ({:?}) are the same token; give each token one entry",
+                    first + 1,
+                    earlier.principal.name,
+                    index + 1,
+                    entry.name
+                )));
+            }
             if entry.workspaces.is_empty() {
                 return Err(bad(format!(
                     "token {:?} names no workspaces (use [\"*\"] for all)",
@@ -245,6 +261,20 @@ mod tests {
             r.authenticate(Some("render-token-0123456789")),
             Err(Error::Unauthenticated(_))
         ));
+    }
+
+    #[test]
+    fn a_token_listed_twice_is_refused_naming_both_entries() {
+        let sha = hex::encode(digest_of("render-token-0123456789"));
+        let text = FILE.replace("SHA", &sha);
+        let err = TokenRegistry::from_toml(&text, "t.toml")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("entries 1 (\"frontend\") and 2 (\"ops\")"),
+            "{err}"
+        );
     }
 
     #[test]

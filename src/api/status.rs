@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use crate::error::Error;
+use crate::error::{Error, bounded};
 
 pub fn code(err: &Error) -> Code {
     match err {
@@ -25,7 +25,9 @@ impl From<Error> for Status {
         let message = match &err {
             // Internal details go to the log, not to the caller.
             Error::Internal(_) => "internal error; the server log has the details".to_string(),
-            other => other.to_string(),
+            // `Error`'s text is already bounded; this keeps the status inside the trailer
+            // limit even if that ever changes.
+            other => bounded(&other.to_string()).into_owned(),
         };
         Status::new(code, message)
     }

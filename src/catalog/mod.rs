@@ -352,13 +352,15 @@ impl Catalog {
         });
         found.ok_or_else(|| {
             let label = match key {
-                ShortcutKey::Id(id) => format!("id {id:?}"),
-                ShortcutKey::Bang(bang) => {
-                    format!("bang !{}", bang.strip_prefix('!').unwrap_or(bang))
-                }
+                ShortcutKey::Id(id) => format!("id {}", crate::error::quote(id)),
+                ShortcutKey::Bang(bang) => format!(
+                    "bang {}",
+                    crate::error::quote(&format!("!{}", bang.strip_prefix('!').unwrap_or(bang)))
+                ),
             };
             Error::NotFound(format!(
-                "no shortcut with {label} in workspace {workspace_id:?}"
+                "no shortcut with {label} in workspace {}",
+                crate::error::quote(workspace_id)
             ))
         })
     }

@@ -1,6 +1,6 @@
 //! Input rules for shortcut fields. Each failure names the request field it is about.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 
 pub const MAX_BANG_CHARS: usize = 64;
 /// The default limit on a template body.
@@ -132,7 +132,7 @@ pub const MAX_VARIANTS: usize = 32;
 
 /// The field name of one variant in errors: `variants["fr-CA"]`.
 pub fn variant_field(tag: &str) -> String {
-    format!("variants[{tag:?}]")
+    format!("variants[{}]", quote(tag))
 }
 
 /// Localised bodies with their language tags made canonical (`FR-ca` -> `fr-CA`); each
@@ -166,7 +166,10 @@ pub fn variants(
         if out.insert(canonical.clone(), text.clone()).is_some() {
             return Err(Error::invalid(
                 field,
-                format!("{canonical:?} is given twice (tags are case-insensitive)"),
+                format!(
+                    "{} is given twice (tags are case-insensitive)",
+                    quote(&canonical)
+                ),
             ));
         }
     }

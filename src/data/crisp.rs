@@ -37,6 +37,10 @@ const NOT_FOUND_REASONS: &[&str] = &[
 /// Crisp's reason for a token it does not accept (with HTTP 401).
 const BAD_TOKEN_REASON: &str = "invalid_session";
 
+/// Crisp's reason for a path that is no API route: a 404 that says nothing about the
+/// person, only that our `base_url` (usually its missing `/v1`) is wrong.
+const NO_ROUTE_REASON: &str = "route_not_found";
+
 #[derive(Debug, Clone)]
 pub struct CrispConfig {
     /// e.g. `https://api.crisp.chat/v1`
@@ -51,6 +55,7 @@ pub struct CrispConfig {
 
 pub struct CrispSource {
     client: reqwest::Client,
+    base_url: String,
     website_url: String,
 }
 
@@ -82,6 +87,7 @@ impl CrispSource {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(CrispSource {
             client,
+            base_url: base.to_string(),
             website_url: format!(
                 "{base}/website/{}",
                 utf8_percent_encode(&config.website_id, SEGMENT)
@@ -111,12 +117,29 @@ impl CrispSource {
             .unwrap_or("")
             .to_string();
         let describe = || format!("GET {path}: HTTP {} {reason}", status.as_u16());
+        // Only Crisp's own reasons say that a person or conversation is unknown; any other
+        // 404 (no route, or an answer that is not Crisp's envelope) means that `base_url`
+        // does not lead to Crisp's API, and would otherwise pass for "no such contact".
+        let misconfigured = || {
+            let why = if reason.is_empty() {
+                "an answer that is not Crisp's".to_string()
+            } else {
+                reason.clone()
+            };
+            SourceError::Misconfigured(format!(
+                "GET {path} got HTTP {} ({why}): base_url {} does not lead to Crisp's REST API v1 (it normally ends in /v1, e.g. \"https://api.crisp.chat/v1\"); check `base_url` in the --data-sources file",
+                status.as_u16(),
+                crate::error::quote(&self.base_url)
+            ))
+        };
         if status.is_success() {
             let body = body
                 .ok_or_else(|| SourceError::Fatal(format!("GET {path}: the answer is not JSON")))?;
             if body.get("error").and_then(Json::as_bool) == Some(true) {
                 return if NOT_FOUND_REASONS.contains(&reason.as_str()) {
                     Ok(None)
+                } else if reason == NO_ROUTE_REASON {
+                    Err(misconfigured())
                 } else if reason == BAD_TOKEN_REASON {
                     Err(SourceError::Unauthorized(describe()))
                 } else {
@@ -126,7 +149,8 @@ impl CrispSource {
             return Ok(Some(body.get("data").cloned().unwrap_or(Json::Null)));
         }
         match status {
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::NOT_FOUND if NOT_FOUND_REASONS.contains(&reason.as_str()) => Ok(None),
+            StatusCode::NOT_FOUND => Err(misconfigured()),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Err(SourceError::Unauthorized(describe()))
             }

@@ -420,8 +420,10 @@ fn found(
 
 fn not_found(kind: ScopeKind, workspace_id: &str, id: &str) -> Error {
     Error::NotFound(format!(
-        "{} {id:?} not found in workspace {workspace_id:?} ({}_id)",
+        "{} {} not found in workspace {} ({}_id)",
         kind.name(),
+        crate::error::quote(id),
+        crate::error::quote(workspace_id),
         kind.name()
     ))
 }
@@ -434,8 +436,10 @@ fn failure_error(
     failure: FetchFailure,
 ) -> Error {
     let what = format!(
-        "{} data for {id:?} (workspace {workspace_id:?})",
-        kind.name()
+        "{} data for {} (workspace {})",
+        kind.name(),
+        crate::error::quote(id),
+        crate::error::quote(workspace_id)
     );
     match failure {
         FetchFailure::NotFound => not_found(kind, workspace_id, id),
@@ -445,6 +449,10 @@ fn failure_error(
         FetchFailure::DeadlineExceeded(message) => {
             Error::DeadlineExceeded(format!("cannot fetch {what}: {message}"))
         }
+        FetchFailure::Misconfigured(message) => Error::FailedPrecondition(format!(
+            "cannot fetch {what}: the {} source is misconfigured: {message}",
+            route.source.name()
+        )),
         FetchFailure::Unauthorized(message) => Error::FailedPrecondition(format!(
             "cannot fetch {what}: the {} source rejected our credentials ({message}); {}",
             route.source.name(),

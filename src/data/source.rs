@@ -18,6 +18,9 @@ pub enum SourceError {
     RateLimited(Option<Duration>),
     /// The source refused our credentials: a configuration problem, not retried.
     Unauthorized(String),
+    /// The source says our configuration is wrong in another way (e.g. a base URL that
+    /// names no API route); the message says what to fix. Not retried.
+    Misconfigured(String),
     /// Any other refusal (a 4xx we do not expect, a malformed answer): not retried.
     Fatal(String),
 }

@@ -38,12 +38,15 @@ pub struct CrispHook {
 pub struct Sources {
     default: Arc<SourceRoute>,
     workspaces: HashMap<String, Arc<SourceRoute>>,
+    /// Crisp websites whose web hooks we accept, resolved once at load.
+    hooks: BTreeMap<String, HookTarget>,
 }
 
 /// A Crisp website's web hooks: the secret that signs them and the workspaces it serves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookTarget {
     pub secret: Option<String>,
+    /// Sorted.
     pub workspaces: Vec<String>,
 }
 
@@ -58,6 +61,7 @@ impl Sources {
                 crisp_hook: None,
             }),
             workspaces: HashMap::new(),
+            hooks: BTreeMap::new(),
         }
     }
 
@@ -82,15 +86,44 @@ impl Sources {
             None => Arc::new(file_route(data_file, SourcePolicy::local())?),
         };
         let mut workspaces = HashMap::new();
+        // Websites' hook secrets and which table set each, in the file's (sorted) order.
+        let mut hooks: BTreeMap<String, HookTarget> = BTreeMap::new();
+        let mut secret_from: BTreeMap<String, String> = BTreeMap::new();
         for (workspace, spec) in file.workspaces {
             crate::catalog::validate::workspace_id(&workspace)
                 .map_err(|e| format!("[workspaces.{workspace}]: {e}"))?;
-            let route = spec.build(&format!("workspaces.{workspace}"), data_file)?;
+            let table = format!("workspaces.{workspace}");
+            let route = spec.build(&table, data_file)?;
+            if let Some(hook) = &route.crisp_hook {
+                let target = hooks
+                    .entry(hook.website_id.clone())
+                    .or_insert_with(|| HookTarget {
+                        secret: None,
+                        workspaces: Vec::new(),
+                    });
+                target.workspaces.push(workspace.clone());
+                if let Some(secret) = &hook.secret {
+                    match &target.secret {
+                        None => {
+                            target.secret = Some(secret.clone());
+                            secret_from.insert(hook.website_id.clone(), table.clone());
+                        }
+                        Some(earlier) if earlier != secret => {
+                            return Err(format!(
+                                "[{}] and [{table}] set different `webhook_secret`s for Crisp website {:?}; Crisp signs a website's hooks with one secret: set the same one in both, or in only one of them",
+                                secret_from[&hook.website_id], hook.website_id
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
             workspaces.insert(workspace, Arc::new(route));
         }
         Ok(Sources {
             default,
             workspaces,
+            hooks,
         })
     }
 
@@ -100,20 +133,10 @@ impl Sources {
 
     /// Crisp websites whose web hooks we accept, keyed by website id. Only workspaces
     /// listed by name can be targeted: the default source serves workspaces we do not know.
-    pub fn crisp_hook_targets(&self) -> HashMap<String, HookTarget> {
-        let mut targets: HashMap<String, HookTarget> = HashMap::new();
-        for (workspace, route) in &self.workspaces {
-            if let Some(hook) = &route.crisp_hook {
-                let target = targets
-                    .entry(hook.website_id.clone())
-                    .or_insert_with(|| HookTarget {
-                        secret: hook.secret.clone(),
-                        workspaces: Vec::new(),
-                    });
-                target.workspaces.push(workspace.clone());
-            }
-        }
-        targets
+    /// A `webhook_secret` set in any of a website's tables applies to all of them (two
+    /// different ones are refused at load).
+    pub fn crisp_hook_targets(&self) -> BTreeMap<String, HookTarget> {
+        self.hooks.clone()
     }
 
     /// A one-line description for the start-up log.
@@ -360,6 +383,45 @@ mod tests {
         assert_eq!(sources.route("other").source.name(), "file");
         let hooks = sources.crisp_hook_targets();
         assert_eq!(hooks["w1"].workspaces, vec!["acme".to_string()]);
+    }
+
+    fn crisp_table(workspace: &str, website: &str, secret: Option<&str>) -> String {
+        let secret = secret
+            .map(|s| format!("webhook_secret = \"{s}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[workspaces.{workspace}]\ntype = \"crisp\"\nwebsite_id = \"{website}\"\nidentifier = \"i\"\nkey = \"k\"\n{secret}\n"
+        )
+    }
+
+    #[test]
+    fn a_websites_secret_applies_to_all_its_workspaces() {
+        let text: String = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|ws| crisp_table(ws, "w1", (*ws == "d").then_some("hook")))
+            .collect();
+        let sources = Sources::parse(&text, None).unwrap();
+        let hooks = sources.crisp_hook_targets();
+        assert_eq!(
+            hooks["w1"],
+            HookTarget {
+                secret: Some("hook".into()),
+                workspaces: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+            }
+        );
+        // The same secret twice is fine.
+        let text = crisp_table("a", "w1", Some("s")) + &crisp_table("b", "w1", Some("s"));
+        assert!(Sources::parse(&text, None).is_ok());
+    }
+
+    #[test]
+    fn two_secrets_for_one_website_are_refused() {
+        let text = crisp_table("a", "w1", Some("one")) + &crisp_table("b", "w1", Some("two"));
+        let err = Sources::parse(&text, None).err().unwrap();
+        assert!(
+            err.contains("[workspaces.a] and [workspaces.b]") && err.contains("\"w1\""),
+            "{err}"
+        );
     }
 
     // The gRPC source's lazy channel needs a runtime, as in the server.

@@ -60,6 +60,8 @@ pub enum FetchFailure {
     Unavailable(String),
     /// The source rejected our credentials.
     Unauthorized(String),
+    /// The source says we are configured wrongly; the message says what to fix.
+    Misconfigured(String),
     /// The caller's deadline came first.
     DeadlineExceeded(String),
 }
@@ -121,6 +123,7 @@ pub async fn fetch(
                 Ok(_) => "ok",
                 Err(SourceError::NotFound) => "not_found",
                 Err(SourceError::Unauthorized(_)) => "unauthorized",
+                Err(SourceError::Misconfigured(_)) => "misconfigured",
                 Err(SourceError::RateLimited(_)) => "rate_limited",
                 Err(SourceError::Transient(_)) => "transient_error",
                 Err(SourceError::Fatal(_)) => "error",
@@ -135,6 +138,9 @@ pub async fn fetch(
             SourceError::NotFound => return Err(FetchFailure::NotFound),
             SourceError::Unauthorized(message) => {
                 return Err(FetchFailure::Unauthorized(message.clone()));
+            }
+            SourceError::Misconfigured(message) => {
+                return Err(FetchFailure::Misconfigured(message.clone()));
             }
             SourceError::Fatal(message) => {
                 return Err(FetchFailure::Unavailable(format!(
@@ -179,9 +185,10 @@ pub async fn fetch(
 fn describe(error: &SourceError) -> String {
     match error {
         SourceError::NotFound => "not found".into(),
-        SourceError::Transient(m) | SourceError::Unauthorized(m) | SourceError::Fatal(m) => {
-            m.clone()
-        }
+        SourceError::Transient(m)
+        | SourceError::Unauthorized(m)
+        | SourceError::Misconfigured(m)
+        | SourceError::Fatal(m) => m.clone(),
         SourceError::RateLimited(_) => "rate limited".into(),
     }
 }

@@ -8,7 +8,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use crate::catalog::ShortcutStore;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 
 /// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL.
 pub async fn open(spec: &str) -> Result<Arc<dyn ShortcutStore>> {
@@ -29,15 +29,43 @@ pub(crate) fn db_error(err: sqlx::Error, shortcut: Option<&crate::catalog::Short
         && let Some(s) = shortcut
     {
         return Error::AlreadyExists(format!(
-            "bang !{} is already used in workspace {:?}",
-            s.bang, s.workspace_id
+            "bang !{} is already used in workspace {}",
+            s.bang,
+            quote(&s.workspace_id)
         ));
+    }
+    if out_of_space(&err) {
+        tracing::error!(error = %err, "the shortcut store is out of disk space; writes fail until space is freed");
+        return Error::ResourceExhausted(
+            "the shortcut store is out of disk space: nothing was written; retry once an operator has freed space (reads keep working)".into(),
+        );
     }
     match err {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             Error::Unavailable(format!("the shortcut store is unavailable: {err}"))
         }
         other => Error::Internal(format!("store: {other}")),
+    }
+}
+
+/// SQLite's SQLITE_FULL (its primary result code; extended codes add high bits).
+const SQLITE_FULL: i32 = 13;
+/// PostgreSQL's SQLSTATE `disk_full`.
+const PG_DISK_FULL: &str = "53100";
+
+/// Whether a store error means that the disk (or the database's size limit) is full.
+fn out_of_space(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse::<i32>().is_ok_and(|c| c & 0xff == SQLITE_FULL)
+            } else {
+                code == PG_DISK_FULL
+            }
+        }
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
     }
 }
 
@@ -49,13 +77,16 @@ pub(crate) fn stale_version(id: &str, expected: u64, current: u64) -> Error {
 
 pub(crate) fn not_found(workspace_id: &str, id: &str) -> Error {
     Error::NotFound(format!(
-        "no shortcut with id {id:?} in workspace {workspace_id:?}"
+        "no shortcut with id {} in workspace {}",
+        quote(id),
+        quote(workspace_id)
     ))
 }
 
 pub(crate) fn workspace_exists(id: &str) -> Error {
     Error::AlreadyExists(format!(
-        "workspace {id:?} already has a record; use UpdateWorkspace"
+        "workspace {} already has a record; use UpdateWorkspace",
+        quote(id)
     ))
 }
 
@@ -66,5 +97,5 @@ pub(crate) fn stale_workspace(id: &str, expected: u64, current: u64) -> Error {
 }
 
 pub(crate) fn workspace_without_record(id: &str) -> Error {
-    Error::NotFound(format!("workspace {id:?} has no record"))
+    Error::NotFound(format!("workspace {} has no record", quote(id)))
 }

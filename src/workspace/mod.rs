@@ -14,7 +14,7 @@ use minijinja::Value;
 
 use crate::catalog::ShortcutStore;
 use crate::catalog::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::template::dates;
 use crate::template::locale::{self, Locale};
 
@@ -157,7 +157,8 @@ impl Workspaces {
             .cloned()
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                    "workspace {id:?} has no record (it works with the defaults: locale {DEFAULT_LOCALE}, time zone {DEFAULT_TIME_ZONE}); create one with CreateWorkspace"
+                    "workspace {} has no record (it works with the defaults: locale {DEFAULT_LOCALE}, time zone {DEFAULT_TIME_ZONE}); create one with CreateWorkspace",
+                    quote(id)
                 ))
             })
     }
@@ -283,7 +284,8 @@ fn default_locale(tag: &str) -> Result<String> {
         return Err(Error::invalid(
             "default_locale",
             format!(
-                "{tag:?} is not a supported locale; use a language tag whose language is one of {}",
+                "{} is not a supported locale; use a language tag whose language is one of {}",
+                quote(tag),
                 locale::SUPPORTED.join(", ")
             ),
         ));
@@ -292,7 +294,14 @@ fn default_locale(tag: &str) -> Result<String> {
 }
 
 fn time_zone(name: &str) -> Result<String> {
-    let zone =
-        dates::parse_zone(name.trim()).map_err(|e| Error::invalid("time_zone", e.to_string()))?;
+    let zone = dates::parse_zone(name.trim()).map_err(|_| {
+        Error::invalid(
+            "time_zone",
+            format!(
+                "{} is not an IANA time zone (e.g. \"Europe/Paris\")",
+                quote(name.trim())
+            ),
+        )
+    })?;
     Ok(zone.name().to_string())
 }

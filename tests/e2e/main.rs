@@ -8,6 +8,7 @@ mod crud;
 mod data_sources;
 mod formatting;
 mod harness;
+mod holes;
 mod hostile;
 mod import;
 mod limits;

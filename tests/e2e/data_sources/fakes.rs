@@ -273,7 +273,8 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
         ["v1", "website", website, "conversation", id, "meta"] if *website == WEBSITE => {
             ("meta", *id)
         }
-        _ => return failure(StatusCode::NOT_FOUND, "not_found"),
+        // What Crisp answers for a path that is no API route (e.g. a base URL without `/v1`).
+        _ => return failure(StatusCode::NOT_FOUND, "route_not_found"),
     };
     state.record(Call {
         endpoint,

@@ -7,6 +7,7 @@ mod batch_bound;
 mod broadcast;
 mod checks;
 mod fakes;
+pub mod hooks;
 
 use std::path::PathBuf;
 use std::time::Duration;
