@@ -13,7 +13,9 @@ cd "$ROOT"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)" >&2; exit 1; }
 
-cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-bench
+# Two builds, so the server is exactly what `cargo build --release` ships (bench/README.md).
+cargo build --release --quiet -p shortcuts --bin shortcuts
+cargo build --release --quiet -p shortcuts-bench --bin shortcuts-bench
 
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"

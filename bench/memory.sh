@@ -9,7 +9,9 @@ cd "$ROOT"
 CONTACTS="${CONTACTS:-100000}"
 SHORTCUTS="${SHORTCUTS:-20000}"
 
-cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-bench
+# Two builds, so the server is exactly what `cargo build --release` ships (bench/README.md).
+cargo build --release --quiet -p shortcuts --bin shortcuts
+cargo build --release --quiet -p shortcuts-bench --bin shortcuts-bench
 WORK="$(mktemp -d)"
 trap 'kill "${SERVER_PID:-0}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 

@@ -8,7 +8,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SOAK_SECONDS="${SECONDS_TO_RUN:-${SOAK_SECONDS:-120}}"
-cargo build --release --quiet -p shortcuts --bin shortcuts -p shortcuts-bench --bin shortcuts-soak
+# Two builds, so the server is exactly what `cargo build --release` ships (bench/README.md).
+cargo build --release --quiet -p shortcuts --bin shortcuts
+cargo build --release --quiet -p shortcuts-bench --bin shortcuts-soak
 WORK="$(mktemp -d)"
 target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/soak.db" 2>"$WORK/log" &
 SERVER_PID=$!
