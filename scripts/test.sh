@@ -86,4 +86,12 @@ step "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace --all-targets --locked $*"
-cargo test --workspace --all-targets --locked "$@"
+# cargo prints one "test result" line per test target, the last of them often a target with
+# no tests (a load tool, a benchmark): the totals are summed into one closing line.
+RESULTS="$(mktemp)"
+trap 'rm -f "$RESULTS"' EXIT
+status=0
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$RESULTS" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$RESULTS"
+exit "$status"
