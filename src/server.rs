@@ -126,7 +126,7 @@ fn aux_limits(config: &Config) -> Limits {
 
 /// Announces data invalidations through the shortcut store (a no-op for a store used by
 /// one process).
-struct StoreBus(Arc<dyn crate::catalog::ShortcutStore>);
+struct StoreBus(Arc<dyn crate::catalog::store::ChangeFeed>);
 
 #[async_trait::async_trait]
 impl crate::data::InvalidationBus for StoreBus {

@@ -21,7 +21,7 @@ use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
 use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
 pub use search::SearchIndex;
-pub use store::ShortcutStore;
+pub use store::{ShortcutStore, Store};
 
 /// A shortcut with its compiled template.
 #[derive(Debug)]
@@ -79,7 +79,9 @@ struct Workspace {
 
 /// The shortcuts of every workspace, in memory, backed by a store.
 pub struct Catalog {
-    store: Arc<dyn ShortcutStore>,
+    /// The whole store, for the parts that reach it through the catalog (seeding, the
+    /// change feed); the catalog itself uses its [`ShortcutStore`] part.
+    store: Arc<dyn Store>,
     engine: Arc<Engine>,
     /// Workspace records: kept beside the shortcuts because renders need both and both
     /// come from the same store.
@@ -90,7 +92,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Loads every shortcut from the store and compiles it.
-    pub async fn load(store: Arc<dyn ShortcutStore>, engine: Arc<Engine>) -> Result<Self> {
+    pub async fn load(store: Arc<dyn Store>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
             workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
             store,
@@ -167,7 +169,7 @@ impl Catalog {
             .map(|e| e.shortcut.version)
     }
 
-    pub fn store(&self) -> &Arc<dyn ShortcutStore> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

@@ -1,4 +1,5 @@
-//! The interface every persistent shortcut store implements.
+//! The interfaces a persistent store implements, one per concern: shortcuts, workspace
+//! records, seed markers and the change feed between replicas.
 //!
 //! The catalog decides what a write should be (ids, versions, validation); a store only
 //! makes it durable, atomically, and arbitrates races: bang uniqueness and version checks
@@ -39,6 +40,7 @@ pub enum StoreEvent {
     Resync,
 }
 
+/// The shortcuts of every workspace.
 #[async_trait]
 pub trait ShortcutStore: Send + Sync + 'static {
     /// Every shortcut of every workspace, for the in-memory catalog at start.
@@ -67,7 +69,35 @@ pub trait ShortcutStore: Send + Sync + 'static {
 
     /// One shortcut, straight from the store.
     async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>>;
+}
 
+/// The service's own workspace records.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync + 'static {
+    /// Every workspace record, for the in-memory registry at start.
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
+
+    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
+    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
+
+    /// Replaces a workspace record if it is still at `expected_version`: `NotFound` when it
+    /// has none, `FailedPrecondition` when the version moved on.
+    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
+}
+
+/// One-time markers, such as "demo data seeded", set once per store.
+#[async_trait]
+pub trait SeedMarkers: Send + Sync + 'static {
+    /// Whether the marker was set.
+    async fn has_marker(&self, name: &str) -> Result<bool>;
+
+    async fn set_marker(&self, name: &str) -> Result<()>;
+}
+
+/// Replication between the replicas sharing a store. The defaults are those of a store
+/// used by one process: nothing to follow, nobody to tell.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + 'static {
     /// Announcements of changes made through any replica, for stores shared by several.
     /// A store used by one process only returns `None`. The feed is listening when this
     /// returns, so a load made afterwards misses nothing.
@@ -84,19 +114,10 @@ pub trait ShortcutStore: Send + Sync + 'static {
     ) -> Result<()> {
         Ok(())
     }
-
-    /// Whether a one-time marker (such as "demo data seeded") was set.
-    async fn has_marker(&self, name: &str) -> Result<bool>;
-
-    async fn set_marker(&self, name: &str) -> Result<()>;
-
-    /// Every workspace record, for the in-memory registry at start.
-    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
-
-    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
-
-    /// Replaces a workspace record if it is still at `expected_version`: `NotFound` when it
-    /// has none, `FailedPrecondition` when the version moved on.
-    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
 }
+
+/// A whole store, as `crate::store::open` returns it: each part of the service keeps the
+/// interface it uses (an `Arc<dyn Store>` coerces to an `Arc` of any of them).
+pub trait Store: ShortcutStore + WorkspaceStore + SeedMarkers + ChangeFeed {}
+
+impl<T: ShortcutStore + WorkspaceStore + SeedMarkers + ChangeFeed> Store for T {}

@@ -1,17 +1,19 @@
-//! Store backends behind [`ShortcutStore`](crate::catalog::ShortcutStore): the embedded
-//! default (one SQLite file) and, for several replicas, PostgreSQL.
+//! Store backends behind the interfaces of [`crate::catalog::store`]: the embedded default
+//! (one SQLite file) and, for several replicas, PostgreSQL; their statements are shared
+//! ([`sql`]), and so is the mapping of database errors to ours (here).
 
 pub mod postgres;
 pub mod row;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
 
-use crate::catalog::ShortcutStore;
+use crate::catalog::store::Store;
 use crate::error::{Error, Result, quote};
 
 /// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL.
-pub async fn open(spec: &str) -> Result<Arc<dyn ShortcutStore>> {
+pub async fn open(spec: &str) -> Result<Arc<dyn Store>> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         return Ok(Arc::new(postgres::PgStore::open(spec).await?));
     }

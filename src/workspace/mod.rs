@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use chrono_tz::Tz;
 use minijinja::Value;
 
-use crate::catalog::ShortcutStore;
+use crate::catalog::store::WorkspaceStore;
 use crate::catalog::validate;
 use crate::error::{Error, Result, quote};
 use crate::template::dates;
@@ -102,12 +102,12 @@ impl WorkspaceEntry {
 
 /// Every workspace record, in memory, backed by the store.
 pub struct Workspaces {
-    store: Arc<dyn ShortcutStore>,
+    store: Arc<dyn WorkspaceStore>,
     by_id: RwLock<HashMap<String, Arc<WorkspaceEntry>>>,
 }
 
 impl Workspaces {
-    pub async fn load(store: Arc<dyn ShortcutStore>) -> Result<Self> {
+    pub async fn load(store: Arc<dyn WorkspaceStore>) -> Result<Self> {
         let workspaces = Self {
             store,
             by_id: RwLock::new(HashMap::new()),

@@ -1,0 +1,289 @@
+//! The statements of the SQL backends and the code that runs them, written once for both.
+//!
+//! sqlx's SQLite driver reads `$N` placeholders as PostgreSQL does, and both databases take
+//! `ON CONFLICT ... DO NOTHING`, so one statement text serves both; what differs (opening,
+//! the change feed, the count of rows a write touched) is behind [`Backend`].
+
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use super::db_error;
+use super::row::{ShortcutRow, WorkspaceRow, millis, tags_json, variants_json};
+use crate::catalog::store::{SeedMarkers, ShortcutStore, WorkspaceStore};
+use crate::catalog::{Shortcut, bang_key};
+use crate::error::{Error, Result};
+use crate::workspace::Workspace;
+
+/// What one SQL database adds to the shared statements.
+pub trait Backend: Database {
+    /// What the backend needs besides its pool to run a change feed.
+    type Feed: Send + Sync + 'static;
+
+    /// How many rows a write touched (sqlx has no driver-independent accessor).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// A store on one SQL database.
+pub struct SqlStore<DB: Backend> {
+    pub(super) pool: Pool<DB>,
+    pub(super) feed: DB::Feed,
+}
+
+/// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
+macro_rules! select_shortcuts {
+    () => {
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time FROM shortcuts"
+    };
+}
+
+const LOAD_SHORTCUTS: &str = select_shortcuts!();
+
+const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
+
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+#[async_trait]
+impl<DB: Backend> ShortcutStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> ShortcutRow: FromRow<'r, DB::Row>,
+{
+    async fn load_all(&self) -> Result<Vec<Shortcut>> {
+        let rows: Vec<ShortcutRow> = sqlx::query_as(LOAD_SHORTCUTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        rows.into_iter().map(Shortcut::try_from).collect()
+    }
+
+    async fn insert(&self, s: &Shortcut) -> Result<()> {
+        insert_shortcut(s)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, Some(s)))?;
+        Ok(())
+    }
+
+    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for s in shortcuts {
+            insert_shortcut(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
+        }
+        // Dropping the transaction on an error above rolls every insert back.
+        tx.commit().await.map_err(|e| db_error(e, None))?;
+        Ok(())
+    }
+
+    async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
+        let key = bang_key(&s.bang);
+        let (tags, variants) = (tags_json(s), variants_json(s));
+        let done = sqlx::query(
+            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, version = $8, update_time = $9
+             WHERE id = $10 AND workspace_id = $11 AND version = $12",
+        )
+        .bind(s.bang.as_str())
+        .bind(key.as_str())
+        .bind(s.title.as_str())
+        .bind(s.body.as_str())
+        .bind(tags.as_str())
+        .bind(s.disabled)
+        .bind(variants.as_str())
+        .bind(s.version as i64)
+        .bind(millis(s.update_time))
+        .bind(s.id.as_str())
+        .bind(s.workspace_id.as_str())
+        .bind(expected_version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, Some(s)))?;
+        if DB::rows_affected(&done) == 1 {
+            return Ok(());
+        }
+        Err(why_not_at_version(self, &s.workspace_id, &s.id, expected_version).await)
+    }
+
+    async fn delete(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
+        // The version column is never NULL, so a NULL $3 matches any version.
+        let done = sqlx::query(
+            "DELETE FROM shortcuts WHERE id = $1 AND workspace_id = $2 AND version = COALESCE($3, version)",
+        )
+        .bind(id)
+        .bind(workspace_id)
+        .bind(expected_version.map(|v| v as i64))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        if DB::rows_affected(&done) == 1 {
+            return Ok(());
+        }
+        Err(why_not_at_version(self, workspace_id, id, expected_version.unwrap_or(0)).await)
+    }
+
+    async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>> {
+        let row: Option<ShortcutRow> = sqlx::query_as(GET_SHORTCUT)
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        row.map(Shortcut::try_from).transpose()
+    }
+}
+
+fn insert_shortcut<DB: Database>(s: &Shortcut) -> Query<'static, DB, DB::Arguments>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    // The arguments keep a copy of what is bound, so temporaries may be bound.
+    sqlx::query(INSERT_SHORTCUT)
+        .bind(s.id.as_str())
+        .bind(s.workspace_id.as_str())
+        .bind(s.bang.as_str())
+        .bind(bang_key(&s.bang).as_str())
+        .bind(s.title.as_str())
+        .bind(s.body.as_str())
+        .bind(tags_json(s).as_str())
+        .bind(s.disabled)
+        .bind(variants_json(s).as_str())
+        .bind(s.version as i64)
+        .bind(millis(s.create_time))
+        .bind(millis(s.update_time))
+}
+
+/// After a conditional write matched no row: was the shortcut gone, or moved on?
+async fn why_not_at_version(
+    store: &dyn ShortcutStore,
+    workspace_id: &str,
+    id: &str,
+    expected: u64,
+) -> Error {
+    match store.get(workspace_id, id).await {
+        Ok(Some(current)) => super::stale_version(id, expected, current.version),
+        Ok(None) => super::not_found(workspace_id, id),
+        Err(e) => e,
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> WorkspaceStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> WorkspaceRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>> {
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(
+            "SELECT id, display_name, default_locale, time_zone, version, create_time, update_time FROM workspaces",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows.into_iter().map(Workspace::from).collect())
+    }
+
+    async fn insert_workspace(&self, w: &Workspace) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, display_name, default_locale, time_zone, version, create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(w.id.as_str())
+        .bind(w.display_name.as_str())
+        .bind(w.default_locale.as_str())
+        .bind(w.time_zone.as_str())
+        .bind(w.version as i64)
+        .bind(millis(w.create_time))
+        .bind(millis(w.update_time))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                super::workspace_exists(&w.id)
+            } else {
+                db_error(e, None)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_workspace(&self, w: &Workspace, expected_version: u64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE workspaces SET display_name = $1, default_locale = $2, time_zone = $3, version = $4, update_time = $5
+             WHERE id = $6 AND version = $7",
+        )
+        .bind(w.display_name.as_str())
+        .bind(w.default_locale.as_str())
+        .bind(w.time_zone.as_str())
+        .bind(w.version as i64)
+        .bind(millis(w.update_time))
+        .bind(w.id.as_str())
+        .bind(expected_version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        if DB::rows_affected(&done) == 1 {
+            return Ok(());
+        }
+        // No record, or moved on?
+        let current: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM workspaces WHERE id = $1")
+                .bind(w.id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_error(e, None))?;
+        Err(match current {
+            Some((version,)) => super::stale_workspace(&w.id, expected_version, version as u64),
+            None => super::workspace_without_record(&w.id),
+        })
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> SeedMarkers for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn has_marker(&self, name: &str) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as("SELECT set_time FROM markers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        Ok(found.is_some())
+    }
+
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO markers (name, set_time) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(millis(std::time::SystemTime::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(())
+    }
+}
