@@ -13,6 +13,7 @@ pub mod connections;
 pub mod data;
 pub mod describe;
 pub mod error;
+pub mod ids;
 pub mod import;
 pub mod limits;
 pub mod pb;
