@@ -21,7 +21,7 @@ pub mod render;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod template;
-pub mod transport;
 pub mod workspace;

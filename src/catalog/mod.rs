@@ -7,7 +7,6 @@
 pub mod model;
 pub mod search;
 pub mod store;
-pub mod sync;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +21,29 @@ use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
 pub use search::SearchIndex;
 pub use store::ShortcutStore;
+
+/// The catalogue's store seen as the workspace records' store, so that `workspace` need not
+/// know `ShortcutStore` (it sits below the catalogue).
+struct RecordStore(Arc<dyn ShortcutStore>);
+
+#[async_trait::async_trait]
+impl crate::workspace::WorkspaceStore for RecordStore {
+    async fn load_workspaces(&self) -> Result<Vec<crate::workspace::Workspace>> {
+        self.0.load_workspaces().await
+    }
+
+    async fn insert_workspace(&self, workspace: &crate::workspace::Workspace) -> Result<()> {
+        self.0.insert_workspace(workspace).await
+    }
+
+    async fn update_workspace(
+        &self,
+        workspace: &crate::workspace::Workspace,
+        expected_version: u64,
+    ) -> Result<()> {
+        self.0.update_workspace(workspace, expected_version).await
+    }
+}
 
 /// A shortcut with its compiled template.
 #[derive(Debug)]
@@ -92,7 +114,9 @@ impl Catalog {
     /// Loads every shortcut from the store and compiles it.
     pub async fn load(store: Arc<dyn ShortcutStore>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
-            workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
+            workspace_records: Arc::new(
+                Workspaces::load(Arc::new(RecordStore(store.clone()))).await?,
+            ),
             store,
             engine,
             workspaces: RwLock::default(),

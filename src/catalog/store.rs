@@ -26,7 +26,7 @@ pub enum StoreEvent {
     },
     /// Another replica dropped cached contact or session data.
     DataInvalidated {
-        kind: crate::data::ScopeKind,
+        kind: crate::ids::ScopeKind,
         workspace_id: String,
         id: String,
     },
@@ -78,7 +78,7 @@ pub trait ShortcutStore: Send + Sync + 'static {
     /// Tells the other replicas to drop cached data; a store used by one process has none.
     async fn announce_invalidation(
         &self,
-        _kind: crate::data::ScopeKind,
+        _kind: crate::ids::ScopeKind,
         _workspace_id: &str,
         _id: &str,
     ) -> Result<()> {
