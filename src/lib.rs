@@ -2,7 +2,9 @@
 //!
 //! Data flows one way: request -> [`api`] -> [`render`] -> ([`catalog`], [`data`]) ->
 //! [`template`] -> response. The API layer translates protobuf to domain types and maps
-//! errors to statuses; the domain modules know nothing of protobuf.
+//! errors to statuses; the domain modules know nothing of protobuf. The top-level modules
+//! form layers with no cycle between them (docs/architecture.md, "Layers"); `tests/layers.rs`
+//! enforces the order.
 
 pub mod api;
 pub mod auth;
