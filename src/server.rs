@@ -68,11 +68,7 @@ impl App {
                 .with_bus(Arc::new(StoreBus(catalog.store().clone()))),
         );
         if let Some(feed) = feed {
-            tokio::spawn(crate::catalog::sync::follow(
-                catalog.clone(),
-                data.clone(),
-                feed,
-            ));
+            tokio::spawn(crate::sync::follow(catalog.clone(), data.clone(), feed));
         }
         let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()));
         let batch = Arc::new(BatchRenderer::new(
@@ -132,7 +128,7 @@ struct StoreBus(Arc<dyn crate::catalog::store::ChangeFeed>);
 impl crate::data::InvalidationBus for StoreBus {
     async fn publish(
         &self,
-        kind: crate::data::ScopeKind,
+        kind: crate::ids::ScopeKind,
         workspace_id: &str,
         id: &str,
     ) -> crate::error::Result<()> {
@@ -292,7 +288,10 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(crate::transport::incoming(listener, connections), signal);
+        .serve_with_incoming_shutdown(
+            crate::connections::transport::incoming(listener, connections),
+            signal,
+        );
     // Draining waits for every connection to close, and an idle client that ignores
     // GOAWAY would hold it open forever (hyperium/hyper#4170): in-flight calls get a grace
     // period, then the process stops regardless.

@@ -12,7 +12,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::data::{Origin, ScopeKind};
+use crate::ids::{Origin, ScopeKind};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -335,10 +335,10 @@ pub fn connections_open(listener: &'static str) -> prometheus::IntGauge {
 }
 
 /// A connection the server closed, and why.
-pub fn record_connection_closed(listener: &'static str, reason: crate::connections::CloseReason) {
+pub fn record_connection_closed(listener: &'static str, reason: &'static str) {
     METRICS
         .connections_closed
-        .with_label_values(&[listener, reason.label()])
+        .with_label_values(&[listener, reason])
         .inc();
 }
 

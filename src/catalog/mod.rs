@@ -7,7 +7,6 @@
 pub mod model;
 pub mod search;
 pub mod store;
-pub mod sync;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};

@@ -65,11 +65,4 @@ pub enum ShortcutKey {
     Bang(String),
 }
 
-/// The current time at the millisecond precision the stores keep, so that what a write
-/// returns equals what a later read returns.
-pub fn now() -> SystemTime {
-    let since_epoch = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    std::time::UNIX_EPOCH + std::time::Duration::from_millis(since_epoch.as_millis() as u64)
-}
+pub use crate::ids::now;

@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 
 use super::model::Shortcut;
 use crate::error::Result;
-use crate::workspace::Workspace;
 
 /// A change another replica made, as announced by a shared store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ pub enum StoreEvent {
     },
     /// Another replica dropped cached contact or session data.
     DataInvalidated {
-        kind: crate::data::ScopeKind,
+        kind: crate::ids::ScopeKind,
         workspace_id: String,
         id: String,
     },
@@ -71,19 +70,9 @@ pub trait ShortcutStore: Send + Sync + 'static {
     async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>>;
 }
 
-/// The service's own workspace records.
-#[async_trait]
-pub trait WorkspaceStore: Send + Sync + 'static {
-    /// Every workspace record, for the in-memory registry at start.
-    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
-
-    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
-    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
-
-    /// Replaces a workspace record if it is still at `expected_version`: `NotFound` when it
-    /// has none, `FailedPrecondition` when the version moved on.
-    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
-}
+/// The workspace records' part of the store: declared in `workspace` (below the catalogue),
+/// implemented by every backend beside the catalogue's own parts.
+pub use crate::workspace::WorkspaceStore;
 
 /// One-time markers, such as "demo data seeded", set once per store.
 #[async_trait]
@@ -108,7 +97,7 @@ pub trait ChangeFeed: Send + Sync + 'static {
     /// Tells the other replicas to drop cached data; a store used by one process has none.
     async fn announce_invalidation(
         &self,
-        _kind: crate::data::ScopeKind,
+        _kind: crate::ids::ScopeKind,
         _workspace_id: &str,
         _id: &str,
     ) -> Result<()> {

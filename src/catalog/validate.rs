@@ -2,80 +2,15 @@
 
 use crate::error::{Error, Result, quote};
 
-pub const MAX_BANG_CHARS: usize = 64;
-/// The default limit on a template body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+// The id rules and the size defaults live at the bottom of the crate (`crate::ids`), where
+// every layer can reach them; they are re-exported here, where shortcut writes look for them.
+pub use crate::ids::{
+    MAX_BANG_CHARS, MAX_BODY_BYTES, MAX_ID_CHARS, MAX_VARIANTS, MAX_WORKSPACE_ID_CHARS, bang,
+    shortcut_id, workspace_id,
+};
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG_CHARS: usize = 64;
-pub const MAX_WORKSPACE_ID_CHARS: usize = 128;
-pub const MAX_ID_CHARS: usize = 128;
-
-/// A workspace id: 1–128 characters of letters, digits, `-`, `_`, `.`.
-pub fn workspace_id(value: &str) -> Result<&str> {
-    identifier("workspace_id", value, MAX_WORKSPACE_ID_CHARS, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-    })
-}
-
-/// A server-assigned id as a caller sends it back.
-pub fn shortcut_id<'a>(field: &str, value: &'a str) -> Result<&'a str> {
-    identifier(field, value, MAX_ID_CHARS, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
-    })
-}
-
-fn identifier<'a>(
-    field: &str,
-    value: &'a str,
-    max: usize,
-    allowed: impl Fn(char) -> bool,
-) -> Result<&'a str> {
-    if value.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    if value.len() > max {
-        return Err(Error::invalid(
-            field,
-            format!("is longer than {max} characters"),
-        ));
-    }
-    if let Some(c) = value.chars().find(|c| !allowed(*c)) {
-        return Err(Error::invalid(
-            field,
-            format!("contains {c:?}; use letters, digits, '-', '_'"),
-        ));
-    }
-    Ok(value)
-}
-
-/// A bang with its optional leading `!` removed: letters, digits, `-`, `_`, 1–64 characters.
-pub fn bang<'a>(field: &str, value: &'a str) -> Result<&'a str> {
-    let bare = value.strip_prefix('!').unwrap_or(value);
-    if bare.is_empty() {
-        return Err(Error::invalid(
-            field,
-            "is required (e.g. \"refund\" or \"!refund\")",
-        ));
-    }
-    let chars = bare.chars().count();
-    if chars > MAX_BANG_CHARS {
-        return Err(Error::invalid(
-            field,
-            format!("is {chars} characters long; the limit is {MAX_BANG_CHARS}"),
-        ));
-    }
-    if let Some(c) = bare
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_')))
-    {
-        return Err(Error::invalid(
-            field,
-            format!("contains {c:?}; a bang may only use letters, digits, '-' and '_'"),
-        ));
-    }
-    Ok(bare)
-}
 
 /// Refuses control characters other than line breaks and tabs: they are invisible in a chat
 /// composer and PostgreSQL cannot store NUL.
@@ -126,9 +61,6 @@ pub fn body(value: &str, max: usize) -> Result<&str> {
     printable("body", value, true)?;
     Ok(value)
 }
-
-/// Default for [`crate::template::RenderLimits::max_variants`].
-pub const MAX_VARIANTS: usize = 32;
 
 /// The field name of one variant in errors: `variants["fr-CA"]`.
 pub fn variant_field(tag: &str) -> String {

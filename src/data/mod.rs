@@ -32,6 +32,9 @@ use cache::{CacheKey, CachedScope, Lookup, ScopeCache};
 use upstream::FetchFailure;
 
 use crate::error::{Error, Result};
+/// Re-exported: the kinds live at the bottom of the crate (`crate::ids`) so that telemetry
+/// and the stores can name them without depending on `data`.
+pub use crate::ids::{Origin, ScopeKind};
 
 /// A contact or a conversation as a data source returns it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,25 +46,6 @@ pub struct Record {
     pub custom: Map<String, Json>,
 }
 
-/// Which kind of record a lookup is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScopeKind {
-    Contact,
-    Session,
-}
-
-impl ScopeKind {
-    /// Every kind, in declaration order (`kind as usize` indexes it).
-    pub const ALL: [ScopeKind; 2] = [ScopeKind::Contact, ScopeKind::Session];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ScopeKind::Contact => "contact",
-            ScopeKind::Session => "session",
-        }
-    }
-}
-
 /// How a render wants its data fetched.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchOptions {
@@ -69,34 +53,6 @@ pub struct FetchOptions {
     pub deadline: Option<Instant>,
     /// On source failure with nothing cached, use an empty scope instead of failing.
     pub best_effort: bool,
-}
-
-/// Where a scope's data came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Cache,
-    Upstream,
-    Stale,
-    Absent,
-}
-
-impl Origin {
-    /// Every origin, in declaration order (`origin as usize` indexes it).
-    pub const ALL: [Origin; 4] = [
-        Origin::Cache,
-        Origin::Upstream,
-        Origin::Stale,
-        Origin::Absent,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Origin::Cache => "cache",
-            Origin::Upstream => "upstream",
-            Origin::Stale => "stale",
-            Origin::Absent => "absent",
-        }
-    }
 }
 
 /// What a render reports about one scope's data.
@@ -186,7 +142,7 @@ impl DataService {
                 origin: None,
             });
         }
-        validate_id(kind, id)?;
+        crate::ids::record_id(kind, id)?;
         let key = CacheKey::new(kind, workspace_id, id);
         if let Some(entry) = self.cache.fresh(&key).await {
             let source = self.sources.route(workspace_id).source.name();
@@ -315,11 +271,11 @@ impl DataService {
         workspace_id: &str,
         id: &str,
     ) -> Result<()> {
-        crate::catalog::validate::workspace_id(workspace_id)?;
+        crate::ids::workspace_id(workspace_id)?;
         if id.is_empty() {
             return Err(Error::invalid("id", "must not be empty"));
         }
-        validate_id(kind, id).map_err(|_| {
+        crate::ids::record_id(kind, id).map_err(|_| {
             Error::invalid(
                 "id",
                 "must be at most 256 characters without control characters",
@@ -343,21 +299,6 @@ impl DataService {
             entries: self.cache.entry_count(),
         }
     }
-}
-
-fn validate_id(kind: ScopeKind, id: &str) -> Result<()> {
-    // Ids are nearly always printable ASCII, checked a byte at a time; decoding characters
-    // (for control characters beyond ASCII) only when there is more.
-    let printable_ascii = id.bytes().all(|b| (b' '..b'\x7f').contains(&b));
-    let has_control = !printable_ascii && id.chars().any(char::is_control);
-    let too_long = id.len() > 256 && id.chars().count() > 256;
-    if too_long || has_control {
-        return Err(Error::invalid(
-            format!("{}_id", kind.name()),
-            "must be at most 256 characters without control characters",
-        ));
-    }
-    Ok(())
 }
 
 /// Upstream calls must end a little before the caller's deadline, so that the answer (an
@@ -464,32 +405,6 @@ fn failure_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_refused_over_256_characters_or_with_control_characters() {
-        for ok in [
-            "jane.doe@example.com",
-            "élodie+ñ@exämple.fr",
-            "名前",
-            &"x".repeat(256),
-            &"é".repeat(256),
-        ] {
-            assert!(validate_id(ScopeKind::Contact, ok).is_ok(), "{ok:?}");
-        }
-        // C0 controls, DEL, and C1 controls (two bytes in UTF-8) among other non-ASCII text.
-        for bad in [
-            "jane\0",
-            "a\tb",
-            "del\x7f",
-            "é\u{85}",
-            "\u{9f}",
-            &"x".repeat(257),
-            &"é".repeat(257),
-        ] {
-            let err = validate_id(ScopeKind::Session, bad).unwrap_err();
-            assert!(err.to_string().contains("session_id"), "{bad:?}: {err}");
-        }
-    }
 
     #[tokio::test]
     async fn the_cache_is_bounded_by_bytes() {

@@ -90,7 +90,7 @@ impl Sources {
         let mut hooks: BTreeMap<String, HookTarget> = BTreeMap::new();
         let mut secret_from: BTreeMap<String, String> = BTreeMap::new();
         for (workspace, spec) in file.workspaces {
-            crate::catalog::validate::workspace_id(&workspace)
+            crate::ids::workspace_id(&workspace)
                 .map_err(|e| format!("[workspaces.{workspace}]: {e}"))?;
             let table = format!("workspaces.{workspace}");
             let route = spec.build(&table, data_file)?;

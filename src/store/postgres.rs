@@ -97,8 +97,8 @@ struct Announcement {
 impl Announcement {
     fn into_event(self) -> StoreEvent {
         let kind = match self.op.as_str() {
-            "invalidate_contact" => Some(crate::data::ScopeKind::Contact),
-            "invalidate_session" => Some(crate::data::ScopeKind::Session),
+            "invalidate_contact" => Some(crate::ids::ScopeKind::Contact),
+            "invalidate_session" => Some(crate::ids::ScopeKind::Session),
             _ => None,
         };
         if let Some(kind) = kind {
@@ -187,7 +187,7 @@ impl ChangeFeed for PgStore {
 
     async fn announce_invalidation(
         &self,
-        kind: crate::data::ScopeKind,
+        kind: crate::ids::ScopeKind,
         workspace_id: &str,
         id: &str,
     ) -> Result<()> {

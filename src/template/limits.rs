@@ -25,8 +25,8 @@ impl Default for RenderLimits {
             fuel: 100_000,
             max_output_bytes: 64 * 1024,
             max_range: 10_000,
-            max_template_bytes: crate::catalog::validate::MAX_BODY_BYTES,
-            max_variants: crate::catalog::validate::MAX_VARIANTS,
+            max_template_bytes: crate::ids::MAX_BODY_BYTES,
+            max_variants: crate::ids::MAX_VARIANTS,
         }
     }
 }

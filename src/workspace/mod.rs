@@ -12,9 +12,8 @@ use std::time::SystemTime;
 use chrono_tz::Tz;
 use minijinja::Value;
 
-use crate::catalog::store::WorkspaceStore;
-use crate::catalog::validate;
 use crate::error::{Error, Result, quote};
+use crate::ids;
 use crate::template::dates;
 use crate::template::locale::{self, Locale};
 
@@ -100,6 +99,20 @@ impl WorkspaceEntry {
     }
 }
 
+/// The part of the store workspace records need. Declared here, below the catalogue, so
+/// that `workspace` does not depend on `catalog`; the catalogue's store provides it.
+#[async_trait::async_trait]
+pub trait WorkspaceStore: Send + Sync + 'static {
+    /// Every workspace record, for the in-memory registry at start.
+    async fn load_workspaces(&self) -> Result<Vec<Workspace>>;
+
+    /// Inserts a workspace record; `AlreadyExists` when the workspace has one.
+    async fn insert_workspace(&self, workspace: &Workspace) -> Result<()>;
+
+    /// Replaces a workspace record if it is still at `expected_version`.
+    async fn update_workspace(&self, workspace: &Workspace, expected_version: u64) -> Result<()>;
+}
+
 /// Every workspace record, in memory, backed by the store.
 pub struct Workspaces {
     store: Arc<dyn WorkspaceStore>,
@@ -149,7 +162,7 @@ impl Workspaces {
 
     /// A stored record; `NotFound` when the workspace has none.
     pub fn get(&self, id: &str) -> Result<Arc<WorkspaceEntry>> {
-        validate::workspace_id(id)?;
+        ids::workspace_id(id)?;
         self.by_id
             .read()
             .expect("workspace lock poisoned")
@@ -177,8 +190,8 @@ impl Workspaces {
     }
 
     pub async fn create(&self, new: NewWorkspace) -> Result<Arc<WorkspaceEntry>> {
-        let id = validate::workspace_id(&new.id)?.to_string();
-        let now = crate::catalog::model::now();
+        let id = ids::workspace_id(&new.id)?.to_string();
+        let now = crate::ids::now();
         let display_name = if new.display_name.trim().is_empty() {
             id.clone()
         } else {
@@ -227,7 +240,7 @@ impl Workspaces {
             record.time_zone = time_zone(zone)?;
         }
         record.version = expected_version + 1;
-        record.update_time = crate::catalog::model::now();
+        record.update_time = crate::ids::now();
         let entry = WorkspaceEntry::new(record, true)?;
         self.store
             .update_workspace(&entry.record, expected_version)

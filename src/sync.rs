@@ -1,13 +1,14 @@
-//! Keeps a replica's in-memory catalogue in step with changes made through other replicas,
-//! as announced by a shared store.
+//! Keeps a replica's in-memory catalogue and data cache in step with changes made through
+//! other replicas, as announced by a shared store. It coordinates `catalog` and `data`, so
+//! it sits above both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Catalog;
-use super::store::StoreEvent;
+use crate::catalog::Catalog;
+use crate::catalog::store::StoreEvent;
 use crate::data::DataService;
 
 /// Applies announcements until the feed ends.

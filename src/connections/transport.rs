@@ -13,7 +13,7 @@
 //! written without copying.
 //!
 //! The same type enforces each connection's handshake and idle deadlines (see
-//! [`crate::connections`]): they are looked at only when a read finds nothing to read, so
+//! [`super`]): they are looked at only when a read finds nothing to read, so
 //! a busy connection does not pay for them.
 
 use std::io;
@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 use tonic::transport::server::Connected;
 
-use crate::connections::{Acceptor, ConnInfo, ConnState, Handshake, Registry, Verdict};
+use super::{Acceptor, ConnInfo, ConnState, Handshake, Registry, Verdict};
 
 /// The connections accepted on `listener` within `registry`'s limits, ready for tonic's
 /// `serve_with_incoming*`.

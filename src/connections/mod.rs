@@ -7,7 +7,7 @@
 //! Why "idle" is counted in requests, not bytes: our own HTTP/2 keepalive PINGs (and the
 //! peer's answers) are traffic too, so a byte clock would never see an idle connection.
 //! [`ActivityLayer`] (gRPC) and [`serve_http`] (HTTP/1) count the requests in flight on
-//! each connection; the connection's reads ([`crate::transport::Connection`]) enforce the
+//! each connection; the connection's reads ([`transport::Connection`]) enforce the
 //! deadlines, so no task per connection is needed.
 //!
 //! At the connection bound a new connection is let in by closing the one idle the longest
@@ -34,7 +34,9 @@ use tonic::codegen::Service;
 use tonic::codegen::http::{self, HeaderValue, Request, Response, StatusCode};
 use tonic::transport::server::TcpConnectInfo;
 
-use crate::transport::Connection;
+pub mod transport;
+
+use transport::Connection;
 
 /// SETTINGS_MAX_CONCURRENT_STREAMS announced on the gRPC port unless configured.
 pub const DEFAULT_MAX_STREAMS: u32 = 256;
@@ -246,7 +248,7 @@ impl Registry {
                         victim.reader.wake();
                         crate::telemetry::record_connection_closed(
                             shared.listener,
-                            CloseReason::Evicted,
+                            CloseReason::Evicted.label(),
                         );
                         tracing::debug!(
                             listener = shared.listener,
@@ -258,7 +260,7 @@ impl Registry {
                         drop(stream);
                         crate::telemetry::record_connection_closed(
                             shared.listener,
-                            CloseReason::Refused,
+                            CloseReason::Refused.label(),
                         );
                         let mut log = shared.refusals.lock().expect("log state poisoned");
                         if let Some(more) = log.due() {
@@ -334,7 +336,7 @@ impl Registry {
             CloseReason::IdleTimeout
         };
         state.closing.store(true, Ordering::Release);
-        crate::telemetry::record_connection_closed(self.0.listener, reason);
+        crate::telemetry::record_connection_closed(self.0.listener, reason.label());
         tracing::debug!(
             listener = self.0.listener,
             reason = reason.label(),
