@@ -76,6 +76,8 @@ pub(crate) fn format(
     if is_missing(value) && is_plain(state) {
         return Err(needs_trace(state));
     }
+    // Printing is where a long loop shows: its wall-clock bound is checked here too.
+    budget::check_time()?;
     if let Some(text) = value.as_str() {
         // No printed value may take the reply past its limit, checked before writing it.
         if text.len() > max_output_bytes {

@@ -213,7 +213,7 @@ async fn a_body_limit_below_the_starter_library_stops_the_first_start_with_the_w
 }
 
 /// Peak resident memory of a process, from /proc.
-fn peak_rss_bytes(pid: u32) -> u64 {
+pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()
