@@ -142,12 +142,21 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let mut results = batch_client.batch_render(batch).await?.into_inner();
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = read.clone();
     let reader = tokio::spawn(async move {
-        let mut n = 0u64;
-        while let Ok(Some(_)) = results.message().await {
-            n += 1;
+        loop {
+            match results.message().await {
+                Ok(Some(_)) => {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    eprintln!("the batch stream failed: {status}");
+                    break;
+                }
+            }
         }
-        n
     });
     let storming = health_for(channel.clone(), args.seconds).await;
     let rss_peak = rss_mib(args.server_pid, "VmHWM:");
@@ -158,7 +167,8 @@ async fn main() -> anyhow::Result<()> {
     }
     // Cancel the batch: drop the stream mid-way.
     reader.abort();
-    let batch_read = reader.await.unwrap_or(0);
+    let _ = reader.await;
+    let batch_read = read.load(Ordering::Relaxed);
     let cancelled = Instant::now();
     let mut quiet_after = None;
     while cancelled.elapsed() < Duration::from_secs(10) {
