@@ -494,6 +494,7 @@ fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::{Control, Stopped};
     use minijinja::context;
 
     fn engine() -> Engine {
@@ -804,6 +805,122 @@ mod tests {
             }
             let per = started.elapsed().as_nanos() / n;
             println!("{label}: {per} ns per render");
+        }
+    }
+
+    /// A render in its slot stops at its deadline and when its caller cancels it.
+    #[test]
+    fn a_full_render_stops_at_its_deadline_or_when_cancelled() {
+        let e = Engine::new(RenderLimits {
+            fuel: 1_000_000_000,
+            max_output_bytes: 100_000_000,
+            ..Default::default()
+        });
+        let t = e
+            .compile("{% for i in range(10000) %}{% for j in range(1000) %}<<j>>{% endfor %}{% endfor %}")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let deadline = started + std::time::Duration::from_millis(50);
+        let control = Control {
+            deadline: Some((deadline, Stopped::Deadline)),
+            cancel: None,
+        };
+        match e.render_full(&t, context! {}, control) {
+            Err(RenderError::Stopped(Stopped::Deadline)) => {}
+            other => panic!("{:?}", other.map(|r| r.text.len())),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let control = Control {
+            deadline: None,
+            cancel: Some(cancel),
+        };
+        assert!(matches!(
+            e.render_full(&t, context! {}, control),
+            Err(RenderError::Stopped(Stopped::Cancelled))
+        ));
+        // The quick attempt gives up past its slice, and remembers the template as heavy.
+        assert!(e.render_quick(&t, context! {}).unwrap().is_none());
+        assert!(t.is_heavy());
+    }
+
+    /// Searches for slow templates: random bodies built from the operators and filters that
+    /// build values, rendered with the default limits; prints the slowest body per size.
+    /// Run with `cargo test --release --lib slow_template_search -- --ignored --nocapture`
+    /// (`SEARCH_ROUNDS` bodies per size, 2000 by default).
+    #[test]
+    #[ignore]
+    fn slow_template_search() {
+        const ATOMS: &[&str] = &[
+            "(range(10000)|list)",
+            "\"x\" * 100000",
+            "[\"y\" * 1000]",
+            "range(100)",
+            "(\"ab\" * 50000)",
+            "[1, 2, 3]",
+            "contact",
+            "10000",
+            "-1",
+        ];
+        const OPS: &[&str] = &[
+            "({a} * {b})",
+            "({a} + {b})",
+            "({a} ~ {b})",
+            "{a}[{b}]",
+            "{a}[::-1]",
+            "({a}|join)",
+            "({a}|sort)",
+            "({a}|unique|list)",
+            "({a}|reverse|list)",
+            "({a}|string)",
+            "({a}|tojson)",
+            "({a}|sum(start=[]))",
+            "({a}|max)",
+            "({a}|map(\"string\")|list)",
+            "({a}|batch(3)|list)",
+            "({a}|length)",
+        ];
+        let e = engine();
+        let rounds: usize = std::env::var("SEARCH_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2000);
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for depth in 1..=4 {
+            let mut slowest = (std::time::Duration::ZERO, String::new(), String::new());
+            for _ in 0..rounds {
+                let mut expr = ATOMS[next(ATOMS.len())].to_string();
+                for _ in 0..depth {
+                    let b = ATOMS[next(ATOMS.len())];
+                    expr = OPS[next(OPS.len())].replace("{a}", &expr).replace("{b}", b);
+                }
+                let body = match next(3) {
+                    0 => format!("<<{expr}>>"),
+                    1 => format!("{{% for i in range(100) %}}<<{expr}>>{{% endfor %}}"),
+                    _ => format!("{{% set v = {expr} %}}{{% for x in v %}}<<x>>{{% endfor %}}"),
+                };
+                let Ok(t) = e.compile(&body) else { continue };
+                let started = std::time::Instant::now();
+                let outcome = e.render(&t, context! { contact => context! { plan => "pro" } });
+                let took = started.elapsed();
+                if took > slowest.0 {
+                    let outcome = match outcome {
+                        Ok(r) => format!("ok, {} bytes", r.text.len()),
+                        Err(err) => err.to_string(),
+                    };
+                    slowest = (took, body, outcome);
+                }
+            }
+            println!(
+                "depth {depth}: slowest {:?}: {} => {}",
+                slowest.0, slowest.1, slowest.2
+            );
         }
     }
 }
