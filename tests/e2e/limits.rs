@@ -229,7 +229,10 @@ pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn templates_building_huge_values_run_out_of_fuel_before_taking_the_memory() {
-    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Fuel, not time, is what has to stop these (a debug build on a busy machine can take
+    // longer than the default --render-timeout to spend it).
+    let server = TestServer::start_on(dir.path().join("s.db"), &["--render-timeout", "60s"]);
     let mut client = server.client().await;
     client
         .render_template(inline("warm <<contact.plan>>", JANE))
