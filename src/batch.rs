@@ -5,9 +5,12 @@
 //! (`--batch-concurrency`), so 10,000 cold contacts never become 10,000 upstream calls at
 //! once. Results pass through a bounded channel: when the caller reads slowly the channel
 //! fills and no new recipient starts, so the server never holds the whole batch. When the
-//! caller goes away the channel closes and the work still in flight is aborted.
+//! caller goes away the channel closes and the work still in flight is aborted: tasks
+//! waiting are dropped, and renders already running (in a render slot, off the runtime,
+//! where aborting a task cannot reach them) see the batch's cancel flag at their next charge.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -92,6 +95,7 @@ impl BatchRenderer {
             locale: request.locale.clone(),
             agent: request.agent,
             strict: request.strict,
+            cancel: Arc::new(AtomicBool::new(false)),
         };
         let span = tracing::info_span!(
             "batch",
@@ -114,6 +118,18 @@ struct Job {
     locale: String,
     agent: Value,
     strict: bool,
+    /// Set when the batch ends early; renders in flight stop at their next charge.
+    cancel: Arc<AtomicBool>,
+}
+
+/// Sets the flag when dropped: however the batch's task ends (the caller went away, the
+/// runtime shut down), renders still running stop.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +147,8 @@ impl Job {
             .map(|(index, recipient)| job.clone().spawn_render(index as u32, recipient))
             .buffer_unordered(job.concurrency);
         let mut renders = std::pin::pin!(renders);
+        // Declared after the renders so that it drops, and stops them, first.
+        let _cancel = CancelOnDrop(job.cancel.clone());
         let mut tally = Tally::default();
         let mut paused_notice = false;
         let finished = loop {
@@ -209,6 +227,10 @@ impl Job {
                 let Ok(_permit) = self.permits.clone().acquire_owned().await else {
                     return Err(Error::Internal("the batch semaphore was closed".into()));
                 };
+                // A recipient still waiting for a permit when the batch was cancelled.
+                if self.cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Unavailable("the batch was cancelled".into()));
+                }
                 let vars = recipient.vars?;
                 self.renderer
                     .render(RenderRequest {
@@ -221,6 +243,7 @@ impl Job {
                         strict: self.strict,
                         locale: self.locale.clone(),
                         fetch: FetchOptions::default(),
+                        cancel: Some(self.cancel.clone()),
                     })
                     .await
             }

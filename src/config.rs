@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_RENDER_FUEL", default_value_t = RenderLimits::default().fuel)]
     pub render_fuel: u64,
 
+    /// Wall-clock time one render may take (e.g. `250ms`), waiting for a render slot
+    /// included; the caller's deadline also stops it.
+    #[arg(long, env = "SHORTCUTS_RENDER_TIMEOUT", default_value = "250ms", value_parser = parse_render_timeout)]
+    pub render_timeout: std::time::Duration,
+
     /// Largest reply a render may produce, in bytes.
     #[arg(long, env = "SHORTCUTS_MAX_OUTPUT_BYTES", default_value_t = RenderLimits::default().max_output_bytes)]
     pub max_output_bytes: usize,
@@ -160,6 +165,17 @@ pub struct Config {
     pub batch_concurrency: u32,
 }
 
+/// A `--render-timeout`: a duration from 1 ms to 1 minute.
+fn parse_render_timeout(value: &str) -> Result<std::time::Duration, String> {
+    let timeout = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if !(std::time::Duration::from_millis(1)..=std::time::Duration::from_secs(60))
+        .contains(&timeout)
+    {
+        return Err("must be from 1ms to 60s".into());
+    }
+    Ok(timeout)
+}
+
 impl Config {
     /// The token registry, `None` when authentication is off. Refuses to run without
     /// authentication on a reachable address unless `--no-auth` says so.
@@ -203,6 +219,7 @@ impl Config {
             max_template_bytes: self.max_body_bytes,
             max_range: self.max_range_items as usize,
             max_variants: self.max_variants as usize,
+            render_timeout: self.render_timeout,
         }
     }
 

@@ -2,8 +2,16 @@
 //!
 //! Resolves the template (a catalog entry, or an inline body compiled on the spot), fetches
 //! the contact and session scopes concurrently, assembles the context and renders it.
+//!
+//! A render first runs inline on the async runtime with a small slice of fuel
+//! ([`crate::template::QUICK_FUEL`]), which every ordinary reply fits in. One that needs more
+//! waits for one of a few render slots and runs again with the full fuel off the runtime
+//! (`block_in_place`), bounded by `--render-timeout` and the caller's deadline: however
+//! hostile a template, the runtime's threads stay free to answer other calls.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use minijinja::Value;
 
@@ -12,7 +20,9 @@ use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
 use crate::error::{Error, Result};
 use crate::telemetry;
 use crate::template::locale::{self, Locale};
-use crate::template::{CompiledTemplate, RenderContext, RenderError, RenderSettings};
+use crate::template::{
+    CompiledTemplate, Control, Engine, RenderContext, RenderError, RenderSettings, Stopped,
+};
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -37,6 +47,8 @@ pub struct RenderRequest {
     pub fetch: FetchOptions,
     /// The reader's language tag (`fr-CA`); empty: the workspace's default locale.
     pub locale: String,
+    /// Set when the caller went away; a render in progress stops at its next charge.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// A rendered reply.
@@ -58,11 +70,21 @@ pub struct RenderOutcome {
 pub struct Renderer {
     catalog: Arc<Catalog>,
     data: Arc<DataService>,
+    /// Render slots: renders that outgrew the quick slice of fuel run one per slot, so that
+    /// they never take every core from the runtime.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Renderer {
     pub fn new(catalog: Arc<Catalog>, data: Arc<DataService>) -> Self {
-        Self { catalog, data }
+        // One core is left to the runtime (on one core, the slot shares it).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let slots = Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)));
+        Self {
+            catalog,
+            data,
+            slots,
+        }
     }
 
     /// The data service renders read contacts and sessions through.
@@ -137,12 +159,18 @@ impl Renderer {
             telemetry::record_data_lookup(origin.scope, origin.origin);
         }
         let rendered = self
-            .catalog
-            .engine()
-            .render(template, context.into_value())
+            .run(
+                template,
+                context.into_value(),
+                request.fetch.deadline,
+                request.cancel.clone(),
+            )
+            .await
             .inspect_err(|err| {
                 telemetry::record_render(match err {
-                    RenderError::LimitExceeded(_) => telemetry::RenderOutcome::Limit,
+                    RenderError::LimitExceeded(_) | RenderError::Stopped(_) => {
+                        telemetry::RenderOutcome::Limit
+                    }
                     RenderError::Failed { .. } => telemetry::RenderOutcome::Error,
                 })
             })
@@ -151,6 +179,15 @@ impl Renderer {
                 RenderError::Failed { line, message } => Error::FailedPrecondition(format!(
                     "the template failed at line {line}: {message}"
                 )),
+                RenderError::Stopped(why @ Stopped::Timeout(_)) => {
+                    Error::ResourceExhausted(why.to_string())
+                }
+                RenderError::Stopped(why @ Stopped::Deadline) => {
+                    Error::DeadlineExceeded(why.to_string())
+                }
+                RenderError::Stopped(why @ Stopped::Cancelled) => {
+                    Error::Unavailable(why.to_string())
+                }
             })?;
         if request.strict && !rendered.missing.is_empty() {
             telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
@@ -177,6 +214,47 @@ impl Renderer {
             variant_locale,
             format_locale: settings.locale.tag.to_string(),
         })
+    }
+}
+
+impl Renderer {
+    /// Runs the engine: inline within the quick slice of fuel, else in a render slot off
+    /// the runtime, until `--render-timeout` or the caller's deadline, whichever is first.
+    async fn run(
+        &self,
+        template: &CompiledTemplate,
+        context: Value,
+        caller_deadline: Option<Instant>,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> std::result::Result<crate::template::Rendered, RenderError> {
+        let started = Instant::now();
+        let engine: &Engine = self.catalog.engine();
+        if let Some(rendered) = engine.render_quick(template, context.clone())? {
+            return Ok(rendered);
+        }
+        let timeout = engine.limits().render_timeout;
+        let deadline = match caller_deadline {
+            Some(at) if at < started + timeout => (at, Stopped::Deadline),
+            _ => (started + timeout, Stopped::Timeout(timeout)),
+        };
+        let _slot = tokio::time::timeout_at(deadline.0.into(), self.slots.acquire())
+            .await
+            .map_err(|_| RenderError::Stopped(deadline.1.clone()))?
+            .map_err(|_| RenderError::Failed {
+                line: 0,
+                message: "the render slots were closed".into(),
+            })?;
+        let control = Control {
+            deadline: Some(deadline),
+            cancel,
+        };
+        let render = || engine.render_full(template, context, control);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(render),
+            // A single-threaded runtime (tools, tests) has no other thread to hand its
+            // tasks to; the render is bounded by its deadline all the same.
+            _ => render(),
+        }
     }
 }
 

@@ -356,6 +356,7 @@ impl ShortcutService for ShortcutApi {
                         deadline,
                         best_effort: r.best_effort,
                     },
+                    cancel: None,
                 };
                 Ok(render_response(self.renderer.render(request).await?))
             },
@@ -390,6 +391,7 @@ impl ShortcutService for ShortcutApi {
                         deadline,
                         best_effort: r.best_effort,
                     },
+                    cancel: None,
                 };
                 Ok(render_response(self.renderer.render(request).await?))
             },

@@ -1,32 +1,76 @@
 //! A compiled template that owns its source and can be shared across threads.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use minijinja::{Environment, Error, ErrorKind, Template};
+use minijinja::machinery::{self, CodeGenerator, Instructions};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Error, ErrorKind};
 
+use super::budget;
 use super::trace::{PLAIN_BODY, TRACED_BODY};
+
+/// A body's instructions, after [`budget::guard`], borrowing the source they came from.
+pub(crate) struct Code<'s> {
+    pub instructions: Instructions<'s>,
+    pub blocks: BTreeMap<&'s str, Instructions<'s>>,
+    pub buffer_size_hint: usize,
+}
+
+self_cell::self_cell!(
+    /// A body's source and its compiled instructions, kept together: minijinja's
+    /// instructions borrow their source, and ours are rewritten after compilation, so they
+    /// cannot live in an `Environment` (which compiles and keeps its own).
+    pub(crate) struct Program {
+        owner: Box<str>,
+        #[covariant]
+        dependent: Code,
+    }
+);
+
+impl Program {
+    fn compile(name: &'static str, source: String, syntax: &SyntaxConfig) -> Result<Self, Error> {
+        Program::try_new(source.into_boxed_str(), |source| {
+            let ast = machinery::parse(source, name, syntax.clone())?;
+            let mut generator = CodeGenerator::new(name, source);
+            generator.compile_stmt(&ast);
+            let buffer_size_hint = generator.buffer_size_hint();
+            let (instructions, blocks) = generator.finish();
+            Ok(Code {
+                instructions: budget::guard(instructions),
+                blocks: blocks
+                    .into_iter()
+                    .map(|(name, block)| (name, budget::guard(block)))
+                    .collect(),
+                buffer_size_hint,
+            })
+        })
+    }
+
+    pub fn code(&self) -> &Code<'_> {
+        self.borrow_dependent()
+    }
+}
 
 /// A template checked and compiled once; rendering it never parses again.
 ///
-/// Each template lives in its own clone of the engine's base environment: the clone shares
-/// the filter and global tables (reference counted) and adds only this template's plain
-/// body (see the `trace` module), which lets the compiled form own its source without
-/// borrowing from a shared registry.
-///
-/// The traced body is compiled the first time a render needs it, into a clone of that
-/// environment: a compiled body takes ~10 KB, and a template whose data is always complete
-/// never needs it.
+/// Its bodies render in the engine's environment (filters, functions, fuel) with
+/// instructions compiled here (see [`Program`]). The traced body is compiled the first
+/// time a render needs it: a compiled body takes ~10 KB, and a template whose data is
+/// always complete never needs it.
 pub struct CompiledTemplate {
-    env: Environment<'static>,
+    plain: Program,
+    syntax: SyntaxConfig,
     traced_source: Box<str>,
-    /// The environment with both bodies, once a render needed the traced one; the error
-    /// if that body did not compile.
-    traced: OnceLock<Result<Environment<'static>, String>>,
+    /// The traced body, once a render needed it; the error if it did not compile.
+    traced: OnceLock<Result<Program, String>>,
     /// Placeholder paths it reads, each once, in order of first appearance.
     placeholders: Vec<String>,
     /// The last render needed the traced body (see [`Self::expects_trace`]).
     needed_trace: AtomicBool,
+    /// The last render needed more than the quick slice of fuel (see [`Self::is_heavy`]).
+    heavy: AtomicBool,
 }
 
 /// One of a template's two compiled forms (see [`super::trace`]).
@@ -38,47 +82,54 @@ pub(crate) enum Body {
 
 impl CompiledTemplate {
     /// Compiles the plain body; keeps the traced one's source for later.
-    pub(crate) fn new(
-        base: &Environment<'static>,
-        plain: String,
-        traced: String,
-    ) -> Result<Self, Error> {
-        let mut env = base.clone();
-        env.add_template_owned(PLAIN_BODY, plain)?;
+    pub(crate) fn new(syntax: &SyntaxConfig, plain: String, traced: String) -> Result<Self, Error> {
         Ok(Self {
-            env,
+            plain: Program::compile(PLAIN_BODY, plain, syntax)?,
+            syntax: syntax.clone(),
             traced_source: traced.into_boxed_str(),
             traced: OnceLock::new(),
             placeholders: Vec::new(),
             needed_trace: AtomicBool::new(false),
+            heavy: AtomicBool::new(false),
         })
     }
 
-    /// A body, and the environment to render it in.
-    pub(crate) fn body(
-        &self,
-        body: Body,
-    ) -> Result<(&Environment<'static>, Template<'_, '_>), Error> {
-        let (env, name) = match body {
-            Body::Plain => (&self.env, PLAIN_BODY),
-            Body::Traced => (self.traced_env()?, TRACED_BODY),
-        };
-        Ok((env, env.get_template(name)?))
+    /// The plain body's source (after instrumentation of what bypasses the formatter).
+    pub(crate) fn plain_source(&self) -> &str {
+        self.plain.borrow_owner()
     }
 
-    fn traced_env(&self) -> Result<&Environment<'static>, Error> {
-        let env = self.traced.get_or_init(|| {
-            let mut env = self.env.clone();
-            env.add_template_owned(TRACED_BODY, self.traced_source.to_string())
-                .map_err(|err| err.to_string())?;
-            Ok(env)
+    /// A body's compiled code.
+    pub(crate) fn body(&self, body: Body) -> Result<&Code<'_>, Error> {
+        match body {
+            Body::Plain => Ok(self.plain.code()),
+            Body::Traced => self.traced_program().map(Program::code),
+        }
+    }
+
+    fn traced_program(&self) -> Result<&Program, Error> {
+        let program = self.traced.get_or_init(|| {
+            Program::compile(TRACED_BODY, self.traced_source.to_string(), &self.syntax)
+                .map_err(|err| err.to_string())
         });
-        env.as_ref().map_err(|message| {
+        program.as_ref().map_err(|message| {
             Error::new(
                 ErrorKind::InvalidOperation,
                 format!("the traced body does not compile: {message}"),
             )
         })
+    }
+
+    /// Whether the next render should skip the quick pass on the async runtime and go
+    /// straight to a render slot, because the last one ran out of the quick slice of fuel.
+    pub(crate) fn is_heavy(&self) -> bool {
+        self.heavy.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn remember_heavy(&self, heavy: bool) {
+        if self.heavy.load(Ordering::Relaxed) != heavy {
+            self.heavy.store(heavy, Ordering::Relaxed);
+        }
     }
 
     /// Whether the next render should start with the traced body, because the last one

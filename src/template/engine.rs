@@ -6,10 +6,11 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use super::analysis::{Analysis, Emit};
+use super::budget::{self, Control};
 use super::compiled::{Body, CompiledTemplate};
 use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
 use super::formatting;
-use super::limits::{LimitHit, RenderLimits};
+use super::limits::{LimitHit, RenderLimits, Stopped};
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES};
 
@@ -81,9 +82,18 @@ pub struct Rendered {
     pub filter_failures: Vec<String>,
 }
 
+/// Fuel of a render's first attempt, made inline on the async runtime: enough for any
+/// ordinary reply (the starter library's largest render takes ~300), small enough that the
+/// attempt cannot hold a runtime thread for long. A render that runs out of it is run again
+/// with the full fuel in a render slot, off the runtime (see [`crate::render`]).
+pub const QUICK_FUEL: u64 = 10_000;
+
 /// Compiles and renders shortcut templates.
 pub struct Engine {
+    /// The environment with the full fuel.
     base: Environment<'static>,
+    /// The same with [`QUICK_FUEL`].
+    quick: Environment<'static>,
     syntax: SyntaxConfig,
     limits: RenderLimits,
 }
@@ -107,7 +117,12 @@ impl Engine {
         env.add_function("range", bounded_range(limits.max_range));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
-        env.set_formatter(trace::format);
+        let max_output_bytes = limits.max_output_bytes;
+        env.set_formatter(move |out, state, value| {
+            trace::format(out, state, value, max_output_bytes)
+        });
+        budget::register(&mut env);
+        budget::register_filters(&mut env);
         env.add_filter("date", formatting::date);
         env.add_filter("number", formatting::number);
         env.add_filter("currency", formatting::currency);
@@ -116,8 +131,11 @@ impl Engine {
         env.add_filter("truncate", formatting::truncate);
         env.add_test("present", formatting::is_present);
         env.add_test("missing", formatting::is_missing_test);
+        let mut quick = env.clone();
+        quick.set_fuel(Some(limits.fuel.min(QUICK_FUEL)));
         Self {
             base: env,
+            quick,
             syntax,
             limits,
         }
@@ -187,7 +205,7 @@ impl Engine {
         // instrumentation break a template, that is reported now, when it is written.
         let compiled = machinery::parse(&traced, TRACED_BODY, self.syntax.clone())
             .map(drop)
-            .and_then(|()| CompiledTemplate::new(&self.base, plain, traced));
+            .and_then(|()| CompiledTemplate::new(&self.syntax, plain, traced));
         let compiled = match compiled {
             Ok(compiled) => compiled,
             Err(err) => {
@@ -195,10 +213,13 @@ impl Engine {
                 return (None, validation);
             }
         };
-        let undeclared = compiled
-            .body(Body::Plain)
-            .map(|(_, t)| t.undeclared_variables(false))
-            .unwrap_or_default();
+        let undeclared = {
+            let mut env = Environment::new();
+            env.set_syntax(self.syntax.clone());
+            env.template_from_str(compiled.plain_source())
+                .map(|t| t.undeclared_variables(false))
+                .unwrap_or_default()
+        };
         let mut reported_roots: Vec<&str> = Vec::new();
         for path in &analysis.paths {
             let root = path.root.as_str();
@@ -228,28 +249,75 @@ impl Engine {
         (Some(compiled), validation)
     }
 
-    /// Renders a compiled template against a context of scopes.
-    ///
-    /// The plain body renders first; only when it meets a placeholder that needs tracing
-    /// does the traced body render, from the start (see the `trace` module).
+    /// Renders a compiled template against a context of scopes, with the full fuel and no
+    /// wall-clock bound: for callers with no runtime to keep responsive (tests, tools).
     pub fn render(
         &self,
+        template: &CompiledTemplate,
+        context: Value,
+    ) -> Result<Rendered, RenderError> {
+        self.render_full(template, context, Control::default())
+    }
+
+    /// The first attempt at a render, cheap enough to make on the async runtime: within
+    /// [`QUICK_FUEL`]. `None` when the template needs more (this time, or the last time it
+    /// rendered): then [`Self::render_full`] has to run it, off the runtime.
+    pub fn render_quick(
+        &self,
+        template: &CompiledTemplate,
+        context: Value,
+    ) -> Result<Option<Rendered>, RenderError> {
+        if self.limits.fuel <= QUICK_FUEL {
+            return self
+                .render_full(template, context, Control::default())
+                .map(Some);
+        }
+        if template.is_heavy() {
+            return Ok(None);
+        }
+        match self.render_in(&self.quick, template, context) {
+            Err(RenderError::LimitExceeded(message)) if message == QUICK_OUT_OF_FUEL => {
+                template.remember_heavy(true);
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    /// Renders with the full fuel, stopping at `control`'s deadline or cancellation.
+    /// Blocking: a render may take up to its wall-clock bound.
+    pub fn render_full(
+        &self,
+        template: &CompiledTemplate,
+        context: Value,
+        control: Control,
+    ) -> Result<Rendered, RenderError> {
+        let _installed = budget::Installed::new(control);
+        budget::check_time().map_err(|err| classify(&err, self.limits))?;
+        self.render_in(&self.base, template, context)
+    }
+
+    /// The plain body first; only when it meets a placeholder that needs tracing does the
+    /// traced body render, from the start (see the `trace` module).
+    fn render_in(
+        &self,
+        env: &Environment<'static>,
         template: &CompiledTemplate,
         context: Value,
     ) -> Result<Rendered, RenderError> {
         // After a render that needed tracing the next one likely does too (a placeholder
         // empty for most contacts): its plain pass would only stop, so it is skipped.
         if !template.expects_trace()
-            && let Some(rendered) = self.pass(template, Body::Plain, context.clone())?
+            && let Some(rendered) = self.pass(env, template, Body::Plain, context.clone())?
         {
             return Ok(rendered);
         }
-        let rendered =
-            self.pass(template, Body::Traced, context)?
-                .ok_or_else(|| RenderError::Failed {
-                    line: 0,
-                    message: "the traced body stopped for tracing".into(),
-                })?;
+        let rendered = self
+            .pass(env, template, Body::Traced, context)?
+            .ok_or_else(|| RenderError::Failed {
+                line: 0,
+                message: "the traced body stopped for tracing".into(),
+            })?;
         template.remember_trace(
             !(rendered.missing.is_empty()
                 && rendered.defaulted.is_empty()
@@ -260,32 +328,33 @@ impl Engine {
 
     /// Renders one body; `None` when the plain body stopped for the traced one.
     ///
-    /// The body runs as `Template::render` runs it, but through minijinja's machinery, which
-    /// hands back the render's state (for its trace) without boxing it, and writes into a
-    /// plain `String`. The reply's length is therefore checked once written: fuel already
-    /// bounds what one render can write (a unit per 64 bytes) as it bounds the values it can
-    /// build, and a render that ran past the limit before failing or stopping still reports
-    /// the limit, as when writing stopped at it.
+    /// The body runs as `Template::render` runs it, but through minijinja's machinery, with
+    /// our own instructions (see [`budget`]), which hands back the render's state (for its
+    /// trace) and writes into a plain `String`. No printed value may take the reply past
+    /// its limit (the formatter stops it while writing); the raw text between them is
+    /// charged as fuel as it is written, and the reply's length checked once more at the
+    /// end. A render that ran past the limit before failing or stopping still reports the
+    /// limit, as when writing stopped at it.
     fn pass(
         &self,
+        env: &Environment<'static>,
         template: &CompiledTemplate,
         body: Body,
         context: Value,
     ) -> Result<Option<Rendered>, RenderError> {
         let traced = body == Body::Traced;
-        let (env, handle) = template.body(body).map_err(|err| RenderError::Failed {
+        let code = template.body(body).map_err(|err| RenderError::Failed {
             line: 0,
             message: err.to_string(),
         })?;
-        let compiled = machinery::get_compiled_template(&handle);
-        let mut text = String::with_capacity(compiled.buffer_size_hint);
+        let mut text = String::with_capacity(code.buffer_size_hint);
         let result = machinery::eval(
             env,
-            &compiled.instructions,
+            &code.instructions,
             context,
-            &compiled.blocks,
+            &code.blocks,
             &mut machinery::make_string_output(&mut text),
-            compiled.initial_auto_escape.clone(),
+            AutoEscape::None,
         );
         let mut state = match result {
             _ if text.len() > self.limits.max_output_bytes => {
@@ -296,8 +365,16 @@ impl Engine {
             }
             Ok((_, state)) => state,
             Err(err) if !traced && NeedsTrace::caused(&err) => return Ok(None),
+            Err(err) if err.kind() == ErrorKind::OutOfFuel && std::ptr::eq(env, &self.quick) => {
+                return Err(RenderError::LimitExceeded(QUICK_OUT_OF_FUEL.into()));
+            }
             Err(err) => return Err(classify(&err, self.limits)),
         };
+        if !std::ptr::eq(env, &self.quick)
+            && let Some((consumed, _)) = state.fuel_levels()
+        {
+            template.remember_heavy(consumed > QUICK_FUEL);
+        }
         let trace = state.get_extension_mut::<RenderTrace>().map(std::mem::take);
         // The plain body records nothing; a record means it stopped and the error was lost
         // on the way out.
@@ -314,6 +391,8 @@ impl Engine {
     }
 }
 
+/// Marks the quick attempt running out of its slice (never shown to a caller).
+const QUICK_OUT_OF_FUEL: &str = "out of the quick slice of fuel";
 fn classify(err: &minijinja::Error, limits: RenderLimits) -> RenderError {
     if err.kind() == ErrorKind::OutOfFuel {
         return RenderError::LimitExceeded(format!(
@@ -325,6 +404,9 @@ fn classify(err: &minijinja::Error, limits: RenderLimits) -> RenderError {
     while let Some(e) = source {
         if let Some(hit) = e.downcast_ref::<LimitHit>() {
             return RenderError::LimitExceeded(hit.0.clone());
+        }
+        if let Some(stopped) = e.downcast_ref::<Stopped>() {
+            return RenderError::Stopped(stopped.clone());
         }
         source = e.source();
     }
@@ -412,6 +494,7 @@ fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::{Control, Stopped};
     use minijinja::context;
 
     fn engine() -> Engine {
@@ -564,8 +647,11 @@ mod tests {
         for body in bodies {
             let t = e.compile(body).unwrap();
             for ctx in [&full, &sparse, &context! {}] {
-                let traced = e.pass(&t, Body::Traced, ctx.clone()).unwrap().unwrap();
-                if let Some(plain) = e.pass(&t, Body::Plain, ctx.clone()).unwrap() {
+                let traced = e
+                    .pass(&e.base, &t, Body::Traced, ctx.clone())
+                    .unwrap()
+                    .unwrap();
+                if let Some(plain) = e.pass(&e.base, &t, Body::Plain, ctx.clone()).unwrap() {
                     assert_eq!(plain, traced, "{body}");
                     assert!(
                         traced.missing.is_empty()
@@ -580,7 +666,7 @@ mod tests {
             }
         }
         let t = e.compile(bodies[0]).unwrap();
-        assert!(e.pass(&t, Body::Plain, full).unwrap().is_some());
+        assert!(e.pass(&e.base, &t, Body::Plain, full).unwrap().is_some());
     }
 
     /// The formatter writes text itself; everything prints as minijinja's own formatter
@@ -719,6 +805,122 @@ mod tests {
             }
             let per = started.elapsed().as_nanos() / n;
             println!("{label}: {per} ns per render");
+        }
+    }
+
+    /// A render in its slot stops at its deadline and when its caller cancels it.
+    #[test]
+    fn a_full_render_stops_at_its_deadline_or_when_cancelled() {
+        let e = Engine::new(RenderLimits {
+            fuel: 1_000_000_000,
+            max_output_bytes: 100_000_000,
+            ..Default::default()
+        });
+        let t = e
+            .compile("{% for i in range(10000) %}{% for j in range(1000) %}<<j>>{% endfor %}{% endfor %}")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let deadline = started + std::time::Duration::from_millis(50);
+        let control = Control {
+            deadline: Some((deadline, Stopped::Deadline)),
+            cancel: None,
+        };
+        match e.render_full(&t, context! {}, control) {
+            Err(RenderError::Stopped(Stopped::Deadline)) => {}
+            other => panic!("{:?}", other.map(|r| r.text.len())),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let control = Control {
+            deadline: None,
+            cancel: Some(cancel),
+        };
+        assert!(matches!(
+            e.render_full(&t, context! {}, control),
+            Err(RenderError::Stopped(Stopped::Cancelled))
+        ));
+        // The quick attempt gives up past its slice, and remembers the template as heavy.
+        assert!(e.render_quick(&t, context! {}).unwrap().is_none());
+        assert!(t.is_heavy());
+    }
+
+    /// Searches for slow templates: random bodies built from the operators and filters that
+    /// build values, rendered with the default limits; prints the slowest body per size.
+    /// Run with `cargo test --release --lib slow_template_search -- --ignored --nocapture`
+    /// (`SEARCH_ROUNDS` bodies per size, 2000 by default).
+    #[test]
+    #[ignore]
+    fn slow_template_search() {
+        const ATOMS: &[&str] = &[
+            "(range(10000)|list)",
+            "\"x\" * 100000",
+            "[\"y\" * 1000]",
+            "range(100)",
+            "(\"ab\" * 50000)",
+            "[1, 2, 3]",
+            "contact",
+            "10000",
+            "-1",
+        ];
+        const OPS: &[&str] = &[
+            "({a} * {b})",
+            "({a} + {b})",
+            "({a} ~ {b})",
+            "{a}[{b}]",
+            "{a}[::-1]",
+            "({a}|join)",
+            "({a}|sort)",
+            "({a}|unique|list)",
+            "({a}|reverse|list)",
+            "({a}|string)",
+            "({a}|tojson)",
+            "({a}|sum(start=[]))",
+            "({a}|max)",
+            "({a}|map(\"string\")|list)",
+            "({a}|batch(3)|list)",
+            "({a}|length)",
+        ];
+        let e = engine();
+        let rounds: usize = std::env::var("SEARCH_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2000);
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for depth in 1..=4 {
+            let mut slowest = (std::time::Duration::ZERO, String::new(), String::new());
+            for _ in 0..rounds {
+                let mut expr = ATOMS[next(ATOMS.len())].to_string();
+                for _ in 0..depth {
+                    let b = ATOMS[next(ATOMS.len())];
+                    expr = OPS[next(OPS.len())].replace("{a}", &expr).replace("{b}", b);
+                }
+                let body = match next(3) {
+                    0 => format!("<<{expr}>>"),
+                    1 => format!("{{% for i in range(100) %}}<<{expr}>>{{% endfor %}}"),
+                    _ => format!("{{% set v = {expr} %}}{{% for x in v %}}<<x>>{{% endfor %}}"),
+                };
+                let Ok(t) = e.compile(&body) else { continue };
+                let started = std::time::Instant::now();
+                let outcome = e.render(&t, context! { contact => context! { plan => "pro" } });
+                let took = started.elapsed();
+                if took > slowest.0 {
+                    let outcome = match outcome {
+                        Ok(r) => format!("ok, {} bytes", r.text.len()),
+                        Err(err) => err.to_string(),
+                    };
+                    slowest = (took, body, outcome);
+                }
+            }
+            println!(
+                "depth {depth}: slowest {:?}: {} => {}",
+                slowest.0, slowest.1, slowest.2
+            );
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct RenderLimits {
     pub max_template_bytes: usize,
     /// Localised variants of one shortcut.
     pub max_variants: usize,
+    /// Wall-clock time one render may take (`--render-timeout`), waiting for a render slot
+    /// included. A render that outgrows its first slice of fuel finishes off the async
+    /// runtime, and stops at this bound or at the caller's deadline, whichever is first.
+    pub render_timeout: std::time::Duration,
 }
 
 impl Default for RenderLimits {
@@ -27,6 +31,7 @@ impl Default for RenderLimits {
             max_range: 10_000,
             max_template_bytes: crate::ids::MAX_BODY_BYTES,
             max_variants: crate::ids::MAX_VARIANTS,
+            render_timeout: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -35,3 +40,17 @@ impl Default for RenderLimits {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct LimitHit(pub String);
+
+/// Why a render stopped before finishing, other than running out of fuel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    /// It ran longer than `--render-timeout`.
+    #[error("the render took longer than --render-timeout {}", humantime::format_duration(*.0))]
+    Timeout(std::time::Duration),
+    /// The caller's deadline (`grpc-timeout`) passed.
+    #[error("the caller's deadline passed during the render")]
+    Deadline,
+    /// The caller went away (a cancelled BatchRender).
+    #[error("the caller cancelled the render")]
+    Cancelled,
+}

@@ -6,6 +6,7 @@
 //! placeholders had no value.
 
 mod analysis;
+mod budget;
 mod compiled;
 mod context;
 pub mod dates;
@@ -18,10 +19,11 @@ mod names;
 mod settings;
 mod trace;
 
+pub use budget::Control;
 pub use compiled::CompiledTemplate;
 pub use context::RenderContext;
 pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
-pub use limits::RenderLimits;
+pub use limits::{RenderLimits, Stopped};
 pub use settings::{RenderSettings, SETTINGS_KEY};
 
 /// The top-level names a template may read. Anything else is a typo caught at write time.
@@ -36,4 +38,7 @@ pub enum RenderError {
     /// The template failed while running (e.g. a filter applied to the wrong kind of value).
     #[error("template failed at line {line}: {message}")]
     Failed { line: usize, message: String },
+    /// The render ran out of time or its caller went away.
+    #[error("{0}")]
+    Stopped(Stopped),
 }

@@ -22,7 +22,11 @@
 //! lives in a minijinja state extension, so it is private to one render.
 
 use minijinja::value::{Value, ValueKind};
+use std::fmt::Write as _;
+
 use minijinja::{AutoEscape, Error, ErrorKind, Output, State};
+
+use super::budget;
 
 /// The name of the instrumentation filter. Not a valid scope or filter name for authors
 /// (double underscore), so no template can call it by accident.
@@ -62,18 +66,38 @@ impl NeedsTrace {
 /// writes directly ([`super::analysis::Emit::bypasses_formatter`]), which keep their
 /// `__emit` in the plain body too. Other printed values (a `{% filter %}` block's output)
 /// can only stop the plain body needlessly, never let a missing placeholder through.
-pub(crate) fn format(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
+pub(crate) fn format(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+    max_output_bytes: usize,
+) -> Result<(), Error> {
     // The name last: most values are present.
     if is_missing(value) && is_plain(state) {
         return Err(needs_trace(state));
     }
-    // Text, what placeholders mostly print, as minijinja's formatter would write it when
-    // nothing is escaped, without its detour through `Display`.
-    if value.kind() == ValueKind::String
-        && *state.auto_escape() == AutoEscape::None
-        && let Some(text) = value.as_str()
-    {
-        return out.write_str(text).map_err(Error::from);
+    // Printing is where a long loop shows: its wall-clock bound is checked here too.
+    budget::check_time()?;
+    if let Some(text) = value.as_str() {
+        // No printed value may take the reply past its limit, checked before writing it.
+        if text.len() > max_output_bytes {
+            return Err(budget::limit_error(max_output_bytes));
+        }
+        // Text, what placeholders mostly print, as minijinja's formatter would write it
+        // when nothing is escaped, without its detour through `Display`.
+        if value.kind() == ValueKind::String && *state.auto_escape() == AutoEscape::None {
+            return out.write_str(text).map_err(Error::from);
+        }
+    } else if value.as_object().is_some() {
+        // Printing a list or map walks it, and what it prints is only charged once written:
+        // it is formatted first through a writer that charges as it goes and stops at the
+        // reply's limit.
+        let mut w = budget::ChargingWriter::new(state, max_output_bytes);
+        let written = write!(w, "{value}");
+        let text = w.finish(written)?;
+        if *state.auto_escape() == AutoEscape::None {
+            return out.write_str(&text).map_err(Error::from);
+        }
     }
     minijinja::escape_formatter(out, state, value)
 }

@@ -213,7 +213,7 @@ async fn a_body_limit_below_the_starter_library_stops_the_first_start_with_the_w
 }
 
 /// Peak resident memory of a process, from /proc.
-fn peak_rss_bytes(pid: u32) -> u64 {
+pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()
@@ -229,7 +229,10 @@ fn peak_rss_bytes(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn templates_building_huge_values_run_out_of_fuel_before_taking_the_memory() {
-    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Fuel, not time, is what has to stop these (a debug build on a busy machine can take
+    // longer than the default --render-timeout to spend it).
+    let server = TestServer::start_on(dir.path().join("s.db"), &["--render-timeout", "60s"]);
     let mut client = server.client().await;
     client
         .render_template(inline("warm <<contact.plan>>", JANE))
