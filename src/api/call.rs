@@ -153,3 +153,59 @@ impl ShortcutApi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// The method name each request type counts and logs under is the RPC that takes that
+    /// type in the proto, so a copy-pasted line in the table cannot mislabel metrics.
+    #[test]
+    fn each_request_type_is_named_after_its_rpc() {
+        fn name<M: Rpc>() -> (&'static str, &'static str) {
+            let full = std::any::type_name::<M>();
+            (full.rsplit("::").next().unwrap(), M::method().name())
+        }
+        let table = [
+            name::<pb::CreateShortcutRequest>(),
+            name::<pb::GetShortcutRequest>(),
+            name::<pb::UpdateShortcutRequest>(),
+            name::<pb::DeleteShortcutRequest>(),
+            name::<pb::ListShortcutsRequest>(),
+            name::<pb::RenderShortcutRequest>(),
+            name::<pb::RenderTemplateRequest>(),
+            name::<pb::ValidateTemplateRequest>(),
+            name::<pb::InvalidateContactRequest>(),
+            name::<pb::InvalidateSessionRequest>(),
+            name::<pb::CreateWorkspaceRequest>(),
+            name::<pb::GetWorkspaceRequest>(),
+            name::<pb::UpdateWorkspaceRequest>(),
+            name::<pb::ListWorkspacesRequest>(),
+            name::<pb::DescribeContextRequest>(),
+            name::<pb::ImportShortcutsRequest>(),
+            name::<pb::SearchShortcutsRequest>(),
+            name::<pb::BatchRenderRequest>(),
+        ];
+        let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+        let methods: Vec<_> = set
+            .file
+            .iter()
+            .flat_map(|f| &f.service)
+            .filter(|s| s.name() == "ShortcutService")
+            .flat_map(|s| &s.method)
+            .collect();
+        assert_eq!(
+            methods.len(),
+            table.len(),
+            "an RPC is missing from the table"
+        );
+        for (message, method) in table {
+            let rpc = methods
+                .iter()
+                .find(|m| m.input_type().rsplit('.').next() == Some(message))
+                .unwrap_or_else(|| panic!("no RPC takes {message}"));
+            assert_eq!(rpc.name(), method, "{message}");
+        }
+    }
+}
