@@ -1,4 +1,5 @@
-//! Protobuf <-> domain translations.
+//! Protobuf <-> domain translations shared by several areas; those of one area live with
+//! its handlers.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -6,12 +7,9 @@ use std::time::SystemTime;
 use minijinja::Value;
 use prost_types::value::Kind;
 
-use crate::batch::Recipient;
-use crate::catalog::search::{MatchKind, SearchHit, TextRange};
 use crate::catalog::{Entry, ShortcutKey};
 use crate::error::{Error, Result};
 use crate::pb;
-use crate::render::Target;
 
 pub fn shortcut(entry: &Entry) -> pb::Shortcut {
     let s = &entry.shortcut;
@@ -70,17 +68,6 @@ pub fn get_key(key: Option<pb::get_shortcut_request::Key>) -> Result<ShortcutKey
         Some(pb::get_shortcut_request::Key::Id(id)) => Ok(ShortcutKey::Id(id)),
         Some(pb::get_shortcut_request::Key::Bang(bang)) => Ok(ShortcutKey::Bang(bang)),
         None => Err(Error::invalid("id", "set either `id` or `bang`")),
-    }
-}
-
-pub fn render_key(key: Option<pb::render_shortcut_request::Shortcut>) -> Result<ShortcutKey> {
-    match key {
-        Some(pb::render_shortcut_request::Shortcut::Id(id)) => Ok(ShortcutKey::Id(id)),
-        Some(pb::render_shortcut_request::Shortcut::Bang(bang)) => Ok(ShortcutKey::Bang(bang)),
-        None => Err(Error::invalid(
-            "id",
-            "set either `id` or `bang` of the shortcut to render",
-        )),
     }
 }
 
@@ -164,25 +151,6 @@ impl StructReader {
     }
 }
 
-// --- Data cache (issue 3) ---
-
-pub fn data_origin(origin: &crate::data::DataOrigin) -> pb::DataOrigin {
-    use crate::data::Origin;
-    use pb::data_origin::Origin as Pb;
-    let kind = match origin.origin {
-        Origin::Cache => Pb::Cache,
-        Origin::Upstream => Pb::Upstream,
-        Origin::Stale => Pb::Stale,
-        Origin::Absent => Pb::Absent,
-    };
-    pb::DataOrigin {
-        scope: origin.scope.name().to_string(),
-        origin: kind as i32,
-        age_ms: origin.age.as_millis() as u64,
-        source: origin.source.clone(),
-    }
-}
-
 /// The caller's deadline, from the `grpc-timeout` header (`<digits><unit>`, unit one of
 /// `H M S m u n`); `None` when absent or malformed.
 pub fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<std::time::Instant> {
@@ -206,116 +174,6 @@ fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
         "n" => Duration::from_nanos(amount),
         _ => return None,
     })
-}
-
-pub fn import_format(value: i32) -> Result<crate::import::Format> {
-    use crate::import::Format;
-    match pb::ImportFormat::try_from(value) {
-        Ok(pb::ImportFormat::Crisp) => Ok(Format::Crisp),
-        Ok(pb::ImportFormat::Chatwoot) => Ok(Format::Chatwoot),
-        Ok(pb::ImportFormat::Zendesk) => Ok(Format::Zendesk),
-        Ok(pb::ImportFormat::Intercom) => Ok(Format::Intercom),
-        _ => Err(Error::invalid(
-            "format",
-            "set the export's format: IMPORT_FORMAT_CRISP, IMPORT_FORMAT_CHATWOOT, IMPORT_FORMAT_ZENDESK or IMPORT_FORMAT_INTERCOM",
-        )),
-    }
-}
-
-pub fn shortcut_match(hit: SearchHit) -> pb::ShortcutMatch {
-    let s = &hit.entry.shortcut;
-    pb::ShortcutMatch {
-        id: s.id.clone(),
-        bang: s.bang.clone(),
-        title: s.title.clone(),
-        tags: s.tags.clone(),
-        disabled: s.disabled,
-        version: s.version,
-        preview: hit.preview,
-        kind: match_kind(hit.kind) as i32,
-        bang_highlights: text_ranges(&hit.bang_highlights),
-        title_highlights: text_ranges(&hit.title_highlights),
-        tag_highlights: hit
-            .tag_highlights
-            .iter()
-            .map(|(tag_index, ranges)| pb::TagHighlight {
-                tag_index: *tag_index,
-                ranges: text_ranges(ranges),
-            })
-            .collect(),
-        preview_highlights: text_ranges(&hit.preview_highlights),
-    }
-}
-
-fn match_kind(kind: MatchKind) -> pb::MatchKind {
-    match kind {
-        MatchKind::ExactBang => pb::MatchKind::ExactBang,
-        MatchKind::BangPrefix => pb::MatchKind::BangPrefix,
-        MatchKind::Title => pb::MatchKind::Title,
-        MatchKind::Text => pb::MatchKind::Text,
-        MatchKind::Any => pb::MatchKind::Any,
-    }
-}
-
-fn text_ranges(ranges: &[TextRange]) -> Vec<pb::TextRange> {
-    ranges
-        .iter()
-        .map(|r| pb::TextRange {
-            start: r.start,
-            end: r.end,
-        })
-        .collect()
-}
-
-pub fn batch_target(template: Option<pb::batch_render_request::Template>) -> Result<Target> {
-    use pb::batch_render_request::Template;
-    match template {
-        Some(Template::Id(id)) => Ok(Target::Stored(ShortcutKey::Id(id))),
-        Some(Template::Bang(bang)) => Ok(Target::Stored(ShortcutKey::Bang(bang))),
-        Some(Template::Body(body)) => Ok(Target::Inline(body)),
-        None => Err(Error::invalid(
-            "id",
-            "set the shortcut to render (`id` or `bang`) or an inline template (`body`)",
-        )),
-    }
-}
-
-pub fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
-    let created = report
-        .items
-        .iter()
-        .filter(|i| !i.shortcut_id.is_empty())
-        .count() as u32;
-    pb::ImportShortcutsResponse {
-        committed: report.committed,
-        created,
-        items: report
-            .items
-            .into_iter()
-            .map(|i| pb::ImportItemResult {
-                index: i.index as u32,
-                source_name: i.source_name,
-                bang: i.bang,
-                body: i.body,
-                shortcut_id: i.shortcut_id,
-                error: i.error,
-            })
-            .collect(),
-    }
-}
-
-/// Each recipient with its vars converted; a recipient whose vars cannot be read keeps
-/// that error for its own result.
-pub fn recipients(recipients: Vec<pb::BatchRecipient>, max_depth: usize) -> Vec<Recipient> {
-    recipients
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| Recipient {
-            vars: struct_scope(&format!("recipients[{i}].vars"), r.vars, max_depth),
-            contact_id: r.contact_id,
-            session_id: r.session_id,
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,95 @@
+//! Help for writing shortcuts: template validation, the data a template can use, and
+//! importing another help desk's canned replies.
+
+use super::{ShortcutApi, convert};
+use crate::error::{Error, Result};
+use crate::pb;
+
+pub(super) async fn validate_template(
+    api: &ShortcutApi,
+    r: pb::ValidateTemplateRequest,
+) -> Result<pb::ValidateTemplateResponse> {
+    crate::catalog::validate::workspace_id(&r.workspace_id)?;
+    crate::catalog::validate::body(&r.body, api.catalog.engine().limits().max_template_bytes)?;
+    let validation = api.catalog.engine().validate(&r.body);
+    let scopes = convert::scopes(validation.by_scope());
+    Ok(pb::ValidateTemplateResponse {
+        valid: validation.errors.is_empty(),
+        errors: validation
+            .errors
+            .into_iter()
+            .map(|e| pb::TemplateError {
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })
+            .collect(),
+        scopes,
+        placeholders: validation.placeholders,
+    })
+}
+
+pub(super) async fn describe_context(
+    api: &ShortcutApi,
+    r: pb::DescribeContextRequest,
+) -> Result<pb::DescribeContextResponse> {
+    let fields = crate::describe::describe(
+        &api.catalog,
+        api.renderer.data(),
+        &r.workspace_id,
+        &r.contact_id,
+        &r.session_id,
+    )
+    .await?;
+    Ok(pb::DescribeContextResponse {
+        fields: fields.into_iter().map(convert::context_field).collect(),
+    })
+}
+
+pub(super) async fn import_shortcuts(
+    api: &ShortcutApi,
+    r: pb::ImportShortcutsRequest,
+) -> Result<pb::ImportShortcutsResponse> {
+    let format = import_format(r.format)?;
+    let report =
+        crate::import::import(&api.catalog, &r.workspace_id, format, &r.content, r.dry_run).await?;
+    Ok(import_report(report))
+}
+
+fn import_format(value: i32) -> Result<crate::import::Format> {
+    use crate::import::Format;
+    match pb::ImportFormat::try_from(value) {
+        Ok(pb::ImportFormat::Crisp) => Ok(Format::Crisp),
+        Ok(pb::ImportFormat::Chatwoot) => Ok(Format::Chatwoot),
+        Ok(pb::ImportFormat::Zendesk) => Ok(Format::Zendesk),
+        Ok(pb::ImportFormat::Intercom) => Ok(Format::Intercom),
+        _ => Err(Error::invalid(
+            "format",
+            "set the export's format: IMPORT_FORMAT_CRISP, IMPORT_FORMAT_CHATWOOT, IMPORT_FORMAT_ZENDESK or IMPORT_FORMAT_INTERCOM",
+        )),
+    }
+}
+
+fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
+    let created = report
+        .items
+        .iter()
+        .filter(|i| !i.shortcut_id.is_empty())
+        .count() as u32;
+    pb::ImportShortcutsResponse {
+        committed: report.committed,
+        created,
+        items: report
+            .items
+            .into_iter()
+            .map(|i| pb::ImportItemResult {
+                index: i.index as u32,
+                source_name: i.source_name,
+                bang: i.bang,
+                body: i.body,
+                shortcut_id: i.shortcut_id,
+                error: i.error,
+            })
+            .collect(),
+    }
+}

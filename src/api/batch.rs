@@ -1,0 +1,84 @@
+//! BatchRender: one template for many recipients, streamed back as each is ready.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::render::render_response;
+use super::{ShortcutApi, convert};
+use crate::batch::{BatchRequest, Recipient, RecipientResult};
+use crate::catalog::ShortcutKey;
+use crate::error::{Error, Result};
+use crate::pb;
+use crate::render::Target;
+
+/// Results of a BatchRender call, as they are ready.
+pub type BatchRenderStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::BatchRenderResult, Status>> + Send>>;
+
+pub(super) async fn batch_render(
+    api: &ShortcutApi,
+    r: pb::BatchRenderRequest,
+) -> Result<BatchRenderStream> {
+    api.limits.check_batch_recipients(r.recipients.len())?;
+    let max_depth = api.limits.max_struct_depth;
+    let batch = BatchRequest {
+        workspace_id: r.workspace_id,
+        target: target(r.template)?,
+        locale: r.locale,
+        agent: convert::struct_scope("agent", r.agent, max_depth)?,
+        strict: r.strict,
+        recipients: recipients(r.recipients, max_depth),
+    };
+    let results = api.batch.start(batch)?;
+    let stream: BatchRenderStream =
+        Box::pin(ReceiverStream::new(results).map(|result| Ok(batch_result(result))));
+    Ok(stream)
+}
+
+fn target(template: Option<pb::batch_render_request::Template>) -> Result<Target> {
+    use pb::batch_render_request::Template;
+    match template {
+        Some(Template::Id(id)) => Ok(Target::Stored(ShortcutKey::Id(id))),
+        Some(Template::Bang(bang)) => Ok(Target::Stored(ShortcutKey::Bang(bang))),
+        Some(Template::Body(body)) => Ok(Target::Inline(body)),
+        None => Err(Error::invalid(
+            "id",
+            "set the shortcut to render (`id` or `bang`) or an inline template (`body`)",
+        )),
+    }
+}
+
+/// Each recipient with its vars converted; a recipient whose vars cannot be read keeps
+/// that error for its own result.
+fn recipients(recipients: Vec<pb::BatchRecipient>, max_depth: usize) -> Vec<Recipient> {
+    recipients
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Recipient {
+            vars: convert::struct_scope(&format!("recipients[{i}].vars"), r.vars, max_depth),
+            contact_id: r.contact_id,
+            session_id: r.session_id,
+        })
+        .collect()
+}
+
+fn batch_result(result: RecipientResult) -> pb::BatchRenderResult {
+    use pb::batch_render_result::Outcome;
+    let outcome = match result.outcome {
+        Ok(rendered) => Outcome::Rendered(render_response(rendered)),
+        Err(err) => {
+            let status = Status::from(err);
+            Outcome::Error(pb::RecipientError {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            })
+        }
+    };
+    pb::BatchRenderResult {
+        index: result.index,
+        outcome: Some(outcome),
+    }
+}

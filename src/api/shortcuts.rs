@@ -1,0 +1,80 @@
+//! Shortcut records: create, read, update, delete, list.
+
+use super::{ShortcutApi, convert};
+use crate::catalog::{ListQuery, NewShortcut, ShortcutChanges};
+use crate::error::Result;
+use crate::pb;
+
+pub(super) async fn create_shortcut(
+    api: &ShortcutApi,
+    r: pb::CreateShortcutRequest,
+) -> Result<pb::Shortcut> {
+    let new = NewShortcut {
+        workspace_id: r.workspace_id,
+        bang: r.bang,
+        title: r.title,
+        body: r.body,
+        tags: r.tags,
+        disabled: r.disabled,
+        variants: r.variants.into_iter().collect(),
+    };
+    Ok(convert::shortcut(&*api.catalog.create(new).await?))
+}
+
+pub(super) async fn get_shortcut(
+    api: &ShortcutApi,
+    r: pb::GetShortcutRequest,
+) -> Result<pb::Shortcut> {
+    let key = convert::get_key(r.key)?;
+    Ok(convert::shortcut(&*api.catalog.get(&r.workspace_id, &key)?))
+}
+
+pub(super) async fn update_shortcut(
+    api: &ShortcutApi,
+    r: pb::UpdateShortcutRequest,
+) -> Result<pb::Shortcut> {
+    let changes = ShortcutChanges {
+        bang: r.bang,
+        title: r.title,
+        body: r.body,
+        tags: r.tags.map(|t| t.tags),
+        disabled: r.disabled,
+        variants: r.variants.map(|v| v.variants.into_iter().collect()),
+    };
+    let entry = api
+        .catalog
+        .update(&r.workspace_id, &r.id, r.version, changes)
+        .await?;
+    Ok(convert::shortcut(&entry))
+}
+
+pub(super) async fn delete_shortcut(
+    api: &ShortcutApi,
+    r: pb::DeleteShortcutRequest,
+) -> Result<pb::DeleteShortcutResponse> {
+    api.catalog
+        .delete(&r.workspace_id, &r.id, r.version)
+        .await?;
+    Ok(pb::DeleteShortcutResponse {})
+}
+
+pub(super) async fn list_shortcuts(
+    api: &ShortcutApi,
+    r: pb::ListShortcutsRequest,
+) -> Result<pb::ListShortcutsResponse> {
+    let query = ListQuery {
+        page_size: r.page_size,
+        page_token: r.page_token,
+        tags: r.tags,
+        include_disabled: r.include_disabled,
+    };
+    let page = api.catalog.list(&r.workspace_id, &query)?;
+    Ok(pb::ListShortcutsResponse {
+        shortcuts: page
+            .shortcuts
+            .iter()
+            .map(|e| convert::shortcut(e))
+            .collect(),
+        next_page_token: page.next_page_token,
+    })
+}
