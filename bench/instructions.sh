@@ -6,6 +6,7 @@
 #
 #   bash bench/instructions.sh            # 10 s per scenario
 #   SECONDS_PER_RUN=20 bash bench/instructions.sh
+#   SERVER_BIN=/tmp/shortcuts-old bash bench/instructions.sh   # another build, for A/B counts
 #   SERVER_LOG=info bash bench/instructions.sh   # with the default per-call log lines
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +21,7 @@ cargo build --release --quiet -p shortcuts-bench --bin shortcuts-bench
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"
 RUST_LOG="${SERVER_LOG:-warn,shortcuts::server=info}" valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \
-    target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/bench.db" 2>"$LOG" &
+    "${SERVER_BIN:-target/release/shortcuts}" --listen 127.0.0.1:0 --store "$WORK/bench.db" 2>"$LOG" &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; [ -n "${KEEP:-}" ] && cp "$WORK"/cg.out.* "$KEEP"/; rm -rf "$WORK"' EXIT
 

@@ -140,16 +140,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bangs() {
-        assert_eq!(bang("bang", "!refund").unwrap(), "refund");
-        assert_eq!(bang("bang", "Order_status-2").unwrap(), "Order_status-2");
-        for bad in ["", "!", "with space", "a/b", &"x".repeat(65)] {
-            let err = bang("bang", bad).unwrap_err().to_string();
-            assert!(err.starts_with("bang: "), "{err}");
-        }
-    }
-
-    #[test]
     fn tags_are_normalised() {
         assert_eq!(
             tags(&[" Billing ".into(), "billing".into(), "vip".into()]).unwrap(),
