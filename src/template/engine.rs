@@ -820,6 +820,8 @@ mod tests {
         for body in [
             "<<vars.s>> <<vars.n>> <<vars.f>> <<vars.b>> <<vars.l>> <<vars.m>> <<vars.h>>",
             "{% autoescape true %}<<vars.h>> <<vars.h | safe>> <<vars.s>>{% endautoescape %}",
+            // Template text is written as it is, in an escaping block too.
+            "{% autoescape true %}<i>Tom & \"Jerry\"</i> <<vars.h>>\n{% endautoescape %}",
             "{% autoescape \"json\" %}<<vars.h>> <<vars.n>>{% endautoescape %}",
         ] {
             let t = e.compile(body).unwrap();

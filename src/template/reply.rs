@@ -5,9 +5,10 @@
 //! minijinja writes into a render's output from two instructions: `Emit` (a printed value,
 //! handed to the environment's formatter, [`super::trace::format`]) and `EmitRaw` (template
 //! text, written straight into the output). [`super::budget::guard`] rewrites every
-//! `EmitRaw(text)` into `LoadConst(raw) + Emit`, where `raw` is the text as a bytes value
-//! ([`raw`]): no template data is ever bytes, so the formatter knows it for template text
-//! and writes it as it is, without taking it for an empty placeholder.
+//! `EmitRaw(text)` into `LoadConst(raw) + Emit`, where `raw` is the text as a safe string
+//! or, when it is only blanks, as bytes ([`raw`]): no template data is ever bytes, so the
+//! formatter knows such text for the template's and does not take it for an empty
+//! placeholder.
 //!
 //! The formatter also writes text that is not (yet) the reply, and only the reply counts:
 //!
@@ -54,12 +55,19 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     });
 }
 
-/// Template text as the value `guard` loads in place of an `EmitRaw`.
+/// Template text as the value `guard` loads in place of an `EmitRaw`: a safe string, which
+/// the formatter writes as it is, escaping or not, like any printed text (and charged the
+/// same). Text that is only blanks would look like an empty placeholder to the formatter,
+/// and is loaded as bytes instead, which it knows for template text.
 pub(crate) fn raw(text: &str) -> Value {
-    Value::from_bytes(text.as_bytes().to_vec())
+    if text.chars().all(char::is_whitespace) {
+        Value::from_bytes(text.as_bytes().to_vec())
+    } else {
+        Value::from_safe_string(text.to_owned())
+    }
 }
 
-/// The text of a value made by [`raw`].
+/// The text of a value made by [`raw`] from blanks.
 #[inline]
 pub(crate) fn as_raw(value: &Value) -> Option<&str> {
     if value.kind() == ValueKind::Bytes {

@@ -78,6 +78,14 @@ pub(crate) fn format(
     if let Some(text) = reply::as_raw(value) {
         return reply::write(out, text, max_output_bytes);
     }
+    // Template text, most of what a render writes, and any other safe text that is not
+    // blank: written as it is whatever the escaping, never a missing placeholder.
+    if value.is_safe()
+        && let Some(text) = value.as_str()
+        && !is_missing_text(text)
+    {
+        return reply::write(out, text, max_output_bytes);
+    }
     // The name last: most values are present.
     if is_missing(value) && is_plain(state) {
         return Err(needs_trace(state));
@@ -142,14 +150,18 @@ pub(crate) struct RenderTrace {
     filter_failed: bool,
 }
 
+/// What `trim().is_empty()` says, but stops at the first visible character.
+fn is_missing_text(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
+}
+
 /// Undefined, null, an empty string or an empty collection: nothing worth printing.
 pub(crate) fn is_missing(value: &Value) -> bool {
     if value.is_undefined() || value.is_none() {
         return true;
     }
     if let Some(s) = value.as_str() {
-        // What `trim().is_empty()` says, but stops at the first visible character.
-        return s.chars().all(char::is_whitespace);
+        return is_missing_text(s);
     }
     matches!(value.len(), Some(0))
 }
