@@ -27,6 +27,7 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State};
 
 use super::limits::{LimitHit, Stopped};
+use super::reply;
 
 /// minijinja's internal fuel resolution: one fuel pays for 64 bytes (`State::consume_fuel`
 /// takes whole fuel).
@@ -43,6 +44,7 @@ const GET_ITEM: &str = "__get_item";
 
 /// Registers the functions [`guard`] calls.
 pub(crate) fn register(env: &mut Environment<'static>) {
+    reply::register(env);
     env.add_function(GUARD_MUL, guard_mul);
     env.add_function(GUARD_ADD, guard_add);
     env.add_function(GUARD_SLICE, guard_slice);
@@ -53,7 +55,9 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 /// Rewrites compiled instructions so that size-dependent operators are charged first.
 ///
 /// `Mul`, `Add` and `Slice` become `call guard(operands) → unpack operands → op`; the guard
-/// hands its operands back unchanged. Jump targets (and macro entry points) are remapped
+/// hands its operands back unchanged. Template text (`EmitRaw`) is printed through the
+/// formatter, and captures are counted, so that the reply is counted as it is written (see
+/// [`reply`]). Jump targets (and macro entry points) are remapped
 /// to the new positions; line and span records follow their instruction, so errors still
 /// point at the right line.
 pub(crate) fn guard<'s>(old: Instructions<'s>) -> Instructions<'s> {
@@ -76,6 +80,31 @@ pub(crate) fn guard<'s>(old: Instructions<'s>) -> Instructions<'s> {
             ],
             Instruction::StringConcat => vec![Instruction::CallFunction(CONCAT, Some(2))],
             Instruction::GetItem => vec![Instruction::CallFunction(GET_ITEM, Some(2))],
+            // Template text goes through the formatter, which counts the reply (see
+            // `reply`), and captures are counted so that what they hold is not taken for
+            // the reply. Nothing that could jump comes between a count and what it counts.
+            Instruction::EmitRaw(text) => {
+                vec![Instruction::LoadConst(reply::raw(text)), Instruction::Emit]
+            }
+            Instruction::BeginCapture(_) => vec![
+                Instruction::CallFunction(reply::CAPTURE_BEGIN, Some(0)),
+                Instruction::DiscardTop,
+                instr.clone(),
+            ],
+            Instruction::EndCapture => vec![
+                Instruction::EndCapture,
+                Instruction::CallFunction(reply::CAPTURE_END, Some(0)),
+                Instruction::DiscardTop,
+            ],
+            // `loop(…)` in an expression captures the loop's output, and returns to the
+            // instruction after it once the loop ends.
+            Instruction::CallFunction("loop", _) => vec![
+                Instruction::CallFunction(reply::CAPTURE_BEGIN, Some(0)),
+                Instruction::DiscardTop,
+                instr.clone(),
+                Instruction::CallFunction(reply::CAPTURE_END, Some(0)),
+                Instruction::DiscardTop,
+            ],
             other => vec![other.clone()],
         }
     }
@@ -267,7 +296,7 @@ fn concat(state: &mut State, left: Value, right: Value) -> Result<Value, Error> 
             text
         }
         _ => {
-            let mut w = ChargingWriter::new(state, usize::MAX);
+            let mut w = ChargingWriter::new(state, usize::MAX, usize::MAX);
             let written = write!(w, "{left}{right}");
             w.finish(written)?
         }
@@ -292,11 +321,14 @@ fn ensure(state: &State, units: u64) -> Result<(), Error> {
 }
 
 /// Formats into a string, charging fuel for each 4 KiB as it is written and stopping at
-/// `cap` bytes, so that formatting a value never allocates more than the render can pay.
+/// `cap` bytes (failing with the reply's `limit`), so that formatting a value never
+/// allocates more than the render can pay or the reply can take.
 pub(crate) struct ChargingWriter<'a, 's, 'e> {
     state: &'a State<'s, 'e>,
     text: String,
     cap: usize,
+    /// The reply's limit, named when `cap` is reached.
+    limit: usize,
     uncharged: usize,
     failure: Option<Error>,
 }
@@ -304,11 +336,12 @@ pub(crate) struct ChargingWriter<'a, 's, 'e> {
 const CHARGE_EVERY: usize = 4096;
 
 impl<'a, 's, 'e> ChargingWriter<'a, 's, 'e> {
-    pub fn new(state: &'a State<'s, 'e>, cap: usize) -> Self {
+    pub fn new(state: &'a State<'s, 'e>, cap: usize, limit: usize) -> Self {
         Self {
             state,
             text: String::new(),
             cap,
+            limit,
             uncharged: 0,
             failure: None,
         }
@@ -327,7 +360,7 @@ impl<'a, 's, 'e> ChargingWriter<'a, 's, 'e> {
 impl fmt::Write for ChargingWriter<'_, '_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if self.text.len() + s.len() > self.cap {
-            self.failure = Some(limit_error(self.cap));
+            self.failure = Some(limit_error(self.limit));
             return Err(fmt::Error);
         }
         self.uncharged += s.len();
@@ -343,7 +376,7 @@ impl fmt::Write for ChargingWriter<'_, '_, '_> {
     }
 }
 
-/// The error for a printed value that would take the reply past `max_output_bytes`.
+/// The error for a write that would take the reply past `max_output_bytes`.
 pub(crate) fn limit_error(max_output_bytes: usize) -> Error {
     let message = format!("the reply grew past {max_output_bytes} bytes");
     Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(LimitHit(message))

@@ -11,6 +11,7 @@ use super::compiled::{Body, CompiledTemplate};
 use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
 use super::formatting;
 use super::limits::{LimitHit, RenderLimits, Stopped};
+use super::reply;
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES};
 
@@ -330,11 +331,10 @@ impl Engine {
     ///
     /// The body runs as `Template::render` runs it, but through minijinja's machinery, with
     /// our own instructions (see [`budget`]), which hands back the render's state (for its
-    /// trace) and writes into a plain `String`. No printed value may take the reply past
-    /// its limit (the formatter stops it while writing); the raw text between them is
-    /// charged as fuel as it is written, and the reply's length checked once more at the
-    /// end. A render that ran past the limit before failing or stopping still reports the
-    /// limit, as when writing stopped at it.
+    /// trace) and writes into a plain `String`. Nothing may take the reply past its limit:
+    /// template text and printed values alike are written through the formatter, which
+    /// counts the reply ([`reply`]) and stops before the write that would pass it. The
+    /// length is checked once more at the end, should a write ever bypass the count.
     fn pass(
         &self,
         env: &Environment<'static>,
@@ -348,14 +348,20 @@ impl Engine {
             message: err.to_string(),
         })?;
         let mut text = String::with_capacity(code.buffer_size_hint);
+        let mut out = machinery::make_string_output(&mut text);
+        let tracking = reply::Tracking::start(&out);
         let result = machinery::eval(
             env,
             &code.instructions,
             context,
             &code.blocks,
-            &mut machinery::make_string_output(&mut text),
+            &mut out,
             AutoEscape::None,
         );
+        drop(tracking);
+        drop(out);
+        #[cfg(test)]
+        LONGEST_REPLY.with(|longest| longest.set(longest.get().max(text.len())));
         let mut state = match result {
             _ if text.len() > self.limits.max_output_bytes => {
                 return Err(RenderError::LimitExceeded(format!(
@@ -389,6 +395,13 @@ impl Engine {
             filter_failures: trace.failures,
         }))
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The longest text a pass on this thread left in its output, finished or not: how far
+    /// past its limit a reply was ever written.
+    static LONGEST_REPLY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Marks the quick attempt running out of its slice (never shown to a caller).
@@ -583,8 +596,8 @@ mod tests {
         }
     }
 
-    /// The reply's length is checked once written; a render that went past it reports the
-    /// limit, whatever stopped it afterwards.
+    /// A render that would take the reply past its limit reports the limit, whatever would
+    /// have stopped it afterwards.
     #[test]
     fn output_limit_wins_over_what_happens_after_it() {
         let e = Engine::new(RenderLimits {
@@ -607,6 +620,125 @@ mod tests {
         }
         let t = e.compile("<<\"x\" * 100>>").unwrap();
         assert_eq!(e.render(&t, context! {}).unwrap().text.len(), 100);
+    }
+
+    fn limited(max_output_bytes: usize) -> Engine {
+        Engine::new(RenderLimits {
+            fuel: 100_000_000,
+            max_output_bytes,
+            ..Default::default()
+        })
+    }
+
+    /// Writing stops at the limit: no pass ever holds more than the limit in its output,
+    /// however much fuel is left (template text, numbers, strings, lists, escaped text).
+    #[test]
+    fn the_reply_never_grows_past_its_limit() {
+        let e = limited(100);
+        for body in [
+            "{% for i in range(10000) %}0123456789{% endfor %}",
+            "{% for i in range(10000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}",
+            "{% for i in range(10000) %}<<i>>{% endfor %}",
+            "{% for i in range(10000) %}<<\"ab\" * 7>>{% endfor %}",
+            "{% for i in range(10000) %}<<[i, i]>>{% endfor %}",
+            "{% autoescape true %}{% for i in range(10000) %}<<\"<&>\">>{% endfor %}{% endautoescape %}",
+            "{% macro m() %}0123456789{% endmacro %}{% for i in range(10000) %}<<m()>>{% endfor %}",
+            "{% for i in range(10000) %}{% filter upper %}abcdefghij{% endfilter %}{% endfor %}",
+            "{% for s in vars.tree recursive %}<<s.n>>-<<loop(s.c)>>{% endfor %}",
+        ] {
+            let t = e.compile(body).unwrap();
+            LONGEST_REPLY.with(|longest| longest.set(0));
+            // Within the recursion limit, and ~400 bytes long.
+            let tree = (0..40).fold(Vec::<Value>::new(), |c, _| {
+                vec![context! { n => "0123456789", c => c }]
+            });
+            match e.render(&t, context! { vars => context! { tree => tree } }) {
+                Err(RenderError::LimitExceeded(message)) => {
+                    assert_eq!(message, "the reply grew past 100 bytes", "{body}")
+                }
+                other => panic!("{body}: {:?}", other.map(|r| r.text.len())),
+            }
+            let longest = LONGEST_REPLY.with(|longest| longest.get());
+            assert!(longest <= 100, "{body}: {longest} bytes written");
+        }
+    }
+
+    /// The limit is on the reply, to the byte, however it is written; text captured on the
+    /// way (macros, `set` and `filter` blocks, `loop(…)`) counts once, when printed.
+    #[test]
+    fn only_the_reply_counts_against_the_limit() {
+        let e = limited(100);
+        let tree =
+            vec![context! { n => "a", c => vec![context! { n => "b", c => Vec::<Value>::new() }] }];
+        let ctx = context! { vars => context! { n => 7, tree => tree } };
+        for (body, len) in [
+            // 50 bytes of text and 50 of a value; the same with one byte more.
+            (format!("{}<<\"y\" * 50>>", "x".repeat(50)), Some(100)),
+            (format!("{}<<\"y\" * 50>>", "x".repeat(51)), None),
+            (format!("{}<<vars.n>>", "x".repeat(99)), Some(100)),
+            (format!("{}<<vars.n>><<vars.n>>", "x".repeat(99)), None),
+            (format!("{}<<[1]>>", "x".repeat(97)), Some(100)),
+            (format!("{}<<[1]>>", "x".repeat(98)), None),
+            // 90 bytes captured, then printed: 90, not 180.
+            (
+                format!("{{% set x %}}{}{{% endset %}}<<x>>", "x".repeat(90)),
+                Some(90),
+            ),
+            (
+                format!("{{% filter upper %}}{}{{% endfilter %}}", "x".repeat(90)),
+                Some(90),
+            ),
+            (
+                format!("{{% macro m() %}}{}{{% endmacro %}}<<m()>>", "x".repeat(90)),
+                Some(90),
+            ),
+            (
+                format!(
+                    "{{% macro m() %}}{}{{% endmacro %}}<<m()>><<m()>>",
+                    "x".repeat(50)
+                ),
+                Some(100),
+            ),
+            (
+                format!(
+                    "{{% macro m() %}}{}{{% endmacro %}}<<m()>><<m()>>",
+                    "x".repeat(51)
+                ),
+                None,
+            ),
+            // Captured several times over, printed once.
+            (
+                format!(
+                    "{{% for i in range(10) %}}{{% set x %}}{}{{% endset %}}{{% if loop.last %}}<<x>>{{% endif %}}{{% endfor %}}",
+                    "x".repeat(90)
+                ),
+                Some(90),
+            ),
+            (
+                format!(
+                    "{{% macro m() %}}{}{{% endmacro %}}{{% for i in range(10) %}}{{% set x = m() %}}{{% if loop.last %}}<<x>>{{% endif %}}{{% endfor %}}",
+                    "x".repeat(90)
+                ),
+                Some(90),
+            ),
+            // A recursive loop's captured output, and the text around it.
+            (
+                format!(
+                    "{{% for s in vars.tree recursive %}}{{% set inner = loop(s.c) %}}{}<<s.n>>[<<inner>>]{{% endfor %}}",
+                    "x".repeat(40)
+                ),
+                Some(86),
+            ),
+        ] {
+            let t = e.compile(&body).unwrap();
+            match (e.render(&t, ctx.clone()), len) {
+                (Ok(out), Some(len)) => assert_eq!(out.text.len(), len, "{body}"),
+                (Err(RenderError::LimitExceeded(message)), None) => {
+                    assert_eq!(message, "the reply grew past 100 bytes", "{body}")
+                }
+                (other, _) => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -665,8 +797,12 @@ mod tests {
                 }
             }
         }
-        let t = e.compile(bodies[0]).unwrap();
-        assert!(e.pass(&e.base, &t, Body::Plain, full).unwrap().is_some());
+        // Template text that is only blanks is not taken for an empty placeholder.
+        for body in [bodies[0], "<<contact.plan>> \n <<contact.first_name>>\n"] {
+            let t = e.compile(body).unwrap();
+            let plain = e.pass(&e.base, &t, Body::Plain, full.clone()).unwrap();
+            assert!(plain.is_some(), "{body}");
+        }
     }
 
     /// The formatter writes text itself; everything prints as minijinja's own formatter
@@ -684,6 +820,8 @@ mod tests {
         for body in [
             "<<vars.s>> <<vars.n>> <<vars.f>> <<vars.b>> <<vars.l>> <<vars.m>> <<vars.h>>",
             "{% autoescape true %}<<vars.h>> <<vars.h | safe>> <<vars.s>>{% endautoescape %}",
+            // Template text is written as it is, in an escaping block too.
+            "{% autoescape true %}<i>Tom & \"Jerry\"</i> <<vars.h>>\n{% endautoescape %}",
             "{% autoescape \"json\" %}<<vars.h>> <<vars.n>>{% endautoescape %}",
         ] {
             let t = e.compile(body).unwrap();

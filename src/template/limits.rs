@@ -8,8 +8,9 @@ pub struct RenderLimits {
     /// This is what bounds the memory of one render: `"x" * 100000000` runs out of fuel
     /// before allocating anything.
     pub fuel: u64,
-    /// Bytes of rendered text. Checked once the reply is written: fuel bounds how far past
-    /// it a render can write, as it bounds the values a render can build.
+    /// Bytes of rendered text. Enforced while writing: the write that would take the reply
+    /// past it fails before it is made (see `reply`). Text captured on the way (macros,
+    /// `set` and `filter` blocks) counts when printed into the reply.
     pub max_output_bytes: usize,
     /// Items a single `range(…)` may produce.
     pub max_range: usize,

@@ -16,6 +16,7 @@ mod formatting;
 mod limits;
 pub mod locale;
 mod names;
+mod reply;
 mod settings;
 mod trace;
 

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 
 use minijinja::{AutoEscape, Error, ErrorKind, Output, State};
 
-use super::budget;
+use super::{budget, reply};
 
 /// The name of the instrumentation filter. Not a valid scope or filter name for authors
 /// (double underscore), so no template can call it by accident.
@@ -66,40 +66,65 @@ impl NeedsTrace {
 /// writes directly ([`super::analysis::Emit::bypasses_formatter`]), which keep their
 /// `__emit` in the plain body too. Other printed values (a `{% filter %}` block's output)
 /// can only stop the plain body needlessly, never let a missing placeholder through.
+///
+/// The template's own text reaches it too (see [`reply`]): everything written goes through
+/// [`reply::write`] or [`reply::Limited`], which keep the reply within its limit.
 pub(crate) fn format(
     out: &mut Output,
     state: &mut State,
     value: &Value,
     max_output_bytes: usize,
 ) -> Result<(), Error> {
+    if let Some(text) = reply::as_raw(value) {
+        return reply::write(out, text, max_output_bytes);
+    }
+    // Template text, most of what a render writes, and any other safe text that is not
+    // blank: written as it is whatever the escaping, never a missing placeholder.
+    if value.is_safe()
+        && let Some(text) = value.as_str()
+        && !is_missing_text(text)
+    {
+        return reply::write(out, text, max_output_bytes);
+    }
     // The name last: most values are present.
     if is_missing(value) && is_plain(state) {
         return Err(needs_trace(state));
     }
     // Printing is where a long loop shows: its wall-clock bound is checked here too.
     budget::check_time()?;
+    let unescaped = *state.auto_escape() == AutoEscape::None;
     if let Some(text) = value.as_str() {
-        // No printed value may take the reply past its limit, checked before writing it.
-        if text.len() > max_output_bytes {
-            return Err(budget::limit_error(max_output_bytes));
-        }
         // Text, what placeholders mostly print, as minijinja's formatter would write it
         // when nothing is escaped, without its detour through `Display`.
-        if value.kind() == ValueKind::String && *state.auto_escape() == AutoEscape::None {
-            return out.write_str(text).map_err(Error::from);
+        if value.kind() == ValueKind::String && unescaped {
+            return reply::write(out, text, max_output_bytes);
         }
     } else if value.as_object().is_some() {
         // Printing a list or map walks it, and what it prints is only charged once written:
-        // it is formatted first through a writer that charges as it goes and stops at the
-        // reply's limit.
-        let mut w = budget::ChargingWriter::new(state, max_output_bytes);
+        // it is formatted first through a writer that charges as it goes and stops where
+        // the reply would pass its limit.
+        let room = reply::room(out, max_output_bytes);
+        let mut w = budget::ChargingWriter::new(state, room, max_output_bytes);
         let written = write!(w, "{value}");
         let text = w.finish(written)?;
-        if *state.auto_escape() == AutoEscape::None {
-            return out.write_str(&text).map_err(Error::from);
+        if unescaped {
+            return reply::write(out, &text, max_output_bytes);
         }
     }
-    minijinja::escape_formatter(out, state, value)
+    if unescaped {
+        // What minijinja's formatter writes unescaped (numbers, booleans, none).
+        let mut w = reply::Limited::new(out, max_output_bytes);
+        let written = write!(w, "{value}");
+        return w.finish(written);
+    }
+    // Escaped (an `{% autoescape %}` block): escaped aside first, then measured.
+    let mut escaped = String::new();
+    minijinja::escape_formatter(
+        &mut minijinja::machinery::make_string_output(&mut escaped),
+        state,
+        value,
+    )?;
+    reply::write(out, &escaped, max_output_bytes)
 }
 
 fn is_plain(state: &State) -> bool {
@@ -125,14 +150,18 @@ pub(crate) struct RenderTrace {
     filter_failed: bool,
 }
 
+/// What `trim().is_empty()` says, but stops at the first visible character.
+fn is_missing_text(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
+}
+
 /// Undefined, null, an empty string or an empty collection: nothing worth printing.
 pub(crate) fn is_missing(value: &Value) -> bool {
     if value.is_undefined() || value.is_none() {
         return true;
     }
     if let Some(s) = value.as_str() {
-        // What `trim().is_empty()` says, but stops at the first visible character.
-        return s.chars().all(char::is_whitespace);
+        return is_missing_text(s);
     }
     matches!(value.len(), Some(0))
 }

@@ -448,3 +448,46 @@ async fn health_is_answered_during_a_storm_and_a_cancelled_batch_stops() {
     );
     still_serving(&server).await;
 }
+
+/// The output limit is enforced while writing: template text written in a loop stops at
+/// `--max-output-bytes`, with fuel left for far more. Checked only once the render ended,
+/// the reply grew until the fuel ran out (~250 MB here) before being refused.
+#[tokio::test]
+async fn template_text_stops_at_the_output_limit_while_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The limit is above what the quick slice of fuel can write (~600 KB), so the render
+    // goes on in its slot with the full fuel; a long timeout, so that only the limit or
+    // the fuel can stop it.
+    let server = TestServer::start_on(
+        dir.path().join("s.db"),
+        &[
+            "--render-fuel",
+            "4000000",
+            "--max-output-bytes",
+            "1000000",
+            "--render-timeout",
+            "60s",
+        ],
+    );
+    let mut client = server.client().await;
+    still_serving(&server).await;
+    let before = crate::limits::peak_rss_bytes(server.pid());
+    let body = format!(
+        "{{% for i in range(10000) %}}{{% for j in range(10000) %}}{}{{% endfor %}}{{% endfor %}}",
+        "0123456789".repeat(100)
+    );
+    let started = std::time::Instant::now();
+    assert_status(
+        client.render_template(inline(&body, JANE)).await,
+        Code::ResourceExhausted,
+        &["the reply grew past 1000000 bytes"],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let grown = crate::limits::peak_rss_bytes(server.pid()).saturating_sub(before);
+    // Stopped at the limit, the reply takes 1 MB (2 at most while its buffer grows).
+    assert!(
+        grown < 32 * 1024 * 1024,
+        "peak memory grew by {grown} bytes while writing a reply limited to 1 MB"
+    );
+    still_serving(&server).await;
+}
