@@ -85,6 +85,11 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The library's public surface (what tests, benchmarks and the load tools use) documented
+# without broken or private links.
+step "cargo doc --no-deps -p shortcuts (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p shortcuts
+
 step "cargo test --workspace --all-targets --locked $*"
 # cargo prints one "test result" line per test target, the last of them often a target with
 # no tests (a load tool, a benchmark): the totals are summed into one closing line.

@@ -1,29 +1,33 @@
 //! Shortcut replies: canned chat answers rendered with contact and session data.
 //!
-//! Data flows one way: request -> [`api`] -> [`render`] -> ([`catalog`], [`data`]) ->
+//! Data flows one way: request -> `api` -> `render` -> ([`catalog`], [`data`]) ->
 //! [`template`] -> response. The API layer translates protobuf to domain types and maps
 //! errors to statuses; the domain modules know nothing of protobuf. The top-level modules
 //! form layers with no cycle between them (docs/architecture.md, "Layers"); `tests/layers.rs`
 //! enforces the order.
+//!
+//! Public are only the modules the binary, the end-to-end tests, the benchmarks and the load
+//! tools use (`scripts/test.sh` builds their documentation with warnings as errors); the
+//! rest is private to the crate.
 
-pub mod api;
-pub mod auth;
-pub mod batch;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod batch;
 pub mod catalog;
 pub mod config;
-pub mod connections;
+pub(crate) mod connections;
 pub mod data;
-pub mod describe;
+pub(crate) mod describe;
 pub mod error;
 pub mod ids;
-pub mod import;
-pub mod limits;
+pub(crate) mod import;
+pub(crate) mod limits;
 pub mod pb;
-pub mod render;
+pub(crate) mod render;
 pub mod seed;
 pub mod server;
-pub mod store;
-pub mod sync;
-pub mod telemetry;
+pub(crate) mod store;
+pub(crate) mod sync;
+pub(crate) mod telemetry;
 pub mod template;
-pub mod workspace;
+pub(crate) mod workspace;

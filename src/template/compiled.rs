@@ -56,7 +56,7 @@ impl Program {
 /// A template checked and compiled once; rendering it never parses again.
 ///
 /// Its bodies render in the engine's environment (filters, functions, fuel) with
-/// instructions compiled here (see [`Program`]). The traced body is compiled the first
+/// instructions compiled here (see `Program`). The traced body is compiled the first
 /// time a render needs it: a compiled body takes ~10 KB, and a template whose data is
 /// always complete never needs it.
 pub struct CompiledTemplate {

@@ -261,7 +261,7 @@ impl Engine {
     }
 
     /// The first attempt at a render, cheap enough to make on the async runtime: within
-    /// [`QUICK_FUEL`]. `None` when the template needs more (this time, or the last time it
+    /// `QUICK_FUEL`. `None` when the template needs more (this time, or the last time it
     /// rendered): then [`Self::render_full`] has to run it, off the runtime.
     pub fn render_quick(
         &self,

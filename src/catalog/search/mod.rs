@@ -3,8 +3,8 @@
 //! The index lives in memory beside the catalog and follows every change to it (the
 //! catalog calls [`SearchIndex::upsert`] and [`SearchIndex::remove`] wherever its memory
 //! changes, loading included). A query folds case and accents, looks its words up as
-//! prefixes in a per-workspace inverted index ([`workspace`]), ranks by tier and recent
-//! use ([`rank`], [`usage`]) and highlights what matched ([`highlight`], [`preview`]).
+//! prefixes in a per-workspace inverted index (`workspace`), ranks by tier and recent
+//! use (`rank`, `usage`) and highlights what matched (`highlight`, `preview`).
 
 mod fold;
 mod highlight;

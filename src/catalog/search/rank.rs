@@ -15,7 +15,7 @@ use super::workspace::{Doc, Field, WorkspaceIndex};
 use crate::error::{Error, Result};
 
 /// Most distinct words a query may have. (Its length in characters is bounded at the API
-/// boundary: [`crate::limits::RequestLimits::max_search_query_chars`].)
+/// boundary: `crate::limits::RequestLimits::max_search_query_chars`.)
 pub const MAX_QUERY_WORDS: usize = 16;
 /// Past this many ties per wanted place, ties are taken in bang order rather than selected.
 const DENSE_TIES: usize = 32;
