@@ -21,7 +21,9 @@ use tracing::Instrument;
 
 use crate::data::FetchOptions;
 use crate::error::{Error, Result};
-use crate::render::{RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target};
+use crate::render::{
+    RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target, validate_locale,
+};
 
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The largest request a batch may be (10,000 recipients with a few vars each).
@@ -267,17 +269,6 @@ impl Job {
                 .record_use(&self.workspace_id, id);
         }
     }
-}
-
-/// The batch's locale, checked once for all recipients; empty means the workspace's.
-fn validate_locale(locale: &str) -> Result<()> {
-    if locale.is_empty() || crate::template::locale::is_language_tag(locale) {
-        return Ok(());
-    }
-    Err(Error::invalid(
-        "locale",
-        format!("{locale:?} is not a language tag; use e.g. \"fr\" or \"fr-CA\""),
-    ))
 }
 
 #[cfg(test)]

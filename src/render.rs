@@ -95,15 +95,7 @@ impl Renderer {
     pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
         crate::catalog::validate::workspace_id(&request.workspace_id)?;
         let ws = request.workspace_id.as_str();
-        if !request.locale.is_empty() && !locale::is_language_tag(&request.locale) {
-            return Err(Error::invalid(
-                "locale",
-                format!(
-                    "{:?} is not a language tag; use e.g. \"fr\" or \"fr-CA\"",
-                    request.locale
-                ),
-            ));
-        }
+        validate_locale(&request.locale)?;
         let workspace = self.catalog.workspace_records().resolve(ws);
         let wanted = if request.locale.is_empty() {
             workspace.record.default_locale.as_str()
@@ -323,4 +315,40 @@ fn enabled(entry: Arc<Entry>) -> Result<Arc<Entry>> {
         )));
     }
     Ok(entry)
+}
+
+/// The reader's language tag, checked once per request; empty means the workspace's default.
+/// Only the start of a long value is quoted back.
+pub(crate) fn validate_locale(locale: &str) -> Result<()> {
+    if locale.is_empty() || locale::is_language_tag(locale) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "locale",
+        format!(
+            "{} is not a language tag; use e.g. \"fr\" or \"fr-CA\"",
+            crate::error::quote(locale)
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_locale;
+
+    #[test]
+    fn a_bad_locale_is_named_and_only_its_start_quoted() {
+        assert!(validate_locale("").is_ok());
+        assert!(validate_locale("fr-CA").is_ok());
+        let message = validate_locale("not a tag").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "locale: \"not a tag\" is not a language tag; use e.g. \"fr\" or \"fr-CA\""
+        );
+        let huge = "x".repeat(500_000);
+        let message = validate_locale(&huge).unwrap_err().to_string();
+        assert!(message.starts_with("locale: \"xxx"), "{message}");
+        assert!(message.contains("(500000 bytes in all)"), "{message}");
+        assert!(message.len() < 300, "{} bytes", message.len());
+    }
 }
