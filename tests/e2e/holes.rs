@@ -86,13 +86,20 @@ async fn errors_quote_only_a_short_piece_of_the_input() {
         server.wait_for_log(|l| l.contains("CreateWorkspace") && l.contains("InvalidArgument"));
     assert!(line.len() < SMALL + 512, "a {} byte log line", line.len());
 
-    // Where a message does not quote, the safety net still keeps it small.
+    // Where a message does not quote (a `vars` path names the caller's keys), the safety
+    // net still keeps it small: a huge key above a value nested past the depth limit.
+    let mut nested = serde_json::json!("deep");
+    for _ in 0..20 {
+        nested = serde_json::json!({ "a": nested });
+    }
     let mut request = inline("<<contact.plan>>", JANE);
-    request.locale = huge.clone();
+    request.vars = Some(crate::structure(
+        serde_json::json!({ huge.clone(): nested }),
+    ));
     let status = assert_status(
         client.render_template(request).await,
         Code::InvalidArgument,
-        &["locale", "cut"],
+        &["vars.Europe/xxx", "cut"],
     );
     assert!(
         status.message().len() <= shortcuts::error::MAX_MESSAGE_BYTES,
