@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
 use tonic::transport::Channel;
@@ -272,4 +272,44 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Starts the binary on a fresh store in `dir` with `args`, expecting it to refuse to start:
+/// asserts it exits unsuccessfully within 20 s and returns what it wrote to stderr.
+pub fn refused_start(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
+        .args(["--listen", "127.0.0.1:0", "--store"])
+        .arg(dir.join("s.db"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the shortcuts binary");
+    let exit = wait_with_deadline(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let exit = exit.unwrap_or_else(|| panic!("the server started anyway; its log:\n{stderr}"));
+    assert!(
+        !exit.success(),
+        "the server exited successfully; its log:\n{stderr}"
+    );
+    stderr
+}
+
+/// The child's exit status, or `None` (after killing it) if it is still running at the
+/// deadline.
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -2,13 +2,11 @@
 //! piece of the caller's input (in the status and in the log), and a full disk is a clear
 //! RESOURCE_EXHAUSTED on writes while reads keep serving.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use tonic::Code;
 
-use crate::data_sources::hooks::wait_with_deadline;
-use crate::harness::TestServer;
+use crate::harness::{TestServer, refused_start};
 use crate::{DEMO, JANE, assert_status, create, inline};
 use shortcuts::pb;
 
@@ -33,21 +31,7 @@ workspaces = ["*"]
 "#,
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
-        .args(["--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.path().join("s.db"))
-        .arg("--auth-tokens")
-        .arg(&tokens)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let exit = wait_with_deadline(&mut child, Duration::from_secs(20));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let exit = exit.unwrap_or_else(|| panic!("the server started anyway; its log:\n{stderr}"));
-    assert!(!exit.success());
+    let stderr = refused_start(dir.path(), &["--auth-tokens".as_ref(), tokens.as_os_str()]);
     assert!(
         stderr.contains("entries 1 (\"chat-frontend\") and 2 (\"ops\")")
             && stderr.contains("same token"),

@@ -3,8 +3,7 @@
 //! secret applies to every workspace on it, and a base URL that leads nowhere is a
 //! configuration error rather than "no such contact".
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use shortcuts::data::webhook::sign;
 use shortcuts::pb;
@@ -14,7 +13,7 @@ use tonic::Code;
 use super::fakes::{self, EMAIL, PEOPLE_ID, SESSION};
 use super::{HOOK_SECRET, Setup, Upstream, origin, render};
 use crate::assert_status;
-use crate::harness::TestServer;
+use crate::harness::{TestServer, refused_start};
 
 fn hook_url(server: &TestServer) -> String {
     let line = server.wait_for_log(|l| l.contains("crisp web hooks accepted at "));
@@ -243,20 +242,10 @@ async fn two_secrets_for_one_website_are_refused_at_start() {
         "http://127.0.0.1:9/v1",
         &[None, Some("first-secret"), None, Some("second-secret")],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shortcuts"))
-        .args(["--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.path().join("s.db"))
-        .args(["--data-sources", sources.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let exit = wait_with_deadline(&mut child, Duration::from_secs(20));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let exit = exit.unwrap_or_else(|| panic!("the server started anyway; its log:\n{stderr}"));
-    assert!(!exit.success());
+    let stderr = refused_start(
+        dir.path(),
+        &["--data-sources".as_ref(), sources.as_os_str()],
+    );
     assert!(
         stderr.contains("[workspaces.ws1] and [workspaces.ws3]")
             && stderr.contains("webhook_secret")
@@ -267,26 +256,6 @@ async fn two_secrets_for_one_website_are_refused_at_start() {
         !stderr.contains("first-secret") && !stderr.contains("second-secret"),
         "a secret was printed: {stderr}"
     );
-}
-
-/// The child's exit status, or `None` (after killing it) if it is still running at the
-/// deadline.
-pub fn wait_with_deadline(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
