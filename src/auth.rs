@@ -47,17 +47,16 @@ impl Principal {
             .as_ref()
             .is_none_or(|list| list.iter().any(|w| w == workspace_id));
         if !in_scope {
-            return Err(Error::PermissionDenied(format!(
-                "token {:?} is not allowed on workspace {}",
-                self.name,
-                quote(workspace_id)
-            )));
+            return Err(Error::PermissionDenied {
+                token: self.name.clone(),
+                reason: format!("is not allowed on workspace {}", quote(workspace_id)),
+            });
         }
         if self.role < needed {
-            return Err(Error::PermissionDenied(format!(
-                "token {:?} has the {:?} role; this call needs {needed:?}",
-                self.name, self.role
-            )));
+            return Err(Error::PermissionDenied {
+                token: self.name.clone(),
+                reason: format!("has the {:?} role; this call needs {needed:?}", self.role),
+            });
         }
         Ok(())
     }
@@ -182,10 +181,8 @@ impl TokenRegistry {
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::Unauthenticated(
-                    "missing credentials: send `authorization: Bearer <token>` metadata".into(),
-                )
+            .ok_or_else(|| Error::Unauthenticated {
+                reason: "missing credentials: send `authorization: Bearer <token>` metadata",
             })?;
         let presented = digest_of(token);
         // Every digest is compared, whether or not an earlier one matched, so the time taken
@@ -197,9 +194,9 @@ impl TokenRegistry {
                 found = Some(&registered.principal);
             }
         }
-        found
-            .cloned()
-            .ok_or_else(|| Error::Unauthenticated("the bearer token is not valid".into()))
+        found.cloned().ok_or(Error::Unauthenticated {
+            reason: "the bearer token is not valid",
+        })
     }
 }
 
@@ -239,11 +236,11 @@ mod tests {
         assert!(frontend.authorize("demo", Role::Render).is_ok());
         assert!(matches!(
             frontend.authorize("demo", Role::Admin),
-            Err(Error::PermissionDenied(_))
+            Err(Error::PermissionDenied { .. })
         ));
         assert!(matches!(
             frontend.authorize("acme", Role::Render),
-            Err(Error::PermissionDenied(_))
+            Err(Error::PermissionDenied { .. })
         ));
         let ops = r
             .authenticate(Some("Bearer admin-token-0123456789"))
@@ -251,15 +248,15 @@ mod tests {
         assert!(ops.authorize("anything", Role::Admin).is_ok());
         assert!(matches!(
             r.authenticate(None),
-            Err(Error::Unauthenticated(_))
+            Err(Error::Unauthenticated { .. })
         ));
         assert!(matches!(
             r.authenticate(Some("Bearer nope")),
-            Err(Error::Unauthenticated(_))
+            Err(Error::Unauthenticated { .. })
         ));
         assert!(matches!(
             r.authenticate(Some("render-token-0123456789")),
-            Err(Error::Unauthenticated(_))
+            Err(Error::Unauthenticated { .. })
         ));
     }
 

@@ -231,7 +231,7 @@ impl Job {
                 };
                 // A recipient still waiting for a permit when the batch was cancelled.
                 if self.cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Unavailable("the batch was cancelled".into()));
+                    return Err(Error::Cancelled);
                 }
                 let vars = recipient.vars?;
                 self.renderer

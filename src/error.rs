@@ -1,5 +1,5 @@
-//! The library's error type. Every failure a caller can see is one of these; the API layer
-//! maps each variant to a gRPC status in one place (`api::status`).
+//! The library's error type, by cause. Every failure a caller can see is one of these; the
+//! API layer maps each variant to a gRPC status in one place (`api::status`).
 //!
 //! Also owns how much of a caller's input a message may repeat: [`quote`] at the source,
 //! wherever a message echoes input, and [`bounded`] as the safety net every `Error`'s
@@ -8,47 +8,198 @@
 
 use std::borrow::Cow;
 
-/// A failure with enough context for a person to act on it.
+/// Any error, kept as the source of one of ours so that its own cause chain is not lost.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure, named after what happened, with enough context for a person to act on it.
+///
+/// Variants carry their facts as fields (for the machine-readable details of a status)
+/// and keep the error they came from as their `source`. Which gRPC status each becomes is
+/// decided in one place, the API's `status` module; nothing below the API names a code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request is malformed; `field` names the offending request field.
+    // What the caller sent.
+    /// A request field is malformed; `field` names it.
     #[error("{}", bounded(&format!("{field}: {message}")))]
-    InvalidArgument { field: String, message: String },
-    #[error("{}", bounded(.0))]
-    NotFound(String),
-    #[error("{}", bounded(.0))]
-    AlreadyExists(String),
-    /// The request is well-formed but the state does not allow it (stale version, disabled
-    /// shortcut).
-    #[error("{}", bounded(.0))]
-    FailedPrecondition(String),
+    InvalidField { field: String, message: String },
+
+    // The catalogue's state.
+    /// No shortcut answers to that id or bang; `key` says which (`id "…"`, `bang "!…"`).
+    #[error("{}", bounded(&format!("no shortcut with {key} in workspace {}", quote(workspace))))]
+    ShortcutNotFound { workspace: String, key: String },
+    /// Another shortcut of the workspace already uses this bang.
+    #[error("bang !{bang} is already used in workspace {}", quote(workspace))]
+    BangTaken { workspace: String, bang: String },
+    /// An update named a version that is no longer current (optimistic concurrency).
+    #[error(
+        "{record} {id} is at version {actual}, not {expected}: it was changed since you read it; fetch it again and reapply your change"
+    )]
+    StaleVersion {
+        record: Versioned,
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// The shortcut exists but is switched off.
+    #[error("shortcut !{bang} is disabled; enable it before rendering")]
+    ShortcutDisabled { bang: String },
+    /// The workspace works with the defaults but has no stored record to read or change.
+    #[error(
+        "workspace {} has no record (it works with the defaults); create one with CreateWorkspace",
+        quote(workspace)
+    )]
+    WorkspaceNotFound { workspace: String },
+    /// CreateWorkspace for a workspace that has a record.
+    #[error(
+        "workspace {} already has a record; use UpdateWorkspace",
+        quote(workspace)
+    )]
+    WorkspaceExists { workspace: String },
+    /// A starter shortcut does not fit the configured limits (a start-up error).
+    #[error(
+        "the starter shortcut !{bang} (templates/) has a {bytes}-byte body, over --max-body-bytes {limit}: raise --max-body-bytes to at least {bytes} or start with --seed-demo=false"
+    )]
+    StarterTooLarge {
+        bang: String,
+        bytes: usize,
+        limit: usize,
+    },
+
+    // Customer data.
+    /// The data source does not know this contact or session.
+    #[error(
+        "{scope} {} not found in workspace {} ({scope}_id)",
+        quote(id),
+        quote(workspace)
+    )]
+    DataNotFound {
+        scope: &'static str,
+        workspace: String,
+        id: String,
+    },
+    /// The data source failed, timed out or refused us; `cause` says which.
+    #[error("{}", bounded(&format!("cannot fetch {scope} data for {} (workspace {}): {cause}", quote(id), quote(workspace))))]
+    SourceFailed {
+        scope: &'static str,
+        workspace: String,
+        id: String,
+        /// Boxed: the rarely taken path should not make every `Result` bigger.
+        cause: Box<SourceFailure>,
+    },
+
+    // Rendering.
     /// A strict render found placeholders without a value.
-    #[error("{}", bounded(&format!("no value for {}", .0.join(", "))))]
-    MissingData(Vec<String>),
-    /// A render or request limit was hit, or the store is out of space.
+    #[error("{}", bounded(&format!("no value for {}", .paths.join(", "))))]
+    MissingData { paths: Vec<String> },
+    /// The template raised an error while running (e.g. a filter given the wrong kind of
+    /// value).
+    #[error("{}", bounded(&format!("the template failed at line {line}: {message}")))]
+    TemplateFailed { line: usize, message: String },
+    /// A render bound (fuel, output size, range size) was reached.
     #[error("{}", bounded(.0))]
-    ResourceExhausted(String),
-    /// A data source or the store could not be reached.
-    #[error("{}", bounded(.0))]
-    Unavailable(String),
-    #[error("{}", bounded(.0))]
-    DeadlineExceeded(String),
-    /// No valid credentials were presented.
-    #[error("{}", bounded(.0))]
-    Unauthenticated(String),
-    /// The credentials do not allow this call; says nothing about whether the resource exists.
-    #[error("{}", bounded(.0))]
-    PermissionDenied(String),
-    /// A bug or an unexpected store failure; details are logged, not sent.
+    RenderLimit(String),
+    /// The render ran longer than `--render-timeout`.
+    #[error("the render took longer than --render-timeout {}", humantime::format_duration(*.0))]
+    RenderTimedOut(std::time::Duration),
+    /// The caller's deadline (`grpc-timeout`) passed during the render.
+    #[error("the caller's deadline passed during the render")]
+    CallerDeadline,
+    /// The caller went away (a cancelled BatchRender).
+    #[error("the caller cancelled the render")]
+    Cancelled,
+
+    // Callers and capacity.
+    /// No credentials, or credentials that match no token.
+    #[error("{reason}")]
+    Unauthenticated { reason: &'static str },
+    /// The token may not act on this workspace, or not with this role.
+    #[error("{}", bounded(&format!("token {token:?} {reason}")))]
+    PermissionDenied { token: String, reason: String },
+    /// Every call slot is taken: the caller should back off and retry.
+    #[error("the server is handling its limit of {limit} calls; retry with backoff")]
+    Overloaded { limit: usize },
+
+    // The shortcut store.
+    /// The store's disk (or its size limit) is full: nothing was written.
+    #[error(
+        "the shortcut store is out of disk space: nothing was written; retry once an operator has freed space (reads keep working)"
+    )]
+    StoreFull {
+        #[source]
+        cause: BoxError,
+    },
+    /// The store cannot be reached (pool closed or timed out, connection lost).
+    #[error("{}", bounded(&format!("the shortcut store is unavailable: {cause}")))]
+    StoreUnavailable {
+        #[source]
+        cause: BoxError,
+    },
+    /// The store answered with an error we do not expect, or data we cannot read.
+    #[error("{}", bounded(&format!("the shortcut store failed: {context}: {cause}")))]
+    StoreFailed {
+        context: String,
+        #[source]
+        cause: BoxError,
+    },
+
+    /// A bug: details are logged, not sent.
     #[error("{}", bounded(&format!("internal error: {}", .0)))]
     Internal(String),
 }
 
+/// What kind of record a [`Error::StaleVersion`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioned {
+    Shortcut,
+    Workspace,
+}
+
+impl std::fmt::Display for Versioned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Versioned::Shortcut => "shortcut",
+            Versioned::Workspace => "workspace",
+        })
+    }
+}
+
+/// Why a data source gave no record, after every attempt its policy allows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceFailure {
+    /// The source failed or did not answer within our budget for it; worth retrying later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The caller's deadline came first.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The source rejected our credentials; `hint` says where they are configured.
+    #[error("the {source_name} source rejected our credentials ({message}); {hint}")]
+    Unauthorized {
+        source_name: String,
+        message: String,
+        hint: String,
+    },
+    /// The source says we are configured wrongly; the message says what to fix.
+    #[error("the {source_name} source is misconfigured: {message}")]
+    Misconfigured {
+        source_name: String,
+        message: String,
+    },
+}
+
 impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
+        Error::InvalidField {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// A database or storage error, classified by what it means for the caller.
+    pub fn store(context: impl Into<String>, cause: impl Into<BoxError>) -> Self {
+        Error::StoreFailed {
+            context: context.into(),
+            cause: cause.into(),
         }
     }
 }
@@ -113,8 +264,13 @@ mod tests {
         for err in [
             Error::invalid("time_zone", huge.clone()),
             Error::invalid(huge.clone(), "bad"),
-            Error::NotFound(huge.clone()),
-            Error::MissingData(vec![huge.clone(); 3]),
+            Error::ShortcutNotFound {
+                workspace: "w".into(),
+                key: huge.clone(),
+            },
+            Error::MissingData {
+                paths: vec![huge.clone(); 3],
+            },
             Error::Internal(huge.clone()),
         ] {
             let text = err.to_string();
@@ -128,6 +284,28 @@ mod tests {
         }
         let multibyte = "€".repeat(3000);
         assert!(bounded(&multibyte).len() <= MAX_MESSAGE_BYTES);
-        assert_eq!(Error::NotFound("short".into()).to_string(), "short");
+        assert_eq!(
+            Error::Internal("short".into()).to_string(),
+            "internal error: short"
+        );
+    }
+
+    #[test]
+    fn store_errors_keep_their_cause_as_source() {
+        let cause = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let err = Error::StoreFull {
+            cause: cause.into(),
+        };
+        let source = std::error::Error::source(&err).expect("the cause is kept");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("as the error it was");
+        assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
+        let failed = Error::store("reading a row", std::io::Error::other("bad bytes"));
+        assert!(
+            failed.to_string().contains("reading a row: bad bytes"),
+            "{failed}"
+        );
+        assert!(std::error::Error::source(&failed).is_some());
     }
 }

@@ -66,7 +66,7 @@ mod tests {
 
     fn field_and_message(err: Error) -> (String, String) {
         match err {
-            Error::InvalidArgument { field, message } => (field, message),
+            Error::InvalidField { field, message } => (field, message),
             other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
         }
     }

@@ -167,23 +167,17 @@ impl Renderer {
                 })
             })
             .map_err(|err| match err {
-                RenderError::LimitExceeded(message) => Error::ResourceExhausted(message),
-                RenderError::Failed { line, message } => Error::FailedPrecondition(format!(
-                    "the template failed at line {line}: {message}"
-                )),
-                RenderError::Stopped(why @ Stopped::Timeout(_)) => {
-                    Error::ResourceExhausted(why.to_string())
-                }
-                RenderError::Stopped(why @ Stopped::Deadline) => {
-                    Error::DeadlineExceeded(why.to_string())
-                }
-                RenderError::Stopped(why @ Stopped::Cancelled) => {
-                    Error::Unavailable(why.to_string())
-                }
+                RenderError::LimitExceeded(message) => Error::RenderLimit(message),
+                RenderError::Failed { line, message } => Error::TemplateFailed { line, message },
+                RenderError::Stopped(Stopped::Timeout(limit)) => Error::RenderTimedOut(limit),
+                RenderError::Stopped(Stopped::Deadline) => Error::CallerDeadline,
+                RenderError::Stopped(Stopped::Cancelled) => Error::Cancelled,
             })?;
         if request.strict && !rendered.missing.is_empty() {
             telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
-            return Err(Error::MissingData(rendered.missing));
+            return Err(Error::MissingData {
+                paths: rendered.missing,
+            });
         }
         telemetry::record_render(if rendered.missing.is_empty() {
             telemetry::RenderOutcome::Ok
@@ -309,10 +303,9 @@ impl Renderer {
 /// A shortcut that may be rendered: disabled ones may not.
 fn enabled(entry: Arc<Entry>) -> Result<Arc<Entry>> {
     if entry.shortcut.disabled {
-        return Err(Error::FailedPrecondition(format!(
-            "shortcut !{} is disabled; enable it before rendering",
-            entry.shortcut.bang
-        )));
+        return Err(Error::ShortcutDisabled {
+            bang: entry.shortcut.bang.clone(),
+        });
     }
     Ok(entry)
 }

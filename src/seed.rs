@@ -61,7 +61,7 @@ async fn seed_demo_workspace(catalog: &Catalog) -> Result<()> {
         time_zone: DEMO_TIME_ZONE.to_string(),
     };
     match records.create(new).await {
-        Ok(_) | Err(Error::AlreadyExists(_)) => Ok(()),
+        Ok(_) | Err(Error::BangTaken { .. }) => Ok(()),
         Err(err) => Err(err),
     }
 }
@@ -90,7 +90,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             Ok(_) => created += 1,
             // A previous start seeded part of the library before stopping, or another
             // replica is seeding the same store right now.
-            Err(Error::AlreadyExists(_)) => raced = true,
+            Err(Error::BangTaken { .. }) => raced = true,
             Err(err) => return Err(err),
         }
     }
@@ -112,14 +112,11 @@ fn check_fits_body_limit(library: &[StarterShortcut], max_body_bytes: usize) -> 
     if largest.body.len() <= max_body_bytes {
         return Ok(());
     }
-    Err(Error::FailedPrecondition(format!(
-        "the starter shortcut !{} (templates/) has a {}-byte body, over --max-body-bytes {}: \
-         raise --max-body-bytes to at least {} or start with --seed-demo=false",
-        largest.bang,
-        largest.body.len(),
-        max_body_bytes,
-        largest.body.len()
-    )))
+    Err(Error::StarterTooLarge {
+        bang: largest.bang.clone(),
+        bytes: largest.body.len(),
+        limit: max_body_bytes,
+    })
 }
 
 #[cfg(test)]

@@ -27,12 +27,12 @@ impl Guard {
 
     /// A slot for one call, or RESOURCE_EXHAUSTED at once when all are taken.
     pub fn admit(&self) -> Result<OwnedSemaphorePermit> {
-        self.in_flight.clone().try_acquire_owned().map_err(|_| {
-            Error::ResourceExhausted(format!(
-                "the server is handling its limit of {} calls; retry with backoff",
-                self.max_in_flight
-            ))
-        })
+        self.in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Overloaded {
+                limit: self.max_in_flight,
+            })
     }
 
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal> {

@@ -1,33 +1,53 @@
-//! The one place where domain errors become gRPC statuses.
+//! The one place where domain errors become gRPC statuses: which code each cause is, and
+//! what of it the caller is told.
 
 use tonic::{Code, Status};
 
-use crate::error::{Error, bounded};
+use crate::error::{Error, SourceFailure, bounded};
 
+/// The gRPC code for an error, by its cause.
 pub fn code(err: &Error) -> Code {
     match err {
-        Error::InvalidArgument { .. } => Code::InvalidArgument,
-        Error::NotFound(_) => Code::NotFound,
-        Error::AlreadyExists(_) => Code::AlreadyExists,
-        Error::FailedPrecondition(_) | Error::MissingData(_) => Code::FailedPrecondition,
-        Error::ResourceExhausted(_) => Code::ResourceExhausted,
-        Error::Unavailable(_) => Code::Unavailable,
-        Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        Error::Unauthenticated(_) => Code::Unauthenticated,
-        Error::PermissionDenied(_) => Code::PermissionDenied,
-        Error::Internal(_) => Code::Internal,
+        Error::InvalidField { .. } => Code::InvalidArgument,
+        Error::ShortcutNotFound { .. }
+        | Error::WorkspaceNotFound { .. }
+        | Error::DataNotFound { .. } => Code::NotFound,
+        Error::BangTaken { .. } | Error::WorkspaceExists { .. } => Code::AlreadyExists,
+        Error::StaleVersion { .. }
+        | Error::ShortcutDisabled { .. }
+        | Error::StarterTooLarge { .. }
+        | Error::MissingData { .. }
+        | Error::TemplateFailed { .. } => Code::FailedPrecondition,
+        Error::SourceFailed { cause, .. } => match **cause {
+            SourceFailure::Unavailable(_) => Code::Unavailable,
+            SourceFailure::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            // Retrying cannot help until an operator fixes the configuration.
+            SourceFailure::Unauthorized { .. } | SourceFailure::Misconfigured { .. } => {
+                Code::FailedPrecondition
+            }
+        },
+        Error::RenderLimit(_) | Error::RenderTimedOut(_) | Error::Overloaded { .. } => {
+            Code::ResourceExhausted
+        }
+        Error::StoreFull { .. } => Code::ResourceExhausted,
+        Error::CallerDeadline => Code::DeadlineExceeded,
+        // A recipient of a cancelled batch: the caller went away, and a retry would work.
+        Error::Cancelled | Error::StoreUnavailable { .. } => Code::Unavailable,
+        Error::Unauthenticated { .. } => Code::Unauthenticated,
+        Error::PermissionDenied { .. } => Code::PermissionDenied,
+        Error::StoreFailed { .. } | Error::Internal(_) => Code::Internal,
     }
 }
 
 impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let code = code(&err);
-        let message = match &err {
+        let message = match code {
             // Internal details go to the log, not to the caller.
-            Error::Internal(_) => "internal error; the server log has the details".to_string(),
+            Code::Internal => "internal error; the server log has the details".to_string(),
             // `Error`'s text is already bounded; this keeps the status inside the trailer
             // limit even if that ever changes.
-            other => bounded(&other.to_string()).into_owned(),
+            _ => bounded(&err.to_string()).into_owned(),
         };
         Status::new(code, message)
     }

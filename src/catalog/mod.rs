@@ -192,7 +192,7 @@ impl Catalog {
             .map(|(tag, body)| {
                 let field = validate::variant_field(tag);
                 let template = self.compile(body).map_err(|err| match err {
-                    Error::InvalidArgument { message, .. } => Error::invalid(field, message),
+                    Error::InvalidField { message, .. } => Error::invalid(field, message),
                     other => other,
                 })?;
                 Ok((tag.clone(), template))
@@ -359,10 +359,10 @@ impl Catalog {
                     crate::error::quote(&format!("!{}", bang.strip_prefix('!').unwrap_or(bang)))
                 ),
             };
-            Error::NotFound(format!(
-                "no shortcut with {label} in workspace {}",
-                crate::error::quote(workspace_id)
-            ))
+            Error::ShortcutNotFound {
+                workspace: workspace_id.to_owned(),
+                key: label,
+            }
         })
     }
 

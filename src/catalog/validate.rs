@@ -91,7 +91,7 @@ pub fn variants(
             ));
         }
         body(text, max_body_bytes).map_err(|err| match err {
-            Error::InvalidArgument { message, .. } => Error::invalid(field.clone(), message),
+            Error::InvalidField { message, .. } => Error::invalid(field.clone(), message),
             other => other,
         })?;
         let canonical = locale::canonical_tag(tag);

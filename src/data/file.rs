@@ -56,7 +56,7 @@ impl FileSource {
             Error::invalid("data_file", format!("cannot read {}: {e}", path.display()))
         })?;
         Self::from_json(&text).map_err(|e| match e {
-            Error::InvalidArgument { message, .. } => {
+            Error::InvalidField { message, .. } => {
                 Error::invalid("data_file", format!("{}: {message}", path.display()))
             }
             other => other,

@@ -31,7 +31,7 @@ pub use sources::{SourceRoute, Sources};
 use cache::{CacheKey, CachedScope, Lookup, ScopeCache};
 use upstream::FetchFailure;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SourceFailure};
 /// Re-exported: the kinds live at the bottom of the crate (`crate::ids`) so that telemetry
 /// and the stores can name them without depending on `data`.
 pub use crate::ids::{Origin, ScopeKind};
@@ -235,12 +235,9 @@ impl DataService {
             }
             Lookup::Failed { failure, .. } => {
                 let error = failure_error(kind, workspace_id, id, route, failure);
-                let recoverable = matches!(
-                    error,
-                    Error::Unavailable(_)
-                        | Error::DeadlineExceeded(_)
-                        | Error::FailedPrecondition(_)
-                );
+                // The source failed us; an unknown contact or session is an answer, not a
+                // failure, and best effort does not hide it.
+                let recoverable = matches!(error, Error::SourceFailed { .. });
                 if options.best_effort && recoverable {
                     tracing::warn!(scope = kind.name(), workspace = workspace_id, id, %error, "best effort: rendering without this scope");
                     Ok(ScopeData {
@@ -360,13 +357,11 @@ fn found(
 }
 
 fn not_found(kind: ScopeKind, workspace_id: &str, id: &str) -> Error {
-    Error::NotFound(format!(
-        "{} {} not found in workspace {} ({}_id)",
-        kind.name(),
-        crate::error::quote(id),
-        crate::error::quote(workspace_id),
-        kind.name()
-    ))
+    Error::DataNotFound {
+        scope: kind.name(),
+        workspace: workspace_id.to_owned(),
+        id: id.to_owned(),
+    }
 }
 
 fn failure_error(
@@ -376,29 +371,25 @@ fn failure_error(
     route: &SourceRoute,
     failure: FetchFailure,
 ) -> Error {
-    let what = format!(
-        "{} data for {} (workspace {})",
-        kind.name(),
-        crate::error::quote(id),
-        crate::error::quote(workspace_id)
-    );
-    match failure {
-        FetchFailure::NotFound => not_found(kind, workspace_id, id),
-        FetchFailure::Unavailable(message) => {
-            Error::Unavailable(format!("cannot fetch {what}: {message}"))
-        }
-        FetchFailure::DeadlineExceeded(message) => {
-            Error::DeadlineExceeded(format!("cannot fetch {what}: {message}"))
-        }
-        FetchFailure::Misconfigured(message) => Error::FailedPrecondition(format!(
-            "cannot fetch {what}: the {} source is misconfigured: {message}",
-            route.source.name()
-        )),
-        FetchFailure::Unauthorized(message) => Error::FailedPrecondition(format!(
-            "cannot fetch {what}: the {} source rejected our credentials ({message}); {}",
-            route.source.name(),
-            route.credentials_hint
-        )),
+    let cause = match failure {
+        FetchFailure::NotFound => return not_found(kind, workspace_id, id),
+        FetchFailure::Unavailable(message) => SourceFailure::Unavailable(message),
+        FetchFailure::DeadlineExceeded(message) => SourceFailure::DeadlineExceeded(message),
+        FetchFailure::Misconfigured(message) => SourceFailure::Misconfigured {
+            source_name: route.source.name().to_owned(),
+            message,
+        },
+        FetchFailure::Unauthorized(message) => SourceFailure::Unauthorized {
+            source_name: route.source.name().to_owned(),
+            message,
+            hint: route.credentials_hint.clone(),
+        },
+    };
+    Error::SourceFailed {
+        scope: kind.name(),
+        workspace: workspace_id.to_owned(),
+        id: id.to_owned(),
+        cause: Box::new(cause),
     }
 }
 

@@ -10,7 +10,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use crate::catalog::store::Store;
-use crate::error::{Error, Result, quote};
+use crate::error::{Error, Result, Versioned, quote};
 
 /// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL.
 pub async fn open(spec: &str) -> Result<Arc<dyn Store>> {
@@ -24,29 +24,28 @@ pub async fn open(spec: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
 }
 
-/// Maps a database error to ours, treating unique violations as a taken bang.
+/// Maps a database error to ours by what it means: a unique violation on a shortcut write
+/// is a taken bang, a full disk refuses the write, a lost connection is retryable, and
+/// anything else is a store failure. The database error stays as the source.
 pub(crate) fn db_error(err: sqlx::Error, shortcut: Option<&crate::catalog::Shortcut>) -> Error {
     if let Some(db) = err.as_database_error()
         && db.is_unique_violation()
         && let Some(s) = shortcut
     {
-        return Error::AlreadyExists(format!(
-            "bang !{} is already used in workspace {}",
-            s.bang,
-            quote(&s.workspace_id)
-        ));
+        return Error::BangTaken {
+            workspace: s.workspace_id.clone(),
+            bang: s.bang.clone(),
+        };
     }
     if out_of_space(&err) {
         tracing::error!(error = %err, "the shortcut store is out of disk space; writes fail until space is freed");
-        return Error::ResourceExhausted(
-            "the shortcut store is out of disk space: nothing was written; retry once an operator has freed space (reads keep working)".into(),
-        );
+        return Error::StoreFull { cause: err.into() };
     }
     match err {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            Error::Unavailable(format!("the shortcut store is unavailable: {err}"))
+            Error::StoreUnavailable { cause: err.into() }
         }
-        other => Error::Internal(format!("store: {other}")),
+        other => Error::store("a statement failed", other),
     }
 }
 
@@ -71,33 +70,39 @@ fn out_of_space(err: &sqlx::Error) -> bool {
     }
 }
 
-pub(crate) fn stale_version(id: &str, expected: u64, current: u64) -> Error {
-    Error::FailedPrecondition(format!(
-        "shortcut {id} is at version {current}, not {expected}: it was changed since you read it; fetch it again and reapply your change"
-    ))
+pub(crate) fn stale_version(id: &str, expected: u64, actual: u64) -> Error {
+    Error::StaleVersion {
+        record: Versioned::Shortcut,
+        id: id.to_owned(),
+        expected,
+        actual,
+    }
 }
 
 pub(crate) fn not_found(workspace_id: &str, id: &str) -> Error {
-    Error::NotFound(format!(
-        "no shortcut with id {} in workspace {}",
-        quote(id),
-        quote(workspace_id)
-    ))
+    Error::ShortcutNotFound {
+        workspace: workspace_id.to_owned(),
+        key: format!("id {}", quote(id)),
+    }
 }
 
 pub(crate) fn workspace_exists(id: &str) -> Error {
-    Error::AlreadyExists(format!(
-        "workspace {} already has a record; use UpdateWorkspace",
-        quote(id)
-    ))
+    Error::WorkspaceExists {
+        workspace: id.to_owned(),
+    }
 }
 
-pub(crate) fn stale_workspace(id: &str, expected: u64, current: u64) -> Error {
-    Error::FailedPrecondition(format!(
-        "workspace {id} is at version {current}, not {expected}: it was changed since you read it; fetch it again and reapply your change"
-    ))
+pub(crate) fn stale_workspace(id: &str, expected: u64, actual: u64) -> Error {
+    Error::StaleVersion {
+        record: Versioned::Workspace,
+        id: id.to_owned(),
+        expected,
+        actual,
+    }
 }
 
 pub(crate) fn workspace_without_record(id: &str) -> Error {
-    Error::NotFound(format!("workspace {} has no record", quote(id)))
+    Error::WorkspaceNotFound {
+        workspace: id.to_owned(),
+    }
 }

@@ -49,13 +49,13 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone().application_name("shortcuts"))
             .await
-            .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| Error::StoreUnavailable { cause: e.into() })?;
         // sqlx takes an advisory lock around migrations, so replicas starting together
         // apply them once.
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| Error::Internal(format!("store migration failed: {e}")))?;
+            .map_err(|e| Error::store("migrating the schema", e))?;
         let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
             .fetch_one(&pool)
             .await
@@ -179,7 +179,7 @@ impl ChangeFeed for PgStore {
             .feed
             .listen()
             .await
-            .map_err(|e| Error::Unavailable(format!("cannot listen for changes: {e}")))?;
+            .map_err(|e| Error::StoreUnavailable { cause: e.into() })?;
         let (events, feed) = mpsc::channel(1024);
         tokio::spawn(follow(self.feed.clone(), listener, events));
         Ok(Some(feed))

@@ -29,12 +29,10 @@ impl TryFrom<ShortcutRow> for Shortcut {
     type Error = Error;
 
     fn try_from(row: ShortcutRow) -> Result<Self> {
-        let tags = serde_json::from_str(&row.tags).map_err(|e| {
-            Error::Internal(format!("shortcut {} has unreadable tags: {e}", row.id))
-        })?;
-        let variants = serde_json::from_str(&row.variants).map_err(|e| {
-            Error::Internal(format!("shortcut {} has unreadable variants: {e}", row.id))
-        })?;
+        let tags = serde_json::from_str(&row.tags)
+            .map_err(|e| Error::store(format!("shortcut {} has unreadable tags", row.id), e))?;
+        let variants = serde_json::from_str(&row.variants)
+            .map_err(|e| Error::store(format!("shortcut {} has unreadable variants", row.id), e))?;
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,

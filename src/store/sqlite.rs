@@ -47,11 +47,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| Error::Unavailable(format!("cannot open the store at {path:?}: {e}")))?;
+            .map_err(|e| Error::store(format!("cannot open the store at {path:?}"), e))?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| Error::Internal(format!("store migration failed: {e}")))?;
+            .map_err(|e| Error::store("migrating the schema", e))?;
         Ok(Self { pool, feed: () })
     }
 }
@@ -89,7 +89,7 @@ mod tests {
             .insert_many(&[shortcut("b", "fresh"), shortcut("c", "TAKEN")])
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+        assert!(matches!(err, Error::BangTaken { .. }), "{err:?}");
         let ids: Vec<String> = store
             .load_all()
             .await

@@ -168,11 +168,8 @@ impl Workspaces {
             .expect("workspace lock poisoned")
             .get(id)
             .cloned()
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "workspace {} has no record (it works with the defaults: locale {DEFAULT_LOCALE}, time zone {DEFAULT_TIME_ZONE}); create one with CreateWorkspace",
-                    quote(id)
-                ))
+            .ok_or_else(|| Error::WorkspaceNotFound {
+                workspace: id.to_owned(),
             })
     }
 
