@@ -81,12 +81,13 @@ fn main() {
     }
 
     // One warm-up pass, then the measured passes.
+    let workspace = shortcuts::ids::WorkspaceId::parse(WORKSPACE).expect("workspace id");
     let run = |query: &str| {
         let q = SearchQuery {
             text: query.into(),
             ..Default::default()
         };
-        index.search(WORKSPACE, &q).expect("search")
+        index.search(&workspace, &q).expect("search")
     };
     for q in &queries {
         std::hint::black_box(run(q));

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::data::FetchOptions;
 use crate::error::{Error, Result};
+use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::render::{
     RenderOutcome, RenderRequest, Renderer, ResolvedTemplate, Target, validate_locale,
 };
@@ -34,21 +35,20 @@ const SLOW_READER_NOTICE: Duration = Duration::from_secs(1);
 /// One template rendered for many recipients.
 #[derive(Debug)]
 pub struct BatchRequest {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub target: Target,
     pub locale: String,
     pub agent: Value,
     pub strict: bool,
-    pub recipients: Vec<Recipient>,
+    /// Each recipient, or why it could not be read (reported for that recipient alone).
+    pub recipients: Vec<Result<Recipient>>,
 }
 
 #[derive(Debug)]
 pub struct Recipient {
-    pub contact_id: String,
-    pub session_id: String,
-    /// The recipient's vars, or why they could not be read (reported for this recipient
-    /// alone).
-    pub vars: Result<Value>,
+    pub contact_id: ContactId,
+    pub session_id: SessionId,
+    pub vars: Value,
 }
 
 /// The outcome for the recipient at `index` in the request.
@@ -78,7 +78,6 @@ impl BatchRenderer {
     /// Checks the request as a whole (template, recipient count, locale) and starts
     /// rendering; results arrive on the returned channel in the order they are ready.
     pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<RecipientResult>> {
-        crate::catalog::validate::workspace_id(&request.workspace_id)?;
         // Their number is bounded at the API boundary, before they are even converted.
         if request.recipients.is_empty() {
             return Err(Error::invalid("recipients", "at least one is required"));
@@ -115,7 +114,7 @@ struct Job {
     renderer: Arc<Renderer>,
     permits: Arc<Semaphore>,
     concurrency: usize,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     template: ResolvedTemplate,
     locale: String,
     agent: Value,
@@ -141,7 +140,7 @@ struct Tally {
 }
 
 impl Job {
-    async fn run(self, recipients: Vec<Recipient>, results: mpsc::Sender<RecipientResult>) {
+    async fn run(self, recipients: Vec<Result<Recipient>>, results: mpsc::Sender<RecipientResult>) {
         let started = Instant::now();
         let total = recipients.len();
         let job = Arc::new(self);
@@ -222,7 +221,7 @@ impl Job {
     fn spawn_render(
         self: Arc<Self>,
         index: u32,
-        recipient: Recipient,
+        recipient: Result<Recipient>,
     ) -> impl Future<Output = RecipientResult> + Send + 'static {
         let task = AbortOnDropHandle::new(tokio::spawn(
             async move {
@@ -233,7 +232,7 @@ impl Job {
                 if self.cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                let vars = recipient.vars?;
+                let recipient = recipient?;
                 self.renderer
                     .render(RenderRequest {
                         workspace_id: self.workspace_id.clone(),
@@ -241,7 +240,7 @@ impl Job {
                         contact_id: recipient.contact_id,
                         session_id: recipient.session_id,
                         agent: self.agent.clone(),
-                        vars,
+                        vars: recipient.vars,
                         strict: self.strict,
                         locale: self.locale.clone(),
                         fetch: FetchOptions::default(),
@@ -362,16 +361,18 @@ mod tests {
 
     fn batch(recipients: usize) -> BatchRequest {
         BatchRequest {
-            workspace_id: "ws".into(),
+            workspace_id: WorkspaceId::parse("ws").unwrap(),
             target: Target::Inline("Hi <<contact.id>>".into()),
             locale: String::new(),
             agent: Value::from(()),
             strict: false,
             recipients: (0..recipients)
-                .map(|i| Recipient {
-                    contact_id: format!("c{i}"),
-                    session_id: String::new(),
-                    vars: Ok(Value::from(())),
+                .map(|i| {
+                    Ok(Recipient {
+                        contact_id: ContactId::parse(&format!("c{i}")).unwrap(),
+                        session_id: SessionId::parse("").unwrap(),
+                        vars: Value::from(()),
+                    })
                 })
                 .collect(),
         }

@@ -12,6 +12,7 @@ use minijinja::value::ValueKind;
 use crate::catalog::Catalog;
 use crate::data::{DataService, FetchOptions, ScopeKind};
 use crate::error::Result;
+use crate::ids::{ContactId, SessionId, WorkspaceId};
 
 /// Where a described path comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,29 +142,28 @@ const VARS_FIELDS: &[(&str, &str, &str)] = &[(
 pub async fn describe(
     catalog: &Catalog,
     data: &DataService,
-    workspace_id: &str,
-    contact_id: &str,
-    session_id: &str,
+    workspace_id: &WorkspaceId,
+    contact_id: &ContactId,
+    session_id: &SessionId,
 ) -> Result<Vec<ContextField>> {
-    crate::catalog::validate::workspace_id(workspace_id)?;
     let (contact, session) = tokio::try_join!(
-        data.scope(
-            ScopeKind::Contact,
-            workspace_id,
-            contact_id,
-            FetchOptions::default()
-        ),
-        data.scope(
-            ScopeKind::Session,
-            workspace_id,
-            session_id,
-            FetchOptions::default()
-        ),
+        data.scope(workspace_id, contact_id, FetchOptions::default()),
+        data.scope(workspace_id, session_id, FetchOptions::default()),
     )?;
     let mut fields = Vec::new();
     for (kind, id, scope, documented) in [
-        (ScopeKind::Contact, contact_id, &contact, CONTACT_FIELDS),
-        (ScopeKind::Session, session_id, &session, SESSION_FIELDS),
+        (
+            ScopeKind::Contact,
+            contact_id.as_str(),
+            &contact,
+            CONTACT_FIELDS,
+        ),
+        (
+            ScopeKind::Session,
+            session_id.as_str(),
+            &session,
+            SESSION_FIELDS,
+        ),
     ] {
         if id.is_empty() {
             fields.extend(documented_fields(

@@ -195,6 +195,15 @@ impl Error {
         }
     }
 
+    /// The same refusal about another request field (a rule checked under its usual name,
+    /// `bang`, for a field named otherwise, `items[3].bang`); other errors pass unchanged.
+    pub fn for_field(self, field: impl Into<String>) -> Self {
+        match self {
+            Error::InvalidField { message, .. } => Error::invalid(field, message),
+            other => other,
+        }
+    }
+
     /// A database or storage error, classified by what it means for the caller.
     pub fn store(context: impl Into<String>, cause: impl Into<BoxError>) -> Self {
         Error::StoreFailed {

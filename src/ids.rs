@@ -119,6 +119,11 @@ macro_rules! checked_id {
                 Ok(Self(checked.into()))
             }
 
+            /// As [`Self::parse`], naming `field` in the refusal.
+            pub fn parse_as(field: &str, $value: &str) -> Result<Self> {
+                Self::parse($value).map_err(|e| e.for_field(field))
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -177,6 +182,20 @@ checked_id!(
     SessionId,
     |value| record_id(ScopeKind::Session, value)
 );
+
+/// A checked contact or session id; the type says which kind of record it names. Empty
+/// means "no such scope" to a render.
+pub trait ScopeId: std::ops::Deref<Target = str> + Send + Sync {
+    const KIND: ScopeKind;
+}
+
+impl ScopeId for ContactId {
+    const KIND: ScopeKind = ScopeKind::Contact;
+}
+
+impl ScopeId for SessionId {
+    const KIND: ScopeKind = ScopeKind::Session;
+}
 
 /// Which kind of record a lookup is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

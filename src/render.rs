@@ -16,8 +16,9 @@ use std::time::Instant;
 use minijinja::Value;
 
 use crate::catalog::{Catalog, Entry, ShortcutKey};
-use crate::data::{DataOrigin, DataService, FetchOptions, ScopeKind};
+use crate::data::{DataOrigin, DataService, FetchOptions};
 use crate::error::{Error, Result};
+use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::telemetry;
 use crate::template::locale::{self, Locale};
 use crate::template::{
@@ -36,10 +37,10 @@ pub enum Target {
 /// A render request in domain terms.
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub target: Target,
-    pub contact_id: String,
-    pub session_id: String,
+    pub contact_id: ContactId,
+    pub session_id: SessionId,
     pub agent: Value,
     pub vars: Value,
     pub strict: bool,
@@ -93,8 +94,7 @@ impl Renderer {
     }
 
     pub async fn render(&self, request: RenderRequest) -> Result<RenderOutcome> {
-        crate::catalog::validate::workspace_id(&request.workspace_id)?;
-        let ws = request.workspace_id.as_str();
+        let ws = &request.workspace_id;
         validate_locale(&request.locale)?;
         let workspace = self.catalog.workspace_records().resolve(ws);
         let wanted = if request.locale.is_empty() {
@@ -129,10 +129,8 @@ impl Renderer {
             };
 
         let (contact, session) = tokio::try_join!(
-            self.data
-                .scope(ScopeKind::Contact, ws, &request.contact_id, request.fetch),
-            self.data
-                .scope(ScopeKind::Session, ws, &request.session_id, request.fetch),
+            self.data.scope(ws, &request.contact_id, request.fetch),
+            self.data.scope(ws, &request.session_id, request.fetch),
         )?;
         let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
             .into_iter()
@@ -282,8 +280,7 @@ impl ResolvedTemplate {
 impl Renderer {
     /// Looks up (or compiles) what `target` names, once, with the checks a render makes:
     /// unknown shortcut, disabled shortcut, template errors.
-    pub fn resolve(&self, workspace_id: &str, target: Target) -> Result<ResolvedTemplate> {
-        crate::catalog::validate::workspace_id(workspace_id)?;
+    pub fn resolve(&self, workspace_id: &WorkspaceId, target: Target) -> Result<ResolvedTemplate> {
         match target {
             Target::Stored(key) => Ok(ResolvedTemplate::Stored(enabled(
                 self.catalog.get(workspace_id, &key)?,

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::catalog::{Catalog, NewShortcut};
 use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
 use crate::workspace::NewWorkspace;
 
 static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -42,6 +43,11 @@ pub fn starter_library() -> Result<Vec<StarterShortcut>> {
         .collect()
 }
 
+/// The demo workspace's id, checked.
+pub fn demo_workspace() -> WorkspaceId {
+    WorkspaceId::parse(DEMO_WORKSPACE).expect("the demo workspace id is valid")
+}
+
 /// The demo workspace's record: a shop in Paris that answers in English by default.
 pub const DEMO_DISPLAY_NAME: &str = "Demo Shop";
 pub const DEMO_LOCALE: &str = "en";
@@ -51,17 +57,19 @@ pub const DEMO_TIME_ZONE: &str = "Europe/Paris";
 /// workspace records existed).
 async fn seed_demo_workspace(catalog: &Catalog) -> Result<()> {
     let records = catalog.workspace_records();
-    if records.get(DEMO_WORKSPACE).is_ok() {
+    let demo = demo_workspace();
+    if records.get(&demo).is_ok() {
         return Ok(());
     }
     let new = NewWorkspace {
-        id: DEMO_WORKSPACE.to_string(),
+        id: demo,
         display_name: DEMO_DISPLAY_NAME.to_string(),
         default_locale: DEMO_LOCALE.to_string(),
         time_zone: DEMO_TIME_ZONE.to_string(),
     };
     match records.create(new).await {
-        Ok(_) | Err(Error::BangTaken { .. }) => Ok(()),
+        // Another replica starting at the same time created it first.
+        Ok(_) | Err(Error::WorkspaceExists { .. }) => Ok(()),
         Err(err) => Err(err),
     }
 }
@@ -78,7 +86,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
     let mut raced = false;
     for starter in library {
         let new = NewShortcut {
-            workspace_id: DEMO_WORKSPACE.to_string(),
+            workspace_id: demo_workspace(),
             bang: starter.bang,
             title: starter.title,
             body: starter.body,

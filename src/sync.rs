@@ -46,7 +46,12 @@ pub async fn follow(
                 kind,
                 workspace_id,
                 id,
-            } => match data.invalidate_here(kind, &workspace_id, &id).await {
+            } => match async {
+                let workspace_id = crate::ids::WorkspaceId::parse(&workspace_id)?;
+                data.invalidate_here(kind, &workspace_id, &id).await
+            }
+            .await
+            {
                 Ok(()) => {
                     tracing::info!(scope = kind.name(), workspace = %workspace_id, id = %id, "applied an invalidation from another replica")
                 }

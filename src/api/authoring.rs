@@ -3,13 +3,14 @@
 
 use super::{ShortcutApi, convert};
 use crate::error::{Error, Result};
+use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::pb;
 
 pub(super) async fn validate_template(
     api: &ShortcutApi,
     r: pb::ValidateTemplateRequest,
 ) -> Result<pb::ValidateTemplateResponse> {
-    crate::catalog::validate::workspace_id(&r.workspace_id)?;
+    WorkspaceId::parse(&r.workspace_id)?;
     crate::catalog::validate::body(&r.body, api.catalog.engine().limits().max_template_bytes)?;
     let validation = api.catalog.engine().validate(&r.body);
     let scopes = convert::scopes(validation.by_scope());
@@ -36,9 +37,9 @@ pub(super) async fn describe_context(
     let fields = crate::describe::describe(
         &api.catalog,
         api.renderer.data(),
-        &r.workspace_id,
-        &r.contact_id,
-        &r.session_id,
+        &WorkspaceId::parse(&r.workspace_id)?,
+        &ContactId::parse(&r.contact_id)?,
+        &SessionId::parse(&r.session_id)?,
     )
     .await?;
     Ok(pb::DescribeContextResponse {
@@ -51,8 +52,14 @@ pub(super) async fn import_shortcuts(
     r: pb::ImportShortcutsRequest,
 ) -> Result<pb::ImportShortcutsResponse> {
     let format = import_format(r.format)?;
-    let report =
-        crate::import::import(&api.catalog, &r.workspace_id, format, &r.content, r.dry_run).await?;
+    let report = crate::import::import(
+        &api.catalog,
+        &WorkspaceId::parse(&r.workspace_id)?,
+        format,
+        &r.content,
+        r.dry_run,
+    )
+    .await?;
     Ok(import_report(report))
 }
 

@@ -11,6 +11,7 @@ use super::{ShortcutApi, convert};
 use crate::batch::{BatchRequest, Recipient, RecipientResult};
 use crate::catalog::ShortcutKey;
 use crate::error::{Error, Result};
+use crate::ids::{Bang, ContactId, SessionId, ShortcutId, WorkspaceId};
 use crate::pb;
 use crate::render::Target;
 
@@ -25,7 +26,7 @@ pub(super) async fn batch_render(
     api.limits.check_batch_recipients(r.recipients.len())?;
     let max_depth = api.limits.max_struct_depth;
     let batch = BatchRequest {
-        workspace_id: r.workspace_id,
+        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
         target: target(r.template)?,
         locale: r.locale,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,
@@ -41,8 +42,8 @@ pub(super) async fn batch_render(
 fn target(template: Option<pb::batch_render_request::Template>) -> Result<Target> {
     use pb::batch_render_request::Template;
     match template {
-        Some(Template::Id(id)) => Ok(Target::Stored(ShortcutKey::Id(id))),
-        Some(Template::Bang(bang)) => Ok(Target::Stored(ShortcutKey::Bang(bang))),
+        Some(Template::Id(id)) => Ok(Target::Stored(ShortcutKey::Id(ShortcutId::parse(&id)?))),
+        Some(Template::Bang(bang)) => Ok(Target::Stored(ShortcutKey::Bang(Bang::parse(&bang)?))),
         Some(Template::Body(body)) => Ok(Target::Inline(body)),
         None => Err(Error::invalid(
             "id",
@@ -51,16 +52,19 @@ fn target(template: Option<pb::batch_render_request::Template>) -> Result<Target
     }
 }
 
-/// Each recipient with its vars converted; a recipient whose vars cannot be read keeps
-/// that error for its own result.
-fn recipients(recipients: Vec<pb::BatchRecipient>, max_depth: usize) -> Vec<Recipient> {
+/// Each recipient with its ids checked and its vars converted; a recipient that cannot be
+/// read keeps that error for its own result.
+fn recipients(recipients: Vec<pb::BatchRecipient>, max_depth: usize) -> Vec<Result<Recipient>> {
     recipients
         .into_iter()
         .enumerate()
-        .map(|(i, r)| Recipient {
-            vars: convert::struct_scope(&format!("recipients[{i}].vars"), r.vars, max_depth),
-            contact_id: r.contact_id,
-            session_id: r.session_id,
+        .map(|(i, r)| {
+            let field = |name: &str| format!("recipients[{i}].{name}");
+            Ok(Recipient {
+                contact_id: ContactId::parse_as(&field("contact_id"), &r.contact_id)?,
+                session_id: SessionId::parse_as(&field("session_id"), &r.session_id)?,
+                vars: convert::struct_scope(&field("vars"), r.vars, max_depth)?,
+            })
         })
         .collect()
 }

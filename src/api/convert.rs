@@ -9,6 +9,7 @@ use prost_types::value::Kind;
 
 use crate::catalog::{Entry, ShortcutKey};
 use crate::error::{Error, Result};
+use crate::ids::{Bang, ShortcutId};
 use crate::pb;
 
 pub fn shortcut(entry: &Entry) -> pb::Shortcut {
@@ -65,8 +66,10 @@ fn timestamp(time: SystemTime) -> prost_types::Timestamp {
 
 pub fn get_key(key: Option<pb::get_shortcut_request::Key>) -> Result<ShortcutKey> {
     match key {
-        Some(pb::get_shortcut_request::Key::Id(id)) => Ok(ShortcutKey::Id(id)),
-        Some(pb::get_shortcut_request::Key::Bang(bang)) => Ok(ShortcutKey::Bang(bang)),
+        Some(pb::get_shortcut_request::Key::Id(id)) => Ok(ShortcutKey::Id(ShortcutId::parse(&id)?)),
+        Some(pb::get_shortcut_request::Key::Bang(bang)) => {
+            Ok(ShortcutKey::Bang(Bang::parse(&bang)?))
+        }
         None => Err(Error::invalid("id", "set either `id` or `bang`")),
     }
 }

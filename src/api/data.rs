@@ -3,6 +3,7 @@
 use super::ShortcutApi;
 use crate::data::ScopeKind;
 use crate::error::Result;
+use crate::ids::WorkspaceId;
 use crate::pb;
 
 pub(super) async fn invalidate_contact(
@@ -27,7 +28,7 @@ async fn invalidate(
 ) -> Result<pb::InvalidateResponse> {
     api.renderer
         .data()
-        .invalidate(kind, workspace_id, id)
+        .invalidate(kind, &WorkspaceId::parse(workspace_id)?, id)
         .await?;
     Ok(pb::InvalidateResponse {})
 }

@@ -8,6 +8,7 @@ use super::{ShortcutApi, convert};
 use crate::catalog::ShortcutKey;
 use crate::data::FetchOptions;
 use crate::error::{Error, Result};
+use crate::ids::{Bang, ContactId, SessionId, ShortcutId, WorkspaceId};
 use crate::pb;
 use crate::render::{RenderOutcome, RenderRequest, Target};
 
@@ -71,10 +72,10 @@ pub(super) async fn render<M: RenderMessage>(
     let max_depth = api.limits.max_struct_depth;
     // The one place a render request is built from a call.
     let request = RenderRequest {
-        workspace_id: r.workspace_id,
+        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
         target: target?,
-        contact_id: r.contact_id,
-        session_id: r.session_id,
+        contact_id: ContactId::parse(&r.contact_id)?,
+        session_id: SessionId::parse(&r.session_id)?,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,
         vars: convert::struct_scope("vars", r.vars, max_depth)?,
         strict: r.strict,
@@ -94,8 +95,8 @@ pub(super) async fn render<M: RenderMessage>(
 fn shortcut_key(key: Option<pb::render_shortcut_request::Shortcut>) -> Result<ShortcutKey> {
     use pb::render_shortcut_request::Shortcut;
     match key {
-        Some(Shortcut::Id(id)) => Ok(ShortcutKey::Id(id)),
-        Some(Shortcut::Bang(bang)) => Ok(ShortcutKey::Bang(bang)),
+        Some(Shortcut::Id(id)) => Ok(ShortcutKey::Id(ShortcutId::parse(&id)?)),
+        Some(Shortcut::Bang(bang)) => Ok(ShortcutKey::Bang(Bang::parse(&bang)?)),
         None => Err(Error::invalid(
             "id",
             "set either `id` or `bang` of the shortcut to render",

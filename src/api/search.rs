@@ -3,6 +3,7 @@
 use super::ShortcutApi;
 use crate::catalog::search::{MatchKind, SearchHit, SearchQuery, TextRange};
 use crate::error::Result;
+use crate::ids::WorkspaceId;
 use crate::pb;
 
 pub(super) async fn search_shortcuts(
@@ -16,7 +17,10 @@ pub(super) async fn search_shortcuts(
         limit: r.limit,
         include_disabled: r.include_disabled,
     };
-    let hits = api.catalog.search().search(&r.workspace_id, &query)?;
+    let hits = api
+        .catalog
+        .search()
+        .search(&WorkspaceId::parse(&r.workspace_id)?, &query)?;
     Ok(pb::SearchShortcutsResponse {
         matches: hits.into_iter().map(shortcut_match).collect(),
     })

@@ -3,6 +3,7 @@
 use super::{ShortcutApi, convert};
 use crate::catalog::{ListQuery, NewShortcut, ShortcutChanges};
 use crate::error::Result;
+use crate::ids::{ShortcutId, WorkspaceId};
 use crate::pb;
 
 pub(super) async fn create_shortcut(
@@ -10,7 +11,7 @@ pub(super) async fn create_shortcut(
     r: pb::CreateShortcutRequest,
 ) -> Result<pb::Shortcut> {
     let new = NewShortcut {
-        workspace_id: r.workspace_id,
+        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
         bang: r.bang,
         title: r.title,
         body: r.body,
@@ -25,14 +26,17 @@ pub(super) async fn get_shortcut(
     api: &ShortcutApi,
     r: pb::GetShortcutRequest,
 ) -> Result<pb::Shortcut> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let key = convert::get_key(r.key)?;
-    Ok(convert::shortcut(&*api.catalog.get(&r.workspace_id, &key)?))
+    Ok(convert::shortcut(&*api.catalog.get(&workspace, &key)?))
 }
 
 pub(super) async fn update_shortcut(
     api: &ShortcutApi,
     r: pb::UpdateShortcutRequest,
 ) -> Result<pb::Shortcut> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let id = ShortcutId::parse(&r.id)?;
     let changes = ShortcutChanges {
         bang: r.bang,
         title: r.title,
@@ -43,7 +47,7 @@ pub(super) async fn update_shortcut(
     };
     let entry = api
         .catalog
-        .update(&r.workspace_id, &r.id, r.version, changes)
+        .update(&workspace, &id, r.version, changes)
         .await?;
     Ok(convert::shortcut(&entry))
 }
@@ -52,9 +56,9 @@ pub(super) async fn delete_shortcut(
     api: &ShortcutApi,
     r: pb::DeleteShortcutRequest,
 ) -> Result<pb::DeleteShortcutResponse> {
-    api.catalog
-        .delete(&r.workspace_id, &r.id, r.version)
-        .await?;
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let id = ShortcutId::parse(&r.id)?;
+    api.catalog.delete(&workspace, &id, r.version).await?;
     Ok(pb::DeleteShortcutResponse {})
 }
 
@@ -62,13 +66,14 @@ pub(super) async fn list_shortcuts(
     api: &ShortcutApi,
     r: pb::ListShortcutsRequest,
 ) -> Result<pb::ListShortcutsResponse> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let query = ListQuery {
         page_size: r.page_size,
         page_token: r.page_token,
         tags: r.tags,
         include_disabled: r.include_disabled,
     };
-    let page = api.catalog.list(&r.workspace_id, &query)?;
+    let page = api.catalog.list(&workspace, &query)?;
     Ok(pb::ListShortcutsResponse {
         shortcuts: page
             .shortcuts

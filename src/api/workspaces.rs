@@ -2,6 +2,7 @@
 
 use super::{ShortcutApi, convert};
 use crate::error::Result;
+use crate::ids::WorkspaceId;
 use crate::pb;
 use crate::workspace::{NewWorkspace, WorkspaceChanges};
 
@@ -10,7 +11,7 @@ pub(super) async fn create_workspace(
     r: pb::CreateWorkspaceRequest,
 ) -> Result<pb::Workspace> {
     let new = NewWorkspace {
-        id: r.workspace_id,
+        id: WorkspaceId::parse(&r.workspace_id)?,
         display_name: r.display_name,
         default_locale: r.default_locale,
         time_zone: r.time_zone,
@@ -23,7 +24,10 @@ pub(super) async fn get_workspace(
     api: &ShortcutApi,
     r: pb::GetWorkspaceRequest,
 ) -> Result<pb::Workspace> {
-    let entry = api.catalog.workspace_records().get(&r.workspace_id)?;
+    let entry = api
+        .catalog
+        .workspace_records()
+        .get(&WorkspaceId::parse(&r.workspace_id)?)?;
     Ok(convert::workspace(&entry.record))
 }
 
@@ -31,6 +35,7 @@ pub(super) async fn update_workspace(
     api: &ShortcutApi,
     r: pb::UpdateWorkspaceRequest,
 ) -> Result<pb::Workspace> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let changes = WorkspaceChanges {
         display_name: r.display_name,
         default_locale: r.default_locale,
@@ -39,7 +44,7 @@ pub(super) async fn update_workspace(
     let entry = api
         .catalog
         .workspace_records()
-        .update(&r.workspace_id, r.version, changes)
+        .update(&workspace, r.version, changes)
         .await?;
     Ok(convert::workspace(&entry.record))
 }

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
+use crate::ids::{ShortcutId, WorkspaceId};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
 use crate::workspace::Workspaces;
 pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
@@ -191,10 +192,7 @@ impl Catalog {
             .iter()
             .map(|(tag, body)| {
                 let field = validate::variant_field(tag);
-                let template = self.compile(body).map_err(|err| match err {
-                    Error::InvalidField { message, .. } => Error::invalid(field, message),
-                    other => other,
-                })?;
+                let template = self.compile(body).map_err(|err| err.for_field(field))?;
                 Ok((tag.clone(), template))
             })
             .collect()
@@ -220,7 +218,7 @@ impl Catalog {
 
     /// Validates and compiles a new shortcut without writing it.
     pub fn prepare(&self, new: NewShortcut) -> Result<Entry> {
-        let workspace_id = validate::workspace_id(&new.workspace_id)?.to_string();
+        let workspace_id = new.workspace_id.to_string();
         let bang = validate::bang("bang", &new.bang)?.to_string();
         let title = validate::title(&new.title)?;
         let tags = validate::tags(&new.tags)?;
@@ -257,20 +255,18 @@ impl Catalog {
 
     pub async fn update(
         &self,
-        workspace_id: &str,
-        id: &str,
+        workspace_id: &WorkspaceId,
+        id: &ShortcutId,
         expected_version: u64,
         changes: ShortcutChanges,
     ) -> Result<Arc<Entry>> {
-        validate::workspace_id(workspace_id)?;
-        validate::shortcut_id("id", id)?;
         if expected_version == 0 {
             return Err(Error::invalid(
                 "version",
                 "is required: send the version you last read, so that concurrent edits are not lost",
             ));
         }
-        let key = ShortcutKey::Id(id.to_string());
+        let key = ShortcutKey::Id(id.clone());
         // Unchanged fields are copied from the version the caller saw. If memory holds
         // another version (or none: another replica wrote it a moment ago), read the store,
         // so that a partial update never writes back stale content.
@@ -318,12 +314,10 @@ impl Catalog {
 
     pub async fn delete(
         &self,
-        workspace_id: &str,
-        id: &str,
+        workspace_id: &WorkspaceId,
+        id: &ShortcutId,
         expected_version: Option<u64>,
     ) -> Result<()> {
-        validate::workspace_id(workspace_id)?;
-        validate::shortcut_id("id", id)?;
         self.store
             .delete(workspace_id, id, expected_version)
             .await?;
@@ -332,42 +326,32 @@ impl Catalog {
     }
 
     /// Looks a shortcut up in memory.
-    pub fn get(&self, workspace_id: &str, key: &ShortcutKey) -> Result<Arc<Entry>> {
-        validate::workspace_id(workspace_id)?;
-        match key {
-            ShortcutKey::Id(id) => {
-                validate::shortcut_id("id", id)?;
-            }
-            ShortcutKey::Bang(bang) => {
-                validate::bang("bang", bang)?;
-            }
-        }
+    pub fn get(&self, workspace_id: &WorkspaceId, key: &ShortcutKey) -> Result<Arc<Entry>> {
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-        let found = workspaces.get(workspace_id).and_then(|ws| match key {
-            ShortcutKey::Id(id) => ws.by_id.get(id.as_str()).cloned(),
-            ShortcutKey::Bang(bang) => {
-                let bare = bang.strip_prefix('!').unwrap_or(bang);
-                let id = ws.by_bang.get(&bang_key(bare))?;
-                ws.by_id.get(id).cloned()
-            }
-        });
+        let found = workspaces
+            .get(workspace_id.as_str())
+            .and_then(|ws| match key {
+                ShortcutKey::Id(id) => ws.by_id.get(id.as_str()).cloned(),
+                ShortcutKey::Bang(bang) => {
+                    let id = ws.by_bang.get(&bang_key(bang))?;
+                    ws.by_id.get(id).cloned()
+                }
+            });
         found.ok_or_else(|| {
             let label = match key {
                 ShortcutKey::Id(id) => format!("id {}", crate::error::quote(id)),
-                ShortcutKey::Bang(bang) => format!(
-                    "bang {}",
-                    crate::error::quote(&format!("!{}", bang.strip_prefix('!').unwrap_or(bang)))
-                ),
+                ShortcutKey::Bang(bang) => {
+                    format!("bang {}", crate::error::quote(&format!("!{bang}")))
+                }
             };
             Error::ShortcutNotFound {
-                workspace: workspace_id.to_owned(),
+                workspace: workspace_id.to_string(),
                 key: label,
             }
         })
     }
 
-    pub fn list(&self, workspace_id: &str, query: &ListQuery) -> Result<Page> {
-        validate::workspace_id(workspace_id)?;
+    pub fn list(&self, workspace_id: &WorkspaceId, query: &ListQuery) -> Result<Page> {
         let page_size = match query.page_size {
             n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
             0 => DEFAULT_PAGE_SIZE,
@@ -376,7 +360,7 @@ impl Catalog {
         let after = decode_page_token(&query.page_token)?;
         let tags = validate::tags(&query.tags)?;
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-        let Some(ws) = workspaces.get(workspace_id) else {
+        let Some(ws) = workspaces.get(workspace_id.as_str()) else {
             return Ok(Page {
                 shortcuts: vec![],
                 next_page_token: String::new(),

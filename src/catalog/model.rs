@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::ids::{Bang, ShortcutId, WorkspaceId};
+
 /// A stored canned reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shortcut {
@@ -34,9 +36,9 @@ pub fn bang_key(bang: &str) -> String {
 }
 
 /// A shortcut to create; the server assigns id, version and times.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewShortcut {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub bang: String,
     pub title: String,
     pub body: String,
@@ -61,8 +63,8 @@ pub struct ShortcutChanges {
 /// How a shortcut is named in a lookup.
 #[derive(Debug, Clone)]
 pub enum ShortcutKey {
-    Id(String),
-    Bang(String),
+    Id(ShortcutId),
+    Bang(Bang),
 }
 
 pub use crate::ids::now;

@@ -90,10 +90,7 @@ pub fn variants(
                 "the key must be a language tag such as \"fr\" or \"fr-CA\"",
             ));
         }
-        body(text, max_body_bytes).map_err(|err| match err {
-            Error::InvalidField { message, .. } => Error::invalid(field.clone(), message),
-            other => other,
-        })?;
+        body(text, max_body_bytes).map_err(|err| err.for_field(field.clone()))?;
         let canonical = locale::canonical_tag(tag);
         if out.insert(canonical.clone(), text.clone()).is_some() {
             return Err(Error::invalid(

@@ -35,6 +35,7 @@ use crate::error::{Error, Result, SourceFailure};
 /// Re-exported: the kinds live at the bottom of the crate (`crate::ids`) so that telemetry
 /// and the stores can name them without depending on `data`.
 pub use crate::ids::{Origin, ScopeKind};
+use crate::ids::{ScopeId, WorkspaceId};
 
 /// A contact or a conversation as a data source returns it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -129,20 +130,19 @@ impl DataService {
     }
 
     /// The scope for one contact or session; an empty id gives an empty scope.
-    pub async fn scope(
+    pub async fn scope<I: ScopeId>(
         &self,
-        kind: ScopeKind,
-        workspace_id: &str,
-        id: &str,
+        workspace_id: &WorkspaceId,
+        id: &I,
         options: FetchOptions,
     ) -> Result<ScopeData> {
+        let (kind, workspace_id, id): (ScopeKind, &str, &str) = (I::KIND, workspace_id, id);
         if id.is_empty() {
             return Ok(ScopeData {
                 value: scope::empty(),
                 origin: None,
             });
         }
-        crate::ids::record_id(kind, id)?;
         let key = CacheKey::new(kind, workspace_id, id);
         if let Some(entry) = self.cache.fresh(&key).await {
             let source = self.sources.route(workspace_id).source.name();
@@ -253,7 +253,12 @@ impl DataService {
 
     /// Drops the cached data of one contact or session at once, here and (through the bus)
     /// on every other replica. Every invalidation (RPC, web hook) goes through here.
-    pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) -> Result<()> {
+    pub async fn invalidate(
+        &self,
+        kind: ScopeKind,
+        workspace_id: &WorkspaceId,
+        id: &str,
+    ) -> Result<()> {
         self.invalidate_here(kind, workspace_id, id).await?;
         if let Some(bus) = &self.bus {
             bus.publish(kind, workspace_id, id).await?;
@@ -265,10 +270,11 @@ impl DataService {
     pub async fn invalidate_here(
         &self,
         kind: ScopeKind,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
     ) -> Result<()> {
-        crate::ids::workspace_id(workspace_id)?;
+        // The id comes from an RPC, a web hook or another replica: checked here, once for
+        // all three.
         if id.is_empty() {
             return Err(Error::invalid("id", "must not be empty"));
         }
@@ -281,7 +287,7 @@ impl DataService {
         self.cache.invalidate(kind, workspace_id, id).await;
         tracing::info!(
             scope = kind.name(),
-            workspace = workspace_id,
+            workspace = workspace_id.as_str(),
             id,
             "invalidated cached data"
         );
@@ -396,6 +402,15 @@ fn failure_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ContactId;
+
+    fn demo() -> WorkspaceId {
+        WorkspaceId::parse("demo").unwrap()
+    }
+
+    fn contact(id: &str) -> ContactId {
+        ContactId::parse(id).unwrap()
+    }
 
     #[tokio::test]
     async fn the_cache_is_bounded_by_bytes() {
@@ -414,7 +429,7 @@ mod tests {
         ];
         for id in contacts {
             let scope = data
-                .scope(ScopeKind::Contact, "demo", id, FetchOptions::default())
+                .scope(&demo(), &contact(id), FetchOptions::default())
                 .await
                 .unwrap();
             assert!(scope.origin.is_some());
@@ -483,18 +498,14 @@ mod tests {
     #[ignore = "a measurement, not a check"]
     async fn warm_scope_lookup_cost() {
         let data = DataService::new(Arc::new(file::FileSource::demo()));
-        let jane = "8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11";
+        let jane = contact("8b5f4e1e-3c0a-4c5e-9f3e-2a7d1c0b9e11");
         let options = FetchOptions::default();
-        data.scope(ScopeKind::Contact, "demo", jane, options)
-            .await
-            .unwrap();
+        let demo = demo();
+        data.scope(&demo, &jane, options).await.unwrap();
         let rounds = 200_000;
         let started = Instant::now();
         for _ in 0..rounds {
-            let scope = data
-                .scope(ScopeKind::Contact, "demo", jane, options)
-                .await
-                .unwrap();
+            let scope = data.scope(&demo, &jane, options).await.unwrap();
             assert_eq!(scope.origin.unwrap().origin, Origin::Cache);
         }
         let per_call = started.elapsed() / rounds;

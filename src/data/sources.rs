@@ -4,6 +4,7 @@
 //! Without the file every workspace uses the file source (`--data-file` or the embedded
 //! demo data), as in the first version.
 
+use crate::ids::WorkspaceId;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub struct Sources {
 pub struct HookTarget {
     pub secret: Option<String>,
     /// Sorted.
-    pub workspaces: Vec<String>,
+    pub workspaces: Vec<WorkspaceId>,
 }
 
 impl Sources {
@@ -90,7 +91,7 @@ impl Sources {
         let mut hooks: BTreeMap<String, HookTarget> = BTreeMap::new();
         let mut secret_from: BTreeMap<String, String> = BTreeMap::new();
         for (workspace, spec) in file.workspaces {
-            crate::ids::workspace_id(&workspace)
+            let checked = WorkspaceId::parse(&workspace)
                 .map_err(|e| format!("[workspaces.{workspace}]: {e}"))?;
             let table = format!("workspaces.{workspace}");
             let route = spec.build(&table, data_file)?;
@@ -101,7 +102,7 @@ impl Sources {
                         secret: None,
                         workspaces: Vec::new(),
                     });
-                target.workspaces.push(workspace.clone());
+                target.workspaces.push(checked);
                 if let Some(secret) = &hook.secret {
                     match &target.secret {
                         None => {
@@ -382,7 +383,10 @@ mod tests {
         assert_eq!(sources.route("globex").source.name(), "grpc");
         assert_eq!(sources.route("other").source.name(), "file");
         let hooks = sources.crisp_hook_targets();
-        assert_eq!(hooks["w1"].workspaces, vec!["acme".to_string()]);
+        assert_eq!(
+            hooks["w1"].workspaces,
+            vec![WorkspaceId::parse("acme").unwrap()]
+        );
     }
 
     fn crisp_table(workspace: &str, website: &str, secret: Option<&str>) -> String {
@@ -406,7 +410,9 @@ mod tests {
             hooks["w1"],
             HookTarget {
                 secret: Some("hook".into()),
-                workspaces: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+                workspaces: ["a", "b", "c", "d", "e"]
+                    .map(|w| WorkspaceId::parse(w).unwrap())
+                    .to_vec(),
             }
         );
         // The same secret twice is fine.

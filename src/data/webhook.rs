@@ -59,7 +59,7 @@ pub async fn serve(
         for (website, target) in targets.iter().filter(|(_, t)| t.secret.is_none()) {
             tracing::warn!(
                 website = %website,
-                workspaces = %target.workspaces.join(","),
+                workspaces = %target.workspaces.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(","),
                 "no `webhook_secret` for this Crisp website: its hooks will be refused"
             );
         }

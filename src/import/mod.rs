@@ -8,8 +8,9 @@
 pub mod formats;
 pub mod placeholders;
 
-use crate::catalog::{Catalog, NewShortcut, ShortcutKey, bang_key, validate};
+use crate::catalog::{Catalog, NewShortcut, ShortcutKey, bang_key};
 use crate::error::{Error, Result};
+use crate::ids::{Bang, WorkspaceId};
 pub use formats::Format;
 
 /// Most items one call may import.
@@ -39,12 +40,11 @@ pub struct ImportReport {
 /// Imports an export file into a workspace, all or nothing.
 pub async fn import(
     catalog: &Catalog,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     format: Format,
     content: &str,
     dry_run: bool,
 ) -> Result<ImportReport> {
-    validate::workspace_id(workspace_id)?;
     if content.trim().is_empty() {
         return Err(Error::invalid(
             "content",
@@ -108,7 +108,7 @@ pub async fn import(
 /// Converts and checks one item. On failure: the converted body if any, and the reason.
 fn prepare(
     catalog: &Catalog,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     format: Format,
     item: formats::RawItem,
     seen_bangs: &mut Vec<String>,
@@ -119,9 +119,8 @@ fn prepare(
     let body = placeholders::convert(&item.text, format.paths())
         .map_err(|e| (String::new(), e.to_string()))?;
     let fail = |message: String| (body.clone(), message);
-    let bang = validate::bang("bang", &item.bang)
-        .map_err(|e| fail(format!("{e} (from {:?})", item.source_name)))?
-        .to_string();
+    let bang =
+        Bang::parse(&item.bang).map_err(|e| fail(format!("{e} (from {:?})", item.source_name)))?;
     let key = bang_key(&bang);
     if seen_bangs.contains(&key) {
         return Err(fail(format!("bang !{bang} appears twice in this file")));
@@ -136,8 +135,8 @@ fn prepare(
         )));
     }
     let new = NewShortcut {
-        workspace_id: workspace_id.to_string(),
-        bang,
+        workspace_id: workspace_id.clone(),
+        bang: bang.to_string(),
         title: item.title,
         body: body.clone(),
         tags: item.tags,

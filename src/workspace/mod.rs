@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use minijinja::Value;
 
 use crate::error::{Error, Result, quote};
-use crate::ids;
+use crate::ids::WorkspaceId;
 use crate::template::dates;
 use crate::template::locale::{self, Locale};
 
@@ -36,9 +36,9 @@ pub struct Workspace {
 }
 
 /// A workspace to create; empty fields take the defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewWorkspace {
-    pub id: String,
+    pub id: WorkspaceId,
     pub display_name: String,
     pub default_locale: String,
     pub time_zone: String,
@@ -161,15 +161,14 @@ impl Workspaces {
     }
 
     /// A stored record; `NotFound` when the workspace has none.
-    pub fn get(&self, id: &str) -> Result<Arc<WorkspaceEntry>> {
-        ids::workspace_id(id)?;
+    pub fn get(&self, id: &WorkspaceId) -> Result<Arc<WorkspaceEntry>> {
         self.by_id
             .read()
             .expect("workspace lock poisoned")
-            .get(id)
+            .get(id.as_str())
             .cloned()
             .ok_or_else(|| Error::WorkspaceNotFound {
-                workspace: id.to_owned(),
+                workspace: id.to_string(),
             })
     }
 
@@ -187,7 +186,7 @@ impl Workspaces {
     }
 
     pub async fn create(&self, new: NewWorkspace) -> Result<Arc<WorkspaceEntry>> {
-        let id = ids::workspace_id(&new.id)?.to_string();
+        let id = new.id.to_string();
         let now = crate::ids::now();
         let display_name = if new.display_name.trim().is_empty() {
             id.clone()
@@ -210,7 +209,7 @@ impl Workspaces {
 
     pub async fn update(
         &self,
-        id: &str,
+        id: &WorkspaceId,
         expected_version: u64,
         changes: WorkspaceChanges,
     ) -> Result<Arc<WorkspaceEntry>> {

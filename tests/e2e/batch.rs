@@ -110,11 +110,16 @@ async fn ten_thousand_recipients_with_a_few_bad_ones() {
         (5_000, (Code::NotFound, "nobody@example.com")),
         (9_999, (Code::NotFound, "session_nope")),
         (777, (Code::InvalidArgument, "recipients[777].vars")),
+        (
+            4_242,
+            (Code::InvalidArgument, "recipients[4242].contact_id"),
+        ),
     ]);
     recipients[13] = recipient("ghost-13", "");
     recipients[5_000] = recipient("nobody@example.com", "");
     recipients[9_999] = recipient(JANE, "session_nope");
     recipients[777].vars = Some(too_deep());
+    recipients[4_242] = recipient("bell\u{7}", "");
 
     let request = batch(Template::Bang("!order-status".into()), recipients.clone());
     let outcomes = collect(&mut client, request).await;
@@ -143,7 +148,7 @@ async fn ten_thousand_recipients_with_a_few_bad_ones() {
         }
     }
     server.wait_for_log(|l| {
-        l.contains("batch done") && l.contains("rendered=9996") && l.contains("failed=4")
+        l.contains("batch done") && l.contains("rendered=9995") && l.contains("failed=5")
     });
 }
 

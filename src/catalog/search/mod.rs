@@ -25,6 +25,7 @@ use self::rank::ParsedQuery;
 use self::workspace::{Doc, WorkspaceIndex};
 use super::{Entry, validate};
 use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
 
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 50;
@@ -106,8 +107,11 @@ impl SearchIndex {
     }
 
     /// The best matches for a query, best first.
-    pub fn search(&self, workspace_id: &str, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        validate::workspace_id(workspace_id)?;
+    pub fn search(
+        &self,
+        workspace_id: &WorkspaceId,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchHit>> {
         let limit = match query.limit {
             n if n < 0 => return Err(Error::invalid("limit", "must not be negative")),
             0 => DEFAULT_LIMIT,
@@ -116,7 +120,7 @@ impl SearchIndex {
         let tags = validate::tags(&query.tags)?;
         let parsed = ParsedQuery::parse(&query.text)?;
         let workspaces = self.workspaces.read().expect("search lock poisoned");
-        let Some(index) = workspaces.get(workspace_id) else {
+        let Some(index) = workspaces.get(workspace_id.as_str()) else {
             return Ok(Vec::new());
         };
         let eligible = index.eligible(&tags, query.include_disabled);
