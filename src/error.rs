@@ -22,6 +22,12 @@ pub enum Error {
     /// A request field is malformed; `field` names it.
     #[error("{}", bounded(&format!("{field}: {message}")))]
     InvalidField { field: String, message: String },
+    /// A template in a request field does not compile; each problem has its line and column.
+    #[error("{}", bounded(&format!("{field}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))))]
+    InvalidTemplate {
+        field: String,
+        problems: Vec<TemplateDiagnostic>,
+    },
 
     // The catalogue's state.
     /// No shortcut answers to that id or bang; `key` says which (`id "…"`, `bang "!…"`).
@@ -95,9 +101,13 @@ pub enum Error {
     /// value).
     #[error("{}", bounded(&format!("the template failed at line {line}: {message}")))]
     TemplateFailed { line: usize, message: String },
-    /// A render bound (fuel, output size, range size) was reached.
-    #[error("{}", bounded(.0))]
-    RenderLimit(String),
+    /// A render bound (fuel, output size, range size) was reached; `limit` names the
+    /// setting (`--render-fuel`, …).
+    #[error("{}", bounded(message))]
+    RenderLimit {
+        limit: &'static str,
+        message: String,
+    },
     /// The render ran longer than `--render-timeout`.
     #[error("the render took longer than --render-timeout {}", humantime::format_duration(*.0))]
     RenderTimedOut(std::time::Duration),
@@ -145,6 +155,24 @@ pub enum Error {
     /// A bug: details are logged, not sent.
     #[error("{}", bounded(&format!("internal error: {}", .0)))]
     Internal(String),
+}
+
+/// A problem found in a template, at a 1-based line and column of its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateDiagnostic {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for TemplateDiagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
 }
 
 /// What kind of record a [`Error::StaleVersion`] is about.
@@ -200,6 +228,10 @@ impl Error {
     pub fn for_field(self, field: impl Into<String>) -> Self {
         match self {
             Error::InvalidField { message, .. } => Error::invalid(field, message),
+            Error::InvalidTemplate { problems, .. } => Error::InvalidTemplate {
+                field: field.into(),
+                problems,
+            },
             other => other,
         }
     }

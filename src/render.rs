@@ -158,14 +158,16 @@ impl Renderer {
             .await
             .inspect_err(|err| {
                 telemetry::record_render(match err {
-                    RenderError::LimitExceeded(_) | RenderError::Stopped(_) => {
+                    RenderError::LimitExceeded { .. } | RenderError::Stopped(_) => {
                         telemetry::RenderOutcome::Limit
                     }
                     RenderError::Failed { .. } => telemetry::RenderOutcome::Error,
                 })
             })
             .map_err(|err| match err {
-                RenderError::LimitExceeded(message) => Error::RenderLimit(message),
+                RenderError::LimitExceeded { limit, message } => {
+                    Error::RenderLimit { limit, message }
+                }
                 RenderError::Failed { line, message } => Error::TemplateFailed { line, message },
                 RenderError::Stopped(Stopped::Timeout(limit)) => Error::RenderTimedOut(limit),
                 RenderError::Stopped(Stopped::Deadline) => Error::CallerDeadline,

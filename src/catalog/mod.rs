@@ -448,9 +448,11 @@ impl Catalog {
     }
 }
 
-fn body_error(errors: Vec<TemplateDiagnostic>) -> Error {
-    let details: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    Error::invalid("body", details.join("; "))
+fn body_error(problems: Vec<TemplateDiagnostic>) -> Error {
+    Error::InvalidTemplate {
+        field: "body".into(),
+        problems,
+    }
 }
 
 fn encode_page_token(after_key: &str) -> String {

@@ -379,7 +379,10 @@ impl fmt::Write for ChargingWriter<'_, '_, '_> {
 /// The error for a write that would take the reply past `max_output_bytes`.
 pub(crate) fn limit_error(max_output_bytes: usize) -> Error {
     let message = format!("the reply grew past {max_output_bytes} bytes");
-    Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(LimitHit(message))
+    Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(LimitHit {
+        limit: super::limits::MAX_OUTPUT_BYTES_FLAG,
+        message,
+    })
 }
 
 /// Filters that format a whole value into one string (`string`, `join`, `tojson`,

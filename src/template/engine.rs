@@ -10,7 +10,7 @@ use super::budget::{self, Control};
 use super::compiled::{Body, CompiledTemplate};
 use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
 use super::formatting;
-use super::limits::{LimitHit, RenderLimits, Stopped};
+use super::limits::{LimitHit, MAX_OUTPUT_BYTES_FLAG, RENDER_FUEL_FLAG, RenderLimits, Stopped};
 use super::reply;
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES};
@@ -26,23 +26,7 @@ const GLOBALS: &[&str] = &[
     "kwargs",
 ];
 
-/// A problem found in a template, at a 1-based line and column of its source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateDiagnostic {
-    pub line: u32,
-    pub column: u32,
-    pub message: String,
-}
-
-impl std::fmt::Display for TemplateDiagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
+pub use crate::error::TemplateDiagnostic;
 
 /// The outcome of checking a template without keeping it.
 #[derive(Debug, Default)]
@@ -277,7 +261,7 @@ impl Engine {
             return Ok(None);
         }
         match self.render_in(&self.quick, template, context) {
-            Err(RenderError::LimitExceeded(message)) if message == QUICK_OUT_OF_FUEL => {
+            Err(RenderError::LimitExceeded { message, .. }) if message == QUICK_OUT_OF_FUEL => {
                 template.remember_heavy(true);
                 Ok(None)
             }
@@ -364,15 +348,18 @@ impl Engine {
         LONGEST_REPLY.with(|longest| longest.set(longest.get().max(text.len())));
         let mut state = match result {
             _ if text.len() > self.limits.max_output_bytes => {
-                return Err(RenderError::LimitExceeded(format!(
-                    "the reply grew past {} bytes",
-                    self.limits.max_output_bytes
-                )));
+                return Err(RenderError::LimitExceeded {
+                    limit: MAX_OUTPUT_BYTES_FLAG,
+                    message: format!("the reply grew past {} bytes", self.limits.max_output_bytes),
+                });
             }
             Ok((_, state)) => state,
             Err(err) if !traced && NeedsTrace::caused(&err) => return Ok(None),
             Err(err) if err.kind() == ErrorKind::OutOfFuel && std::ptr::eq(env, &self.quick) => {
-                return Err(RenderError::LimitExceeded(QUICK_OUT_OF_FUEL.into()));
+                return Err(RenderError::LimitExceeded {
+                    limit: RENDER_FUEL_FLAG,
+                    message: QUICK_OUT_OF_FUEL.into(),
+                });
             }
             Err(err) => return Err(classify(&err, self.limits)),
         };
@@ -408,15 +395,18 @@ thread_local! {
 const QUICK_OUT_OF_FUEL: &str = "out of the quick slice of fuel";
 fn classify(err: &minijinja::Error, limits: RenderLimits) -> RenderError {
     if err.kind() == ErrorKind::OutOfFuel {
-        return RenderError::LimitExceeded(format!(
-            "the template ran more than {} steps",
-            limits.fuel
-        ));
+        return RenderError::LimitExceeded {
+            limit: RENDER_FUEL_FLAG,
+            message: format!("the template ran more than {} steps", limits.fuel),
+        };
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(hit) = e.downcast_ref::<LimitHit>() {
-            return RenderError::LimitExceeded(hit.0.clone());
+            return RenderError::LimitExceeded {
+                limit: hit.limit,
+                message: hit.message.clone(),
+            };
         }
         if let Some(stopped) = e.downcast_ref::<Stopped>() {
             return RenderError::Stopped(stopped.clone());
@@ -590,7 +580,7 @@ mod tests {
             let t = e.compile(body).unwrap();
             let err = e.render(&t, context! {}).unwrap_err();
             assert!(
-                matches!(err, RenderError::LimitExceeded(_)),
+                matches!(err, RenderError::LimitExceeded { .. }),
                 "{body}: {err:?}"
             );
         }
@@ -612,7 +602,7 @@ mod tests {
         ] {
             let t = e.compile(body).unwrap();
             match e.render(&t, context! { contact => context! { n => 1 } }) {
-                Err(RenderError::LimitExceeded(message)) => {
+                Err(RenderError::LimitExceeded { message, .. }) => {
                     assert!(message.contains("100 bytes"), "{body}: {message}")
                 }
                 other => panic!("{body}: {other:?}"),
@@ -653,7 +643,7 @@ mod tests {
                 vec![context! { n => "0123456789", c => c }]
             });
             match e.render(&t, context! { vars => context! { tree => tree } }) {
-                Err(RenderError::LimitExceeded(message)) => {
+                Err(RenderError::LimitExceeded { message, .. }) => {
                     assert_eq!(message, "the reply grew past 100 bytes", "{body}")
                 }
                 other => panic!("{body}: {:?}", other.map(|r| r.text.len())),
@@ -733,7 +723,7 @@ mod tests {
             let t = e.compile(&body).unwrap();
             match (e.render(&t, ctx.clone()), len) {
                 (Ok(out), Some(len)) => assert_eq!(out.text.len(), len, "{body}"),
-                (Err(RenderError::LimitExceeded(message)), None) => {
+                (Err(RenderError::LimitExceeded { message, .. }), None) => {
                     assert_eq!(message, "the reply grew past 100 bytes", "{body}")
                 }
                 (other, _) => panic!("{body}: {other:?}"),

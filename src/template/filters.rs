@@ -219,8 +219,12 @@ pub(crate) fn bounded_range(
         };
         if len > max as u64 {
             let message = format!("range({lower}…) would produce {len} items; the limit is {max}");
-            return Err(Error::new(ErrorKind::InvalidOperation, message.clone())
-                .with_source(LimitHit(message)));
+            return Err(
+                Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(LimitHit {
+                    limit: super::limits::MAX_RANGE_ITEMS_FLAG,
+                    message,
+                }),
+            );
         }
         let items: Vec<i64> = (0..len as i64).map(|i| start + i * step).collect();
         Ok(Value::from(items))

@@ -39,8 +39,17 @@ impl Default for RenderLimits {
 
 /// Marks a minijinja error as a limit being hit (as opposed to a template bug).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct LimitHit(pub String);
+#[error("{message}")]
+pub(crate) struct LimitHit {
+    /// The setting that bounds it, as operators know it.
+    pub limit: &'static str,
+    pub message: String,
+}
+
+/// The settings that bound a render, named as their command-line flags.
+pub(crate) const RENDER_FUEL_FLAG: &str = "--render-fuel";
+pub(crate) const MAX_OUTPUT_BYTES_FLAG: &str = "--max-output-bytes";
+pub(crate) const MAX_RANGE_ITEMS_FLAG: &str = "--max-range-items";
 
 /// Why a render stopped before finishing, other than running out of fuel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

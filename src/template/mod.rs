@@ -34,10 +34,14 @@ pub const SCOPES: &[&str] = &["contact", "session", "agent", "vars", "workspace"
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The template ran past one of its bounds (fuel, output size, range size).
-    #[error("template exceeded a render limit: {0}")]
-    LimitExceeded(String),
+    /// `limit` names the setting (`--render-fuel`, `--max-output-bytes`, …).
+    #[error("{message}")]
+    LimitExceeded {
+        limit: &'static str,
+        message: String,
+    },
     /// The template failed while running (e.g. a filter applied to the wrong kind of value).
-    #[error("template failed at line {line}: {message}")]
+    #[error("the template failed at line {line}: {message}")]
     Failed { line: usize, message: String },
     /// The render ran out of time or its caller went away.
     #[error("{0}")]

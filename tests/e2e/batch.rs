@@ -128,6 +128,11 @@ async fn ten_thousand_recipients_with_a_few_bad_ones() {
         match (bad.get(&i), outcome) {
             (Some((code, needle)), Outcome::Error(error)) => {
                 assert_eq!(error.code, *code as i32, "index {i}: {error:?}");
+                let reason = match code {
+                    Code::NotFound => "DATA_NOT_FOUND",
+                    _ => "INVALID_FIELD",
+                };
+                assert_eq!(error.reason, reason, "index {i}");
                 assert!(error.message.contains(needle), "index {i}: {error:?}");
             }
             (None, Outcome::Rendered(rendered)) => {

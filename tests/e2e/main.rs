@@ -6,6 +6,7 @@ mod connections;
 mod crash;
 mod crud;
 mod data_sources;
+mod details;
 mod formatting;
 mod harness;
 mod holes;
