@@ -343,7 +343,8 @@ pub async fn serve(
     }
     // Outermost first: every request counts as activity; a CORS preflight is answered
     // before the content-type check (it has none); the page's GETs, then the gRPC and
-    // gRPC-Web content types pass; gRPC-Web is translated to gRPC for the services.
+    // gRPC-Web content types pass; gRPC-Web is translated to gRPC for the services, and an
+    // HTTP/1.1 request's body has the handshake timeout to arrive.
     let mut builder = builder
         .layer(crate::connections::ActivityLayer)
         .layer(tower::util::option_layer(cors))
@@ -351,7 +352,10 @@ pub async fn serve(
             enabled: config.web,
         })
         .layer(crate::connections::GrpcContentTypeLayer)
-        .layer(tonic_web::GrpcWebLayer::new());
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(crate::connections::http1::BodyDeadlineLayer {
+            limit: config.handshake_timeout,
+        });
     let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -7,6 +7,10 @@
 //! would never meet the idle timeout. gRPC-Web has no client streaming, so a request body
 //! is one message that a live client sends at once: the same deadline as the web hook and
 //! metrics listeners ([`super::serve_http`]) applies.
+//!
+//! [`BodyDeadlineLayer`] sits behind `tonic_web::GrpcWebLayer`, next to the services: there
+//! the deadline's DEADLINE_EXCEEDED reaches the caller as it is (tonic-web would report an
+//! error of the body it reads as INTERNAL).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,7 +18,54 @@ use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
-use tonic::codegen::Bytes;
+use tonic::codegen::http::{Request, Version};
+use tonic::codegen::{Bytes, Service};
+
+/// Puts a [`Deadline`] of `limit` on the body of every HTTP/1.x request.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyDeadlineLayer {
+    pub limit: Duration,
+}
+
+impl<S> tower_layer::Layer<S> for BodyDeadlineLayer {
+    type Service = BodyDeadline<S>;
+
+    fn layer(&self, inner: S) -> BodyDeadline<S> {
+        BodyDeadline {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BodyDeadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<Request<tonic::body::Body>> for BodyDeadline<S>
+where
+    S: Service<Request<tonic::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<tonic::body::Body>) -> S::Future {
+        let request = if request.version() < Version::HTTP_2 {
+            let limit = self.limit;
+            request.map(|body| Deadline::wrap(body, limit))
+        } else {
+            request
+        };
+        self.inner.call(request)
+    }
+}
 
 /// A request body that fails once `deadline` has passed before its end.
 pub struct Deadline {

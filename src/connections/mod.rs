@@ -560,9 +560,9 @@ impl<S> tower_layer::Layer<S> for ActivityLayer {
 #[derive(Clone, Debug)]
 pub struct Activity<S>(S);
 
-impl<S, R> Service<Request<tonic::body::Body>> for Activity<S>
+impl<S, B, R> Service<Request<B>> for Activity<S>
 where
-    S: Service<Request<tonic::body::Body>, Response = Response<R>>,
+    S: Service<Request<B>, Response = Response<R>>,
     S::Future: Send + 'static,
 {
     type Response = Response<Tracked<R>>;
@@ -573,20 +573,13 @@ where
         self.0.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<tonic::body::Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let info = request.extensions().get::<ConnInfo>().cloned();
         let guard = info.map(|info| {
             // `tonic::Request::remote_addr` looks for this type.
             request.extensions_mut().insert(info.tcp.clone());
             info.begin()
         });
-        let request = match (request.version() < http::Version::HTTP_2, &guard) {
-            (true, Some(guard)) => {
-                let limit = guard.registry.limits().handshake_timeout;
-                request.map(|body| http1::Deadline::wrap(body, limit))
-            }
-            _ => request,
-        };
         let response = self.0.call(request);
         Box::pin(async move {
             let response = response.await?;
