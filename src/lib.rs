@@ -30,4 +30,5 @@ pub(crate) mod store;
 pub(crate) mod sync;
 pub(crate) mod telemetry;
 pub mod template;
+pub(crate) mod web;
 pub(crate) mod workspace;

@@ -1,5 +1,7 @@
 //! Wiring: opens the store, loads the catalog, picks the data source and serves gRPC
-//! (our service, health, reflection v1 and v1alpha) until the shutdown signal.
+//! (our service, health, reflection v1 and v1alpha) until the shutdown signal. The same
+//! port serves gRPC-Web (HTTP/1.1 and HTTP/2, with CORS when configured) and the composer
+//! page, for browsers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -136,6 +138,49 @@ impl crate::data::InvalidationBus for StoreBus {
     }
 }
 
+/// The CORS policy for browser pages on other origins; `None` (no CORS headers at all)
+/// when no origin is configured. gRPC-Web calls are POSTs with these request headers, and
+/// a page needs to read the status headers (trailers of a trailers-only answer).
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tonic::codegen::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // `config::parse_origin` checked each one.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let names = |names: &[&'static str]| {
+        names
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect::<Vec<_>>()
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::POST])
+            .allow_headers(names(&[
+                "authorization",
+                "x-grpc-web",
+                "x-user-agent",
+                "grpc-timeout",
+                "content-type",
+            ]))
+            .expose_headers(names(&[
+                "grpc-status",
+                "grpc-message",
+                "grpc-status-details-bin",
+            ]))
+            // Browsers cap it lower (Chromium: 2 hours); one preflight per page load is
+            // enough.
+            .max_age(std::time::Duration::from_secs(7200)),
+    )
+}
+
 /// Serves until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(
     config: Config,
@@ -233,6 +278,8 @@ pub async fn serve(
         });
     }
     let mut builder = Server::builder()
+        // HTTP/1.1 too, for browsers: gRPC-Web and the composer page.
+        .accept_http1(true)
         .max_concurrent_streams(config.max_streams_per_connection)
         .http2_keepalive_interval(Some(config.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout));
@@ -280,9 +327,35 @@ pub async fn serve(
         "connection limits"
     );
     let connections = Registry::new("grpc", limits);
+    if config.web {
+        let scheme = if tls { "https" } else { "http" };
+        let shown = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        // Not "listening on": that line announces the gRPC address.
+        tracing::info!("composer page at {scheme}://{shown}/ (--web=false turns it off)");
+    }
+    let cors = cors_layer(&config.cors_allowed_origins);
+    if cors.is_some() {
+        tracing::info!(origins = ?config.cors_allowed_origins, "CORS is on for gRPC-Web");
+    }
+    // Outermost first: every request counts as activity; a CORS preflight is answered
+    // before the content-type check (it has none); the page's GETs, then the gRPC and
+    // gRPC-Web content types pass; gRPC-Web is translated to gRPC for the services, and an
+    // HTTP/1.1 request's body has the handshake timeout to arrive.
     let mut builder = builder
         .layer(crate::connections::ActivityLayer)
-        .layer(crate::connections::GrpcContentTypeLayer);
+        .layer(tower::util::option_layer(cors))
+        .layer(crate::web::PageLayer {
+            enabled: config.web,
+        })
+        .layer(crate::connections::GrpcContentTypeLayer)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(crate::connections::http1::BodyDeadlineLayer {
+            limit: config.handshake_timeout,
+        });
     let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)

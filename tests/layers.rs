@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["error", "pb"],
     &["ids"],
-    &["telemetry", "auth", "limits"],
+    &["telemetry", "auth", "limits", "web"],
     &["connections", "template"],
     &["workspace", "data"],
     &["catalog"],

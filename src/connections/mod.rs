@@ -2,7 +2,9 @@
 //! open at once, how long a new one has to finish its handshake, how long one may sit with
 //! no request in flight, and an accept loop that backs off instead of spinning when the
 //! process is out of file descriptors. Also the check that the gRPC port answers only gRPC
-//! content types.
+//! and gRPC-Web content types. The gRPC port speaks HTTP/2 and, for browsers (gRPC-Web,
+//! the composer page), HTTP/1.1: both meet the same bounds (see [`Handshake::Http2Preface`]
+//! and [`http1`]).
 //!
 //! Why "idle" is counted in requests, not bytes: our own HTTP/2 keepalive PINGs (and the
 //! peer's answers) are traffic too, so a byte clock would never see an idle connection.
@@ -34,6 +36,7 @@ use tonic::codegen::Service;
 use tonic::codegen::http::{self, HeaderValue, Request, Response, StatusCode};
 use tonic::transport::server::TcpConnectInfo;
 
+pub mod http1;
 pub mod transport;
 
 use transport::Connection;
@@ -101,8 +104,9 @@ pub fn default_max_connections(open_files_limit: u64) -> usize {
 /// How a new connection shows that it finished its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handshake {
-    /// Plaintext HTTP/2: the client preface (the magic string and a SETTINGS frame) has
-    /// been read.
+    /// Plaintext: the HTTP/2 client preface (the magic string and a SETTINGS frame) has
+    /// been read or, on a connection whose first bytes are not that magic (HTTP/1.1), the
+    /// first request's headers have been parsed.
     Http2Preface,
     /// TLS, whose handshake tonic bounds (its TLS timeout is set to the same deadline); the
     /// HTTP/2 preface inside it is bounded by the idle timeout.
@@ -613,10 +617,14 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
     }
 }
 
-/// The media types served on the gRPC port: `application/grpc` and its `+proto`, `+json`
-/// (...) forms. gRPC-Web is one more entry here (`application/grpc-web`,
-/// `application/grpc-web-text`) once it is served.
-const SERVED_MEDIA_TYPES: &[&str] = &["application/grpc"];
+/// The media types served on the gRPC port, each with its `+codec` forms
+/// (`application/grpc+proto`): gRPC, and gRPC-Web in binary and text (base64) mode, which
+/// `tonic_web::GrpcWebLayer` translates to gRPC behind this check.
+const SERVED_MEDIA_TYPES: &[&str] = &[
+    "application/grpc",
+    "application/grpc-web",
+    "application/grpc-web-text",
+];
 
 /// Whether a request's `content-type` is one the gRPC port serves.
 pub fn is_served_content_type(value: Option<&HeaderValue>) -> bool {
@@ -673,7 +681,7 @@ where
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_else(|| "none".into());
         let mut response = Response::new(tonic::body::Body::new(format!(
-            "this port serves gRPC: content-type must be application/grpc or application/grpc+<codec>, not {got:?}\n"
+            "this port serves gRPC and gRPC-Web: content-type must be application/grpc, application/grpc-web or application/grpc-web-text (each optionally +<codec>), not {got:?}\n"
         )));
         *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         response.headers_mut().insert(
@@ -747,6 +755,10 @@ mod tests {
             "application/grpc+proto",
             "application/grpc+json",
             "Application/GRPC; charset=utf-8",
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpc-web-text",
+            "application/grpc-web-text+proto",
         ] {
             assert!(check(served), "{served}");
         }
@@ -755,8 +767,8 @@ mod tests {
             "text/plain",
             "",
             "application/grpcx",
-            "application/grpc-web",
-            "application/grpc-web-text",
+            "application/grpc-webx",
+            "application/grpc-web-textual",
         ] {
             assert!(!check(refused), "{refused}");
         }

@@ -47,7 +47,8 @@ pub fn nodelay(stream: &TcpStream) {
 }
 
 /// The HTTP/2 client preface is this magic string, then a SETTINGS frame.
-const PREFACE_MAGIC: usize = 24;
+const MAGIC: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const PREFACE_MAGIC: usize = MAGIC.len();
 const FRAME_HEADER: usize = 9;
 
 /// One accepted TCP connection whose writes h2 coalesces (see the module documentation),
@@ -63,6 +64,10 @@ pub struct Connection {
     preface_read: usize,
     /// The length of the preface's SETTINGS frame, as far as its header has been read.
     settings_len: usize,
+    /// The first bytes were not the HTTP/2 magic: an HTTP/1.1 client (gRPC-Web, the
+    /// composer page), greeted once its first request's headers are in ([`super::ActivityLayer`]
+    /// marks that), so the handshake deadline still bounds a client that trickles them.
+    http1: bool,
 }
 
 impl Connection {
@@ -81,6 +86,7 @@ impl Connection {
             deadline: Box::pin(tokio::time::sleep_until(first_check)),
             preface_read: 0,
             settings_len: 0,
+            http1: false,
         }
     }
 
@@ -89,15 +95,24 @@ impl Connection {
     }
 
     /// Follows the HTTP/2 client preface through `bytes`, the next ones read. Only the
-    /// SETTINGS frame's length is decoded; h2 validates the rest.
+    /// magic and the SETTINGS frame's length are looked at; h2 validates the rest. A first
+    /// byte that differs from the magic means HTTP/1.1: scanning stops there.
     fn scan_preface(&mut self, bytes: &[u8]) {
+        if self.http1 {
+            return;
+        }
         let start = self.preface_read;
         for (i, &byte) in bytes.iter().enumerate() {
             let at = start + i;
             if at >= PREFACE_MAGIC + 3 {
                 break;
             }
-            if at >= PREFACE_MAGIC {
+            if at < PREFACE_MAGIC {
+                if byte != MAGIC[at] {
+                    self.http1 = true;
+                    return;
+                }
+            } else {
                 self.settings_len = (self.settings_len << 8) | byte as usize;
             }
         }

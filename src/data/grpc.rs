@@ -1,4 +1,4 @@
-//! The gRPC source: an upstream service implementing our `shortcuts.v1.ContactDataSource`
+//! The gRPC source: an upstream service implementing our `shortcuts.v1.ContactDataSourceService`
 //! (GetContact, GetSession returning `google.protobuf.Struct`s), for companies whose CRM
 //! is another microservice. NOT_FOUND means an unknown id.
 
@@ -14,13 +14,13 @@ use tonic::transport::{Channel, Endpoint};
 use super::source::{DataSource, SourceError};
 use super::{Record, ScopeKind};
 use crate::pb;
-use crate::pb::contact_data_source_client::ContactDataSourceClient;
+use crate::pb::contact_data_source_service_client::ContactDataSourceServiceClient;
 
 /// How deeply an upstream's Structs may nest before we refuse them.
 const MAX_DEPTH: usize = 32;
 
 pub struct GrpcSource {
-    client: ContactDataSourceClient<Channel>,
+    client: ContactDataSourceServiceClient<Channel>,
 }
 
 impl GrpcSource {
@@ -31,7 +31,7 @@ impl GrpcSource {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         Ok(GrpcSource {
-            client: ContactDataSourceClient::new(channel),
+            client: ContactDataSourceServiceClient::new(channel),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Connections are bounded: streams per connection, handshake and idle deadlines (gRPC,
 //! web hook and metrics listeners), the connection bound at the open-files limit, accept
-//! errors backed off, and non-gRPC content types answered with HTTP 415.
+//! errors backed off, and content types other than gRPC and gRPC-Web answered with HTTP 415.
+//! HTTP/1.1 connections (gRPC-Web, the composer page) meet the same deadlines.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -232,7 +233,7 @@ async fn calls_that_are_not_grpc_get_415_and_grpc_ones_pass() {
         Some("application/json"),
         Some("text/plain"),
         None,
-        Some("application/grpc-web"),
+        Some("application/grpc-webx"),
         Some("application/grpcx"),
     ] {
         let (status, grpc_status) =
@@ -252,6 +253,15 @@ async fn calls_that_are_not_grpc_get_415_and_grpc_ones_pass() {
             call_with_content_type(&mut send, server.addr, Some(content_type)).await;
         assert_eq!(status, 200, "{content_type}");
         assert_eq!(grpc_status.as_deref(), Some("0"), "{content_type}");
+    }
+    // gRPC-Web passes too (its status travels in the body, not in HTTP trailers).
+    for content_type in [
+        "application/grpc-web",
+        "application/grpc-web+proto",
+        "application/grpc-web-text",
+    ] {
+        let (status, _) = call_with_content_type(&mut send, server.addr, Some(content_type)).await;
+        assert_eq!(status, 200, "{content_type}");
     }
     // The default cap is announced to every client.
     assert_eq!(*advertised.borrow(), 256);
@@ -493,4 +503,102 @@ async fn accept_errors_back_off_and_are_logged_and_counted() {
         })
         .await
         .unwrap();
+}
+
+/// A whole gRPC-Web ListShortcuts request over HTTP/1.1, as raw bytes.
+fn http1_grpc_web_request() -> Vec<u8> {
+    let message = pb::ListShortcutsRequest {
+        workspace_id: "demo".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend((message.len() as u32).to_be_bytes());
+    body.extend(message);
+    let mut request = format!(
+        "POST {LIST} HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    request
+}
+
+/// Reads one HTTP/1.1 response to a gRPC-Web call (headers and a body with its trailer
+/// frame) and returns it as text.
+async fn read_http1_answer(tcp: &mut TcpStream) -> String {
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&all).contains("grpc-status") {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&all)
+        );
+        all.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[tokio::test]
+async fn http1_connections_meet_the_handshake_and_idle_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(
+        store(&dir),
+        &["--handshake-timeout", "1s", "--idle-timeout", "2s"],
+    );
+    let opened = Instant::now();
+    // Headers that never end: the handshake deadline.
+    let mut unfinished = TcpStream::connect(server.addr).await.unwrap();
+    unfinished
+        .write_all(format!("POST {LIST} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .await
+        .unwrap();
+    // A body that never ends: it must arrive within the handshake timeout too.
+    let mut slow_body = TcpStream::connect(server.addr).await.unwrap();
+    slow_body
+        .write_all(
+            format!("POST {LIST} HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web\r\nContent-Length: 100\r\n\r\n\0")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // A served request, then silence: the idle deadline.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(&http1_grpc_web_request()).await.unwrap();
+    let answer = read_http1_answer(&mut idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("grpc-status:0"), "{answer}");
+    let served = Instant::now();
+
+    assert!(
+        closed_within(&mut unfinished, Duration::from_secs(10)).await,
+        "an HTTP/1.1 connection with unfinished headers stays open"
+    );
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}, before the handshake timeout",
+        opened.elapsed()
+    );
+    let answer = read_until_closed(&mut slow_body, Duration::from_secs(10))
+        .await
+        .expect("an HTTP/1.1 connection with an unfinished body stays open");
+    assert!(
+        answer.contains("grpc-status: 4") || answer.contains("grpc-status:4"),
+        "{answer}"
+    );
+    assert!(answer.contains("--handshake-timeout"), "{answer}");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)).await,
+        "an idle HTTP/1.1 connection stays open"
+    );
+    assert!(
+        served.elapsed() >= Duration::from_millis(1900),
+        "closed after {:?}, before the idle timeout",
+        served.elapsed()
+    );
 }

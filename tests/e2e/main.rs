@@ -21,6 +21,7 @@ mod search;
 mod security;
 mod server;
 mod variants;
+mod web;
 mod workspaces;
 
 use shortcuts::pb;

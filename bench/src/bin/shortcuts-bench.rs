@@ -4,6 +4,11 @@
 //! a no-op) and `RenderShortcut` of a realistic shortcut with warm data, at several
 //! concurrencies over several HTTP/2 connections, and prints requests/s and latency
 //! percentiles with the ratio render/baseline. `bench/run.sh` starts a server and runs it.
+//!
+//! The gRPC-Web scenarios (`render-web-h1`, `render-web-h2`) make the same render as
+//! gRPC-Web calls (tonic-web's client over hyper, HTTP/1.1 or HTTP/2), so that with
+//! `--scenarios render,render-web-h2,render-web-h1` one run compares them with native gRPC
+//! (`bench/web.sh`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,6 +81,54 @@ struct Args {
 enum Scenario {
     Baseline,
     Render,
+    /// RenderShortcut as a gRPC-Web call over HTTP/1.1 (one connection per call in flight).
+    RenderWebH1,
+    /// RenderShortcut as a gRPC-Web call over HTTP/2 (`--connections` connections).
+    RenderWebH2,
+}
+
+/// hyper's client, for the gRPC-Web scenarios.
+type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    tonic_web::GrpcWebCall<tonic::body::Body>,
+>;
+type WebService = tonic_web::GrpcWebClientService<HyperClient>;
+
+/// The gRPC-Web clients: one HTTP/1.1 client (its pool opens a connection per call in
+/// flight, as a browser's would) and one HTTP/2 client per `--connections`.
+struct WebClients {
+    h1: HyperClient,
+    h2: Vec<HyperClient>,
+}
+
+impl WebClients {
+    fn new(connections: usize) -> Self {
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::TokioExecutor;
+        let connector = || {
+            let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+            http.set_nodelay(true);
+            http
+        };
+        WebClients {
+            h1: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(1024)
+                .build(connector()),
+            h2: (0..connections.max(1))
+                .map(|_| {
+                    Client::builder(TokioExecutor::new())
+                        .http2_only(true)
+                        .build(connector())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A worker's client for its scenario.
+enum Client {
+    Native(tonic::client::Grpc<Channel>),
+    Web(tonic::client::Grpc<WebService>),
 }
 
 /// The two calls measured, encoded once before the run. Encoding requests and decoding
@@ -91,24 +144,35 @@ struct Calls {
 
 impl Calls {
     /// Makes one call of `scenario`; true when it returned OK.
-    async fn call(&self, grpc: &mut tonic::client::Grpc<Channel>, scenario: Scenario) -> bool {
+    async fn call(&self, client: &mut Client, scenario: Scenario) -> bool {
         let (body, path) = match scenario {
             Scenario::Baseline => (&self.baseline, "/grpc.health.v1.Health/Check"),
-            Scenario::Render => (&self.render, "/shortcuts.v1.ShortcutService/RenderShortcut"),
+            _ => (&self.render, "/shortcuts.v1.ShortcutService/RenderShortcut"),
         };
         let mut request = tonic::Request::new(body.clone());
-        if scenario == Scenario::Render
+        if scenario != Scenario::Baseline
             && let Some(token) = &self.token
             && let Ok(value) = format!("Bearer {token}").parse()
         {
             request.metadata_mut().insert("authorization", value);
         }
-        if grpc.ready().await.is_err() {
-            return false;
+        let path = PathAndQuery::from_static(path);
+        match client {
+            Client::Native(grpc) => {
+                grpc.ready().await.is_ok()
+                    && grpc
+                        .unary::<_, Bytes, _>(request, path, RawCodec)
+                        .await
+                        .is_ok()
+            }
+            Client::Web(grpc) => {
+                grpc.ready().await.is_ok()
+                    && grpc
+                        .unary::<_, Bytes, _>(request, path, RawCodec)
+                        .await
+                        .is_ok()
+            }
         }
-        grpc.unary::<_, Bytes, _>(request, PathAndQuery::from_static(path), RawCodec)
-            .await
-            .is_ok()
     }
 }
 
@@ -265,22 +329,47 @@ async fn main() -> anyhow::Result<()> {
         token: args.token.clone(),
     };
     let calls = Arc::new(calls);
+    let web = Arc::new(WebClients::new(args.connections));
+    let origin: tonic::codegen::http::Uri = args.target.parse()?;
 
     println!(
         "| scenario | in flight | req/s | p50 | p99 | p99.9 | server CPU/req (user) | client CPU/req | errors |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
+    let mut web_ratios = Vec::new();
     let slice = Duration::from_secs(args.seconds) / args.rounds;
     for &concurrency in &args.concurrency {
         let mut samples: Vec<Sample> = args.scenarios.iter().map(|_| Sample::new()).collect();
         for &scenario in &args.scenarios {
             let warmup = Duration::from_secs(args.warmup);
-            run(&args, &channels, &calls, scenario, concurrency, warmup).await;
+            run(
+                &args,
+                &channels,
+                &web,
+                &origin,
+                &calls,
+                scenario,
+                concurrency,
+                warmup,
+            )
+            .await;
         }
         for _ in 0..args.rounds {
             for (&scenario, sample) in args.scenarios.iter().zip(&mut samples) {
-                sample.add(run(&args, &channels, &calls, scenario, concurrency, slice).await);
+                sample.add(
+                    run(
+                        &args,
+                        &channels,
+                        &web,
+                        &origin,
+                        &calls,
+                        scenario,
+                        concurrency,
+                        slice,
+                    )
+                    .await,
+                );
             }
         }
         for (&scenario, sample) in args.scenarios.iter().zip(&samples) {
@@ -310,6 +399,37 @@ async fn main() -> anyhow::Result<()> {
                 render.requests_per_second() / baseline.requests_per_second(),
                 render.latency(0.99).as_secs_f64() / baseline.latency(0.99).as_secs_f64(),
             ));
+        }
+        // gRPC-Web against native gRPC, when both were measured in this run.
+        if let Some(native) = args.scenarios.iter().position(|&s| s == Scenario::Render) {
+            for (&scenario, sample) in args.scenarios.iter().zip(&samples) {
+                if matches!(scenario, Scenario::RenderWebH1 | Scenario::RenderWebH2) {
+                    let native = &samples[native];
+                    web_ratios.push((
+                        concurrency,
+                        scenario,
+                        sample.requests_per_second() / native.requests_per_second(),
+                        sample.latency(0.99).as_secs_f64() / native.latency(0.99).as_secs_f64(),
+                    ));
+                }
+            }
+        }
+    }
+    if !web_ratios.is_empty() {
+        println!();
+        println!("| in flight | gRPC-Web | throughput web/native | p99 web/native |");
+        println!("| ---: | --- | ---: | ---: |");
+        for (concurrency, scenario, throughput, p99) in web_ratios {
+            let http = if scenario == Scenario::RenderWebH1 {
+                "HTTP/1.1"
+            } else {
+                "HTTP/2"
+            };
+            println!(
+                "| {concurrency} | {http} | {:.1}% | {:.2}x |",
+                throughput * 100.0,
+                p99
+            );
         }
     }
     if ratios.is_empty() {
@@ -360,9 +480,12 @@ async fn ensure_bench_shortcut(args: &Args, channel: Channel) -> anyhow::Result<
 }
 
 /// Keeps `concurrency` calls of `scenario` in flight for `length`.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     args: &Args,
     channels: &[Channel],
+    web: &WebClients,
+    origin: &tonic::codegen::http::Uri,
     calls: &Arc<Calls>,
     scenario: Scenario,
     concurrency: usize,
@@ -374,14 +497,26 @@ async fn run(
     let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
-        let channel = channels[i % channels.len()].clone();
+        let mut client = match scenario {
+            Scenario::Baseline | Scenario::Render => Client::Native(tonic::client::Grpc::new(
+                channels[i % channels.len()].clone(),
+            )),
+            Scenario::RenderWebH1 | Scenario::RenderWebH2 => {
+                let hyper = if scenario == Scenario::RenderWebH1 {
+                    web.h1.clone()
+                } else {
+                    web.h2[i % web.h2.len()].clone()
+                };
+                let service = tonic_web::GrpcWebClientService::new(hyper);
+                Client::Web(tonic::client::Grpc::with_origin(service, origin.clone()))
+            }
+        };
         let calls = calls.clone();
         workers.push(tokio::spawn(async move {
             let mut sample = Sample::new();
-            let mut grpc = tonic::client::Grpc::new(channel);
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let ok = calls.call(&mut grpc, scenario).await;
+                let ok = calls.call(&mut client, scenario).await;
                 let micros = started.elapsed().as_micros() as u64;
                 if ok {
                     let _ = sample.latencies.record(micros.max(1));

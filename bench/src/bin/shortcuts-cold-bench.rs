@@ -1,6 +1,6 @@
 //! `shortcuts-cold-bench`: the cold path, where every render must ask the data source.
 //!
-//! Starts a fake upstream `ContactDataSource` (in this process, answering after a set
+//! Starts a fake upstream `ContactDataSourceService` (in this process, answering after a set
 //! latency and counting calls), starts a `shortcuts` server whose `bench` workspace reads from
 //! it, then measures renders for many distinct contacts (each one cold) and a burst of
 //! concurrent renders of one cold contact, reporting renders/s, latency and upstream calls.
@@ -16,7 +16,9 @@ use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use shortcuts::pb;
-use shortcuts::pb::contact_data_source_server::{ContactDataSource, ContactDataSourceServer};
+use shortcuts::pb::contact_data_source_service_server::{
+    ContactDataSourceService, ContactDataSourceServiceServer,
+};
 use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
 use tonic::transport::Channel;
 
@@ -50,7 +52,7 @@ fn text(value: &str) -> prost_types::Value {
 }
 
 #[tonic::async_trait]
-impl ContactDataSource for Upstream {
+impl ContactDataSourceService for Upstream {
     async fn get_contact(
         &self,
         request: tonic::Request<pb::GetContactRequest>,
@@ -94,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let upstream_addr = listener.local_addr()?;
-    let service = ContactDataSourceServer::new(upstream);
+    let service = ContactDataSourceServiceServer::new(upstream);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)

@@ -1,5 +1,5 @@
 //! Fake upstreams started by the tests on free loopback ports: a Crisp REST API v1 speaking
-//! Crisp's JSON shapes, and a `ContactDataSource` gRPC server. Both count calls per
+//! Crisp's JSON shapes, and a `ContactDataSourceService` gRPC server. Both count calls per
 //! endpoint and can be told to fail, rate limit or answer slowly.
 
 use std::collections::HashMap;
@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 use shortcuts::pb;
-use shortcuts::pb::contact_data_source_server::{ContactDataSource, ContactDataSourceServer};
+use shortcuts::pb::contact_data_source_service_server::{
+    ContactDataSourceService, ContactDataSourceServiceServer,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -310,7 +312,7 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
     }
 }
 
-// ---------------------------------------------------------------- ContactDataSource (gRPC)
+// ---------------------------------------------------------------- ContactDataSourceService (gRPC)
 
 struct UpstreamService {
     state: Arc<FakeState>,
@@ -356,7 +358,7 @@ impl UpstreamService {
 }
 
 #[tonic::async_trait]
-impl ContactDataSource for UpstreamService {
+impl ContactDataSourceService for UpstreamService {
     async fn get_contact(
         &self,
         request: tonic::Request<pb::GetContactRequest>,
@@ -408,10 +410,10 @@ impl ContactDataSource for UpstreamService {
     }
 }
 
-/// Starts a fake `ContactDataSource` at `http://ADDR`.
+/// Starts a fake `ContactDataSourceService` at `http://ADDR`.
 pub async fn grpc_upstream() -> Fake {
     let state = Arc::new(FakeState::default());
-    let service = ContactDataSourceServer::new(UpstreamService {
+    let service = ContactDataSourceServiceServer::new(UpstreamService {
         state: state.clone(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,4 +1,4 @@
-//! Contact and session data from a Crisp API and from an upstream `ContactDataSource`
+//! Contact and session data from a Crisp API and from an upstream `ContactDataSourceService`
 //! gRPC service (both fakes started by the test on loopback), through the cache: mapping,
 //! one upstream call per cold key, TTL, invalidation, errors, stale data, deadlines,
 //! best-effort renders and Crisp web hooks.
