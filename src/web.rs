@@ -5,7 +5,6 @@
 //! The assets are the committed bundle in `web/dist/` (built by `web/build.mjs`;
 //! `scripts/test.sh` checks it is up to date), so building the server needs no Node.
 
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tonic::codegen::Service;
@@ -100,7 +99,9 @@ fn answer(asset: &Asset, head: bool) -> Response<tonic::body::Body> {
     let body = if head {
         tonic::body::Body::empty()
     } else {
-        tonic::body::Body::new(http_body_full(asset.body))
+        tonic::body::Body::new(http_body_util::Full::new(
+            tonic::codegen::Bytes::from_static(asset.body),
+        ))
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
@@ -127,31 +128,4 @@ fn answer(asset: &Asset, head: bool) -> Response<tonic::body::Body> {
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-/// A whole in-memory body of one frame.
-fn http_body_full(bytes: &'static [u8]) -> Full {
-    Full(Some(tonic::codegen::Bytes::from_static(bytes)))
-}
-
-struct Full(Option<tonic::codegen::Bytes>);
-
-impl http_body::Body for Full {
-    type Data = tonic::codegen::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
-    }
 }

@@ -128,7 +128,8 @@ impl WebClients {
 /// A worker's client for its scenario.
 enum Client {
     Native(tonic::client::Grpc<Channel>),
-    Web(tonic::client::Grpc<WebService>),
+    /// Boxed: tonic-web's client is several times the size of a channel.
+    Web(Box<tonic::client::Grpc<WebService>>),
 }
 
 /// The two calls measured, encoded once before the run. Encoding requests and decoding
@@ -508,7 +509,10 @@ async fn run(
                     web.h2[i % web.h2.len()].clone()
                 };
                 let service = tonic_web::GrpcWebClientService::new(hyper);
-                Client::Web(tonic::client::Grpc::with_origin(service, origin.clone()))
+                Client::Web(Box::new(tonic::client::Grpc::with_origin(
+                    service,
+                    origin.clone(),
+                )))
             }
         };
         let calls = calls.clone();
