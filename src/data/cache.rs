@@ -216,6 +216,53 @@ impl ScopeCache {
         }
     }
 
+    /// Fetches `key` again in the background (refresh-ahead, prefetch) unless the entry it
+    /// holds by then satisfies `skip` (e.g. another fetch replaced it). Like [`lookup`],
+    /// one fetch per key at a time; a failure leaves the current entry as it is.
+    ///
+    /// [`lookup`]: ScopeCache::lookup
+    pub async fn refresh<F>(
+        &self,
+        key: CacheKey,
+        skip: impl FnOnce(&CachedScope) -> bool,
+        fetch: F,
+    ) -> Result<Option<Arc<CachedScope>>, FetchFailure>
+    where
+        F: Future<Output = Result<CachedScope, FetchFailure>>,
+    {
+        let mut failure: Option<FetchFailure> = None;
+        let slot = &mut failure;
+        let result = self
+            .entries
+            .entry(key)
+            .and_compute_with(|current| async move {
+                if current.as_ref().is_some_and(|entry| skip(entry.value())) {
+                    return Op::Nop;
+                }
+                let before = self.invalidations.load(Ordering::Acquire);
+                match fetch.await {
+                    Ok(mut fetched) => {
+                        if self.invalidations.load(Ordering::Acquire) != before {
+                            fetched.fresh_for = Duration::ZERO;
+                        }
+                        Op::Put(Arc::new(fetched))
+                    }
+                    Err(error) => {
+                        *slot = Some(error);
+                        Op::Nop
+                    }
+                }
+            })
+            .await;
+        match (result, failure) {
+            (_, Some(failure)) => Err(failure),
+            (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), None) => {
+                Ok(Some(entry.into_value()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
     /// alias (a contact cached under its email, invalidated by its people id: the native
     /// `id` and `email` of the cached scope, see [`scope::answers_to`]).
