@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use crate::data::FetchOptions;
+use crate::data::{FetchOptions, Purpose};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::render::{
@@ -243,7 +243,11 @@ impl Job {
                         vars: recipient.vars,
                         strict: self.strict,
                         locale: self.locale.clone(),
-                        fetch: FetchOptions::default(),
+                        // Behind renders an agent waits on in the source's request budget.
+                        fetch: FetchOptions {
+                            purpose: Purpose::Batch,
+                            ..FetchOptions::default()
+                        },
                         cancel: Some(self.cancel.clone()),
                     })
                     .await

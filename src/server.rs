@@ -95,7 +95,11 @@ async fn serve_metrics(
     let route = axum::routing::get(move || {
         let (catalog, data) = (catalog.clone(), data.clone());
         async move {
-            let body = crate::telemetry::render_metrics(&catalog.sizes(), data.cache_size().await);
+            let body = crate::telemetry::render_metrics(
+                &catalog.sizes(),
+                data.cache_size().await,
+                &data.budgets_left(),
+            );
             (
                 [(
                     axum::http::header::CONTENT_TYPE,

@@ -33,6 +33,10 @@ struct Metrics {
     accept_errors: IntCounterVec,
     connections_open: IntGaugeVec,
     connections_closed: IntCounterVec,
+    source_requests: IntCounterVec,
+    source_dropped: IntCounterVec,
+    source_budget_left: IntGaugeVec,
+    background: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -137,6 +141,38 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["listener", "reason"],
     )
     .expect("valid metric");
+    let source_requests = IntCounterVec::new(
+        Opts::new(
+            "upstream_requests_total",
+            "Requests sent to data sources by the source's table in --data-sources and purpose (render, batch, refresh, prefetch)",
+        ),
+        &["table", "purpose"],
+    )
+    .expect("valid metric");
+    let source_dropped = IntCounterVec::new(
+        Opts::new(
+            "upstream_dropped_total",
+            "Requests to data sources not sent, by table, purpose and reason: budget (no room in requests_per_minute/burst), paused (after a 429), busy (too much background work in flight)",
+        ),
+        &["table", "purpose", "reason"],
+    )
+    .expect("valid metric");
+    let source_budget_left = IntGaugeVec::new(
+        Opts::new(
+            "upstream_budget_remaining",
+            "Requests a source's budget could send at once when scraped (sources with requests_per_minute only)",
+        ),
+        &["table"],
+    )
+    .expect("valid metric");
+    let background = IntCounterVec::new(
+        Opts::new(
+            "data_background_total",
+            "Refresh-ahead and prefetch of cached data by purpose and outcome: started, fresh (nothing to do), in_flight (already being fetched), dropped, ok, failed",
+        ),
+        &["purpose", "outcome"],
+    )
+    .expect("valid metric");
     for metric in [
         Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(rpc_seconds.clone()),
@@ -151,6 +187,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(accept_errors.clone()),
         Box::new(connections_open.clone()),
         Box::new(connections_closed.clone()),
+        Box::new(source_requests.clone()),
+        Box::new(source_dropped.clone()),
+        Box::new(source_budget_left.clone()),
+        Box::new(background.clone()),
     ] {
         registry.register(metric).expect("metric names are unique");
     }
@@ -169,6 +209,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         accept_errors,
         connections_open,
         connections_closed,
+        source_requests,
+        source_dropped,
+        source_budget_left,
+        background,
     }
 });
 
@@ -342,6 +386,30 @@ pub fn record_connection_closed(listener: &'static str, reason: &'static str) {
         .inc();
 }
 
+/// Requests sent to a data source (`table`) for `purpose`.
+pub fn record_source_requests(table: &str, purpose: &str, count: u32) {
+    METRICS
+        .source_requests
+        .with_label_values(&[table, purpose])
+        .inc_by(u64::from(count));
+}
+
+/// A request to a data source that was not sent, and why.
+pub fn record_source_drop(table: &str, purpose: &str, reason: &str) {
+    METRICS
+        .source_dropped
+        .with_label_values(&[table, purpose, reason])
+        .inc();
+}
+
+/// What became of one refresh-ahead or prefetch.
+pub fn record_background(purpose: &str, outcome: &str) {
+    METRICS
+        .background
+        .with_label_values(&[purpose, outcome])
+        .inc();
+}
+
 /// The data cache's size when scraped.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheSize {
@@ -350,7 +418,18 @@ pub struct CacheSize {
 }
 
 /// The text exposition, with the gauges brought up to date first.
-pub fn render_metrics(catalog_sizes: &[(String, usize)], cache: CacheSize) -> String {
+/// `budgets`: each budgeted source's table and the requests it could send at once.
+pub fn render_metrics(
+    catalog_sizes: &[(String, usize)],
+    cache: CacheSize,
+    budgets: &[(String, u32)],
+) -> String {
+    for (table, left) in budgets {
+        METRICS
+            .source_budget_left
+            .with_label_values(&[table])
+            .set(i64::from(*left));
+    }
     METRICS.catalog_shortcuts.reset();
     for (workspace, count) in catalog_sizes {
         METRICS

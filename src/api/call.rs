@@ -71,6 +71,7 @@ rpcs! {
     ImportShortcutsRequest => "ImportShortcuts", Admin;
     SearchShortcutsRequest => "SearchShortcuts", Render;
     BatchRenderRequest => "BatchRender", Render;
+    PrefetchRequest => "Prefetch", Render;
 }
 
 impl Rpc for pb::ListWorkspacesRequest {
@@ -186,6 +187,7 @@ mod tests {
             name::<pb::ImportShortcutsRequest>(),
             name::<pb::SearchShortcutsRequest>(),
             name::<pb::BatchRenderRequest>(),
+            name::<pb::PrefetchRequest>(),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

@@ -199,4 +199,8 @@ impl ShortcutService for ShortcutApi {
     ) -> Reply<Self::BatchRenderStream> {
         self.call(r, |m, _| batch::batch_render(self, m)).await
     }
+
+    async fn prefetch(&self, r: Request<pb::PrefetchRequest>) -> Reply<pb::PrefetchResponse> {
+        self.call(r, |m, _| data::prefetch(self, m)).await
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::call::Rpc;
 use super::{ShortcutApi, convert};
 use crate::catalog::ShortcutKey;
-use crate::data::FetchOptions;
+use crate::data::{FetchOptions, Purpose};
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ContactId, SessionId, ShortcutId, WorkspaceId};
 use crate::pb;
@@ -83,6 +83,7 @@ pub(super) async fn render<M: RenderMessage>(
         fetch: FetchOptions {
             deadline,
             best_effort: r.best_effort,
+            purpose: Purpose::Render,
         },
         // A unary render holds its call's task while it runs (inline, or in
         // `block_in_place`), so a cancelled call cannot be seen before it ends; the render's

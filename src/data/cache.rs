@@ -98,9 +98,16 @@ pub enum Lookup {
 pub struct ScopeCache {
     entries: Cache<CacheKey, Arc<CachedScope>>,
     /// Counts invalidations, so that a fetch that overlapped one does not store data that
+    /// may predate it as fresh: one counter for contacts (an invalidation may reach
+    /// entries cached under an alias) and [`SESSION_STRIPES`] for sessions by key, so that
+    /// the steady stream of conversation events does not spoil every other fetch in flight.
     /// may predate it as fresh.
-    invalidations: AtomicU64,
+    contact_invalidations: AtomicU64,
+    session_invalidations: [AtomicU64; SESSION_STRIPES],
 }
+
+/// How many counters session invalidations are spread over.
+const SESSION_STRIPES: usize = 64;
 
 struct KeepFor;
 
@@ -150,7 +157,20 @@ impl ScopeCache {
             .build();
         ScopeCache {
             entries,
-            invalidations: AtomicU64::new(0),
+            contact_invalidations: AtomicU64::new(0),
+            session_invalidations: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// The invalidation counter a fetch of `key` watches.
+    fn invalidations(&self, key: &CacheKey) -> &AtomicU64 {
+        match key.kind() {
+            ScopeKind::Contact => &self.contact_invalidations,
+            ScopeKind::Session => {
+                use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+                let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+                &self.session_invalidations[hash as usize % SESSION_STRIPES]
+            }
         }
     }
 
@@ -172,6 +192,7 @@ impl ScopeCache {
     {
         let mut failure: Option<FetchFailure> = None;
         let slot = &mut failure;
+        let counter = self.invalidations(&key);
         let result = self
             .entries
             .entry(key)
@@ -182,10 +203,10 @@ impl ScopeCache {
                 {
                     return Op::Nop;
                 }
-                let before = self.invalidations.load(Ordering::Acquire);
+                let before = counter.load(Ordering::Acquire);
                 match fetch.await {
                     Ok(mut fetched) => {
-                        if self.invalidations.load(Ordering::Acquire) != before {
+                        if counter.load(Ordering::Acquire) != before {
                             // Serve it to this render, but fetch again for the next one.
                             fetched.fresh_for = Duration::ZERO;
                         }
@@ -216,11 +237,60 @@ impl ScopeCache {
         }
     }
 
+    /// Fetches `key` again in the background (refresh-ahead, prefetch) unless the entry it
+    /// holds by then satisfies `skip` (e.g. another fetch replaced it). Like [`lookup`],
+    /// one fetch per key at a time; a failure leaves the current entry as it is.
+    ///
+    /// [`lookup`]: ScopeCache::lookup
+    pub async fn refresh<F>(
+        &self,
+        key: CacheKey,
+        skip: impl FnOnce(&CachedScope) -> bool,
+        fetch: F,
+    ) -> Result<Option<Arc<CachedScope>>, FetchFailure>
+    where
+        F: Future<Output = Result<CachedScope, FetchFailure>>,
+    {
+        let mut failure: Option<FetchFailure> = None;
+        let slot = &mut failure;
+        let counter = self.invalidations(&key);
+        let result = self
+            .entries
+            .entry(key)
+            .and_compute_with(|current| async move {
+                if current.as_ref().is_some_and(|entry| skip(entry.value())) {
+                    return Op::Nop;
+                }
+                let before = counter.load(Ordering::Acquire);
+                match fetch.await {
+                    Ok(mut fetched) => {
+                        if counter.load(Ordering::Acquire) != before {
+                            fetched.fresh_for = Duration::ZERO;
+                        }
+                        Op::Put(Arc::new(fetched))
+                    }
+                    Err(error) => {
+                        *slot = Some(error);
+                        Op::Nop
+                    }
+                }
+            })
+            .await;
+        match (result, failure) {
+            (_, Some(failure)) => Err(failure),
+            (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), None) => {
+                Ok(Some(entry.into_value()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
     /// alias (a contact cached under its email, invalidated by its people id: the native
     /// `id` and `email` of the cached scope, see [`scope::answers_to`]).
     pub async fn invalidate(&self, kind: ScopeKind, workspace_id: &str, id: &str) {
-        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        self.invalidations(&CacheKey::new(kind, workspace_id, id))
+            .fetch_add(1, Ordering::AcqRel);
         self.entries
             .invalidate(&CacheKey::new(kind, workspace_id, id))
             .await;

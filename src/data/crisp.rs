@@ -170,6 +170,14 @@ impl DataSource for CrispSource {
         "crisp"
     }
 
+    /// A contact is its profile and its people data; a session is its conversation meta.
+    fn requests(&self, kind: ScopeKind) -> u32 {
+        match kind {
+            ScopeKind::Contact => 2,
+            ScopeKind::Session => 1,
+        }
+    }
+
     async fn fetch(
         &self,
         kind: ScopeKind,

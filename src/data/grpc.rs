@@ -1,6 +1,7 @@
 //! The gRPC source: an upstream service implementing our `shortcuts.v1.ContactDataSourceService`
 //! (GetContact, GetSession returning `google.protobuf.Struct`s), for companies whose CRM
-//! is another microservice. NOT_FOUND means an unknown id.
+//! is another microservice. NOT_FOUND means an unknown id; RESOURCE_EXHAUSTED is a rate
+//! limit, with its `google.rpc.RetryInfo` (if any) as the Retry-After.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -91,7 +92,11 @@ fn classify(status: tonic::Status) -> SourceError {
         | Code::Cancelled
         | Code::Aborted
         | Code::Unknown => SourceError::Transient(message),
-        Code::ResourceExhausted => SourceError::RateLimited(None),
+        // The gRPC way of saying Retry-After: a google.rpc.RetryInfo in the status details.
+        Code::ResourceExhausted => SourceError::RateLimited(
+            tonic_types::StatusExt::get_details_retry_info(&status)
+                .and_then(|info| info.retry_delay),
+        ),
         Code::Unauthenticated | Code::PermissionDenied => SourceError::Unauthorized(message),
         _ => SourceError::Fatal(message),
     }

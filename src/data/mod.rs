@@ -7,7 +7,14 @@
 //! (minijinja values, converted once on insert, never per render), calls the source on a
 //! miss within the caller's deadline ([`upstream`]), and routes every invalidation through
 //! one method, [`DataService::invalidate`].
+//!
+//! So that agents rarely wait on a source, entries read in the last part of their life are
+//! refreshed in the background (refresh-ahead) and conversation events warm the cache
+//! ahead of the first render ([`DataService::prefetch`]); that background work is bounded
+//! (single flight per key, [`BACKGROUND_SLOTS`] at once) and is the first to give way in
+//! each source's request [`budget`].
 
+pub mod budget;
 pub mod cache;
 pub mod crisp;
 pub mod crisp_shape;
@@ -19,7 +26,8 @@ pub mod sources;
 pub mod upstream;
 pub mod webhook;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
@@ -28,6 +36,7 @@ use serde_json::{Map, Value as Json};
 pub use source::{DataSource, SourceError};
 pub use sources::{SourceRoute, Sources};
 
+pub use budget::Purpose;
 use cache::{CacheKey, CachedScope, Lookup, ScopeCache};
 use upstream::FetchFailure;
 
@@ -54,6 +63,8 @@ pub struct FetchOptions {
     pub deadline: Option<Instant>,
     /// On source failure with nothing cached, use an empty scope instead of failing.
     pub best_effort: bool,
+    /// Who is waiting: a render (first in the source's budget) or a batch.
+    pub purpose: Purpose,
 }
 
 /// What a render reports about one scope's data.
@@ -80,9 +91,172 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Serves render-ready scopes for contacts and sessions, through the cache.
 pub struct DataService {
     sources: Sources,
-    cache: ScopeCache,
+    cache: Arc<ScopeCache>,
+    background: Arc<Background>,
     /// Where invalidations are announced to other replicas, when there are any.
     bus: Option<Arc<dyn InvalidationBus>>,
+}
+
+/// Background fetches (refresh-ahead and prefetch) in flight at once on a replica; more are
+/// dropped (and counted as `busy`).
+pub const BACKGROUND_SLOTS: usize = 64;
+
+/// What a prefetch (or a refresh-ahead) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetched {
+    /// A background fetch started.
+    Started,
+    /// The cache holds the data, fresh for a while yet: nothing to do.
+    Cached,
+    /// A fetch of the same record is under way.
+    InFlight,
+    /// Not fetched: the source's request budget had no room, a 429 paused it, or too much
+    /// background work is in flight.
+    Dropped,
+    /// The source's table turns prefetching off (`prefetch = false`).
+    Off,
+}
+
+impl Prefetched {
+    fn label(self) -> &'static str {
+        match self {
+            Prefetched::Started => "started",
+            Prefetched::Cached => "fresh",
+            Prefetched::InFlight => "in_flight",
+            Prefetched::Dropped => "dropped",
+            Prefetched::Off => "off",
+        }
+    }
+}
+
+/// When a background fetch finds nothing to do by the time it holds the key.
+#[derive(Clone, Copy)]
+enum Skip {
+    /// Refresh-ahead: another fetch replaced the entry that was read.
+    NewerThan(Instant),
+    /// Prefetch: the entry is fresh and not yet due for refresh-ahead.
+    FreshBeyond(Duration),
+}
+
+impl Skip {
+    fn applies(self, entry: &CachedScope) -> bool {
+        match self {
+            Skip::NewerThan(read) => entry.fetched_at > read,
+            Skip::FreshBeyond(window) => entry.is_fresh() && !due(entry, window),
+        }
+    }
+}
+
+/// Whether a fresh entry is in the last `window` of its life (and so due for a refresh).
+fn due(entry: &CachedScope, window: Duration) -> bool {
+    !window.is_zero() && entry.scope.is_some() && entry.age() + window >= entry.fresh_for
+}
+
+/// Fetches that nobody waits on: at most one per key and [`BACKGROUND_SLOTS`] at once,
+/// each paid for in its source's budget before it starts.
+struct Background {
+    cache: Arc<ScopeCache>,
+    in_flight: Mutex<HashSet<CacheKey>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Forgets a key's background fetch when it ends, however it ends.
+struct InFlight {
+    background: Arc<Background>,
+    key: CacheKey,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.background
+            .in_flight
+            .lock()
+            .expect("in-flight set lock")
+            .remove(&self.key);
+    }
+}
+
+impl Background {
+    /// Starts fetching one record in the background, unless that is already under way,
+    /// too much is, or the source's budget says no.
+    fn start(
+        self: &Arc<Self>,
+        purpose: Purpose,
+        route: &Arc<SourceRoute>,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+        skip: Skip,
+    ) -> Prefetched {
+        let key = CacheKey::new(kind, workspace_id, id);
+        let permit = {
+            let mut in_flight = self.in_flight.lock().expect("in-flight set lock");
+            if in_flight.contains(&key) {
+                return self.outcome(purpose, Prefetched::InFlight);
+            }
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                crate::telemetry::record_source_drop(route.budget.table(), purpose.name(), "busy");
+                return self.outcome(purpose, Prefetched::Dropped);
+            };
+            if route
+                .budget
+                .try_acquire(purpose, route.source.requests(kind))
+                .is_err()
+            {
+                return self.outcome(purpose, Prefetched::Dropped);
+            }
+            in_flight.insert(key.clone());
+            permit
+        };
+        let guard = InFlight {
+            background: self.clone(),
+            key: key.clone(),
+        };
+        let (route, workspace_id, id) = (route.clone(), workspace_id.to_owned(), id.to_owned());
+        tokio::spawn(async move {
+            let _slot = permit;
+            let fetch = fetch_entry(&route, kind, &workspace_id, &id, None, purpose);
+            let result = guard
+                .background
+                .cache
+                .refresh(key, |entry| skip.applies(entry), fetch)
+                .await;
+            let background = guard.background.clone();
+            drop(guard);
+            match result {
+                Ok(Some(entry)) => {
+                    crate::telemetry::record_background(purpose.name(), "ok");
+                    tracing::debug!(purpose = purpose.name(), scope = kind.name(), workspace = %workspace_id, id = %id, "fetched in the background");
+                    // A conversation's meta names its contact's email, which Crisp
+                    // accepts as a people id: warm that contact too.
+                    if purpose == Purpose::Prefetch
+                        && kind == ScopeKind::Session
+                        && let Some(email) = entry.scope.as_ref().and_then(scope::email)
+                    {
+                        background.start(
+                            purpose,
+                            &route,
+                            ScopeKind::Contact,
+                            &workspace_id,
+                            &email,
+                            Skip::FreshBeyond(route.policy.refresh_ahead),
+                        );
+                    }
+                }
+                Ok(None) => crate::telemetry::record_background(purpose.name(), "fresh"),
+                Err(failure) => {
+                    crate::telemetry::record_background(purpose.name(), "failed");
+                    tracing::debug!(purpose = purpose.name(), scope = kind.name(), workspace = %workspace_id, id = %id, ?failure, "background fetch failed");
+                }
+            }
+        });
+        self.outcome(purpose, Prefetched::Started)
+    }
+
+    fn outcome(&self, purpose: Purpose, outcome: Prefetched) -> Prefetched {
+        crate::telemetry::record_background(purpose.name(), outcome.label());
+        outcome
+    }
 }
 
 /// Carries invalidations to the other replicas of a shared deployment.
@@ -112,9 +286,15 @@ impl DataService {
     }
 
     pub fn with_sources(sources: Sources, cache_bytes: u64) -> Self {
+        let cache = Arc::new(ScopeCache::new(cache_bytes));
         DataService {
             sources,
-            cache: ScopeCache::new(cache_bytes),
+            background: Arc::new(Background {
+                cache: cache.clone(),
+                in_flight: Mutex::new(HashSet::new()),
+                slots: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_SLOTS)),
+            }),
+            cache,
             bus: None,
         }
     }
@@ -145,7 +325,19 @@ impl DataService {
         }
         let key = CacheKey::new(kind, workspace_id, id);
         if let Some(entry) = self.cache.fresh(&key).await {
-            let source = self.sources.route(workspace_id).source.name();
+            let route = self.sources.route(workspace_id);
+            if due(&entry, route.policy.refresh_ahead) {
+                // Served as it is now; the next reader gets the refreshed entry.
+                self.background.start(
+                    Purpose::Refresh,
+                    route,
+                    kind,
+                    workspace_id,
+                    id,
+                    Skip::NewerThan(entry.fetched_at),
+                );
+            }
+            let source = route.source.name();
             return found(
                 kind,
                 workspace_id,
@@ -176,7 +368,7 @@ impl DataService {
         };
 
         let deadline = options.deadline.map(answer_by);
-        let fetch = fetch_entry(route, kind, workspace_id, id, deadline);
+        let fetch = fetch_entry(route, kind, workspace_id, id, deadline, options.purpose);
         let lookup = match deadline {
             Some(deadline) => {
                 match tokio::time::timeout_at(
@@ -251,6 +443,46 @@ impl DataService {
         }
     }
 
+    /// Fetches one contact's or session's data in the background so that the next render
+    /// finds it in the cache (conversation events, the `Prefetch` RPC). Returns at once.
+    pub async fn prefetch<I: ScopeId>(&self, workspace_id: &WorkspaceId, id: &I) -> Prefetched {
+        let (kind, workspace_id, id): (ScopeKind, &str, &str) = (I::KIND, workspace_id, id);
+        let route = self.sources.route(workspace_id);
+        if !route.prefetch {
+            return Prefetched::Off;
+        }
+        let window = route.policy.refresh_ahead;
+        let key = CacheKey::new(kind, workspace_id, id);
+        if self
+            .cache
+            .servable(&key)
+            .await
+            .is_some_and(|entry| Skip::FreshBeyond(window).applies(&entry))
+        {
+            return self
+                .background
+                .outcome(Purpose::Prefetch, Prefetched::Cached);
+        }
+        self.background.start(
+            Purpose::Prefetch,
+            route,
+            kind,
+            workspace_id,
+            id,
+            Skip::FreshBeyond(window),
+        )
+    }
+
+    /// Each budgeted source's table and the requests it could send at once, for the gauge.
+    pub fn budgets_left(&self) -> Vec<(String, u32)> {
+        let mut seen = HashSet::new();
+        self.sources
+            .routes()
+            .filter(|route| seen.insert(route.budget.table().to_owned()))
+            .filter_map(|route| Some((route.budget.table().to_owned(), route.budget.left()?)))
+            .collect()
+    }
+
     /// Drops the cached data of one contact or session at once, here and (through the bus)
     /// on every other replica. Every invalidation (RPC, web hook) goes through here.
     pub async fn invalidate(
@@ -320,9 +552,21 @@ async fn fetch_entry(
     workspace_id: &str,
     id: &str,
     deadline: Option<Instant>,
+    purpose: Purpose,
 ) -> std::result::Result<CachedScope, FetchFailure> {
     let policy = &route.policy;
-    match upstream::fetch(&*route.source, policy, kind, workspace_id, id, deadline).await {
+    match upstream::fetch(
+        &*route.source,
+        policy,
+        &route.budget,
+        purpose,
+        kind,
+        workspace_id,
+        id,
+        deadline,
+    )
+    .await
+    {
         Ok(record) => Ok(cache_entry(id, &record, policy)),
         Err(FetchFailure::NotFound) => Ok(CachedScope {
             scope: None,
@@ -381,6 +625,7 @@ fn failure_error(
         FetchFailure::NotFound => return not_found(kind, workspace_id, id),
         FetchFailure::Unavailable(message) => SourceFailure::Unavailable(message),
         FetchFailure::DeadlineExceeded(message) => SourceFailure::DeadlineExceeded(message),
+        FetchFailure::Dropped(_, message) => SourceFailure::Unavailable(message),
         FetchFailure::Misconfigured(message) => SourceFailure::Misconfigured {
             source_name: route.source.name().to_owned(),
             message,

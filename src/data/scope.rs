@@ -313,6 +313,14 @@ pub fn answers_to(scope: &Value, alias: &str) -> bool {
     })
 }
 
+/// The native `email` of a scope, when it is one that can name a contact.
+pub fn email(scope: &Value) -> Option<String> {
+    let scope = scope.downcast_object_ref::<Scope>()?;
+    let email = scope.native_str("email")?.trim();
+    (email.contains('@') && crate::ids::record_id(super::ScopeKind::Contact, email).is_ok())
+        .then(|| email.to_owned())
+}
+
 /// Approximate bytes a record's scope holds in memory, for the cache's byte bound: the
 /// text it carries, a slot per field, and a node overhead per value inside arrays and
 /// objects (which stay minijinja values).

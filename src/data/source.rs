@@ -31,6 +31,12 @@ pub trait DataSource: Send + Sync + 'static {
     /// A short name for messages and responses: `crisp`, `grpc`, `file`.
     fn name(&self) -> &str;
 
+    /// How many requests one fetch of `kind` sends to the source (what it costs in the
+    /// source's request budget).
+    fn requests(&self, _kind: ScopeKind) -> u32 {
+        1
+    }
+
     /// One attempt at fetching a record; `timeout` is how long this attempt may take (the
     /// caller also enforces it).
     async fn fetch(

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::budget::{Budget, BudgetSpec};
 use super::crisp::{CrispConfig, CrispSource};
 use super::file::FileSource;
 use super::grpc::GrpcSource;
@@ -27,6 +28,10 @@ pub struct SourceRoute {
     pub credentials_hint: String,
     /// For a Crisp source: its website and the secret its web hooks are signed with.
     pub crisp_hook: Option<CrispHook>,
+    /// Every request to the source takes from this (`requests_per_minute`, `burst`).
+    pub budget: Budget,
+    /// Whether conversation events and the `Prefetch` RPC fetch data ahead of renders.
+    pub prefetch: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +65,8 @@ impl Sources {
                 policy: SourcePolicy::local(),
                 credentials_hint: String::new(),
                 crisp_hook: None,
+                budget: Budget::unlimited("default"),
+                prefetch: true,
             }),
             workspaces: HashMap::new(),
             hooks: BTreeMap::new(),
@@ -84,7 +91,12 @@ impl Sources {
         let file: SourcesFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let default = match file.default {
             Some(spec) => Arc::new(spec.build("default", data_file)?),
-            None => Arc::new(file_route(data_file, SourcePolicy::local())?),
+            None => Arc::new(file_route(
+                data_file,
+                SourcePolicy::local(),
+                Budget::unlimited("default"),
+                true,
+            )?),
         };
         let mut workspaces = HashMap::new();
         // Websites' hook secrets and which table set each, in the file's (sorted) order.
@@ -128,8 +140,13 @@ impl Sources {
         })
     }
 
-    pub fn route(&self, workspace_id: &str) -> &SourceRoute {
+    pub fn route(&self, workspace_id: &str) -> &Arc<SourceRoute> {
         self.workspaces.get(workspace_id).unwrap_or(&self.default)
+    }
+
+    /// Every route (the default first), e.g. for their budgets' gauges.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<SourceRoute>> {
+        std::iter::once(&self.default).chain(self.workspaces.values())
     }
 
     /// Crisp websites whose web hooks we accept, keyed by website id. Only workspaces
@@ -192,6 +209,11 @@ struct SourceSpec {
     stale_grace: Option<String>,
     timeout: Option<String>,
     retries: Option<u32>,
+    refresh_ahead: Option<String>,
+    prefetch: Option<bool>,
+    // budget
+    requests_per_minute: Option<u32>,
+    burst: Option<u32>,
 }
 
 impl SourceSpec {
@@ -220,7 +242,48 @@ impl SourceSpec {
             )?,
             timeout: duration(table, "timeout", &self.timeout, defaults.timeout)?,
             retries: self.retries.unwrap_or(defaults.retries),
+            refresh_ahead: defaults.refresh_ahead,
         };
+        let percent = match &self.refresh_ahead {
+            None => DEFAULT_REFRESH_AHEAD_PERCENT,
+            Some(text) => percent(table, text)?,
+        };
+        let policy = SourcePolicy {
+            refresh_ahead: policy.ttl * percent / 100,
+            ..policy
+        };
+        let budget = match (self.requests_per_minute, self.burst) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "[{table}] `burst` needs `requests_per_minute` beside it"
+                ));
+            }
+            (Some(0), _) => {
+                return Err(format!(
+                    "[{table}] requests_per_minute must be more than zero (leave it out for no budget)"
+                ));
+            }
+            (Some(rate), burst) => {
+                let burst = burst.unwrap_or_else(|| BudgetSpec::default_burst(rate));
+                if !(2..=100_000).contains(&burst) {
+                    return Err(format!(
+                        "[{table}] burst must be between 2 and 100000 (a Crisp contact takes 2 requests)"
+                    ));
+                }
+                if rate > 1_000_000 {
+                    return Err(format!(
+                        "[{table}] requests_per_minute must be at most 1000000"
+                    ));
+                }
+                Some(BudgetSpec {
+                    requests_per_minute: rate,
+                    burst,
+                })
+            }
+        };
+        let budget = Budget::new(table, budget);
+        let prefetch = self.prefetch.unwrap_or(true);
         if policy.timeout.is_zero() {
             return Err(format!("[{table}] timeout must be more than zero"));
         }
@@ -241,7 +304,7 @@ impl SourceSpec {
                 only("endpoint", self.endpoint.is_some(), "file")?;
                 only("website_id", self.website_id.is_some(), "file")?;
                 let path = self.path.as_deref().or(data_file);
-                file_route(path, policy)
+                file_route(path, policy, budget, prefetch)
             }
             SourceType::Grpc => {
                 only("path", self.path.is_some(), "grpc")?;
@@ -256,6 +319,8 @@ impl SourceSpec {
                         "check what the upstream at {endpoint} (`[{table}]` of --data-sources) expects"
                     ),
                     crisp_hook: None,
+                    budget,
+                    prefetch,
                 })
             }
             SourceType::Crisp => {
@@ -289,6 +354,8 @@ impl SourceSpec {
                             .map(|value| secret(table, "webhook_secret", value))
                             .transpose()?,
                     }),
+                    budget,
+                    prefetch,
                 })
             }
         }
@@ -298,6 +365,8 @@ impl SourceSpec {
 fn file_route(
     path: Option<&Path>,
     policy: SourcePolicy,
+    budget: Budget,
+    prefetch: bool,
 ) -> std::result::Result<SourceRoute, String> {
     let source = match path {
         Some(path) => FileSource::from_path(path).map_err(|e| e.to_string())?,
@@ -308,7 +377,26 @@ fn file_route(
         policy,
         credentials_hint: String::new(),
         crisp_hook: None,
+        budget,
+        prefetch,
     })
+}
+
+/// Refresh-ahead by default: an entry read in the last fifth of its time to live is
+/// refreshed in the background.
+pub const DEFAULT_REFRESH_AHEAD_PERCENT: u32 = 20;
+
+/// `refresh_ahead = "20%"`: a whole percentage of the TTL, 0 (off) to 90.
+fn percent(table: &str, text: &str) -> std::result::Result<u32, String> {
+    text.trim()
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|n| *n <= 90)
+        .ok_or_else(|| {
+            format!(
+                "[{table}] refresh_ahead = {text:?}: a whole percentage of the ttl from \"0%\" (off) to \"90%\", e.g. \"20%\""
+            )
+        })
 }
 
 fn required(
@@ -462,6 +550,43 @@ mod tests {
         let path = std::env::var("PATH").unwrap();
         assert_eq!(secret("t", "key", "env:PATH".into()).unwrap(), path);
         assert_eq!(secret("t", "key", "plain".into()).unwrap(), "plain");
+    }
+
+    #[tokio::test]
+    async fn refresh_ahead_and_the_budget_are_read_per_table() {
+        let grpc = "[workspaces.a]\ntype = \"grpc\"\nendpoint = \"http://127.0.0.1:1\"\n";
+        let sources = Sources::parse(
+            &format!("{grpc}ttl = \"10m\"\nrefresh_ahead = \"25%\"\nrequests_per_minute = 600\nburst = 40\nprefetch = false\n"),
+            None,
+        )
+        .unwrap();
+        let route = sources.route("a");
+        assert_eq!(route.policy.refresh_ahead, Duration::from_secs(150));
+        assert!(route.budget.is_limited() && !route.prefetch);
+        assert_eq!(route.budget.left(), Some(40));
+        assert_eq!(route.budget.table(), "workspaces.a");
+        // Defaults: a fifth of the ttl, no budget, prefetch on.
+        let route = Sources::parse(grpc, None).unwrap();
+        let route = route.route("a");
+        assert_eq!(route.policy.refresh_ahead, Duration::from_secs(60));
+        assert!(!route.budget.is_limited() && route.prefetch);
+        let off = Sources::parse(&format!("{grpc}refresh_ahead = \"0%\"\n"), None).unwrap();
+        assert!(off.route("a").policy.refresh_ahead.is_zero());
+        for (line, needle) in [
+            ("refresh_ahead = \"20\"", "refresh_ahead"),
+            ("refresh_ahead = \"95%\"", "90%"),
+            ("burst = 10", "requests_per_minute"),
+            ("requests_per_minute = 0", "more than zero"),
+            ("requests_per_minute = 60\nburst = 1", "burst"),
+        ] {
+            let err = Sources::parse(&format!("{grpc}{line}\n"), None)
+                .err()
+                .unwrap();
+            assert!(
+                err.contains(needle) && err.contains("[workspaces.a]"),
+                "{line}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::budget::{Budget, Purpose, Refusal};
 use super::source::{DataSource, SourceError};
 use super::{Record, ScopeKind};
 
@@ -20,6 +21,9 @@ pub struct SourcePolicy {
     pub timeout: Duration,
     /// Further attempts after a transient failure.
     pub retries: u32,
+    /// How long before the end of its time to live a read entry is refreshed in the
+    /// background (`refresh_ahead`, a share of `ttl`); zero: never.
+    pub refresh_ahead: Duration,
 }
 
 impl SourcePolicy {
@@ -31,6 +35,7 @@ impl SourcePolicy {
             stale_grace: Duration::from_secs(600),
             timeout: Duration::from_secs(2),
             retries: 2,
+            refresh_ahead: Duration::from_secs(60),
         }
     }
 
@@ -42,6 +47,7 @@ impl SourcePolicy {
             stale_grace: Duration::ZERO,
             timeout: Duration::from_secs(1),
             retries: 0,
+            refresh_ahead: Duration::from_secs(720),
         }
     }
 
@@ -64,20 +70,32 @@ pub enum FetchFailure {
     Misconfigured(String),
     /// The caller's deadline came first.
     DeadlineExceeded(String),
+    /// Not sent: the source's request budget had no room, or a 429 paused it.
+    Dropped(Refusal, String),
 }
 
 const BACKOFF_BASE: Duration = Duration::from_millis(50);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
-/// Fetches one record, retrying as the policy allows, never past `deadline`.
+/// Fetches one record, retrying as the policy allows, never past `deadline`, each attempt
+/// taking its requests from `budget` first. Background work (`purpose`) makes one attempt,
+/// already paid for in the budget by the caller.
+#[allow(clippy::too_many_arguments)]
 pub async fn fetch(
     source: &dyn DataSource,
     policy: &SourcePolicy,
+    budget: &Budget,
+    purpose: Purpose,
     kind: ScopeKind,
     workspace_id: &str,
     id: &str,
     deadline: Option<Instant>,
 ) -> Result<Record, FetchFailure> {
+    let retries = if purpose.is_background() {
+        0
+    } else {
+        policy.retries
+    };
     let started = Instant::now();
     let budget_end = match deadline {
         Some(deadline) => deadline.min(started + policy.default_budget()),
@@ -99,6 +117,34 @@ pub async fn fetch(
     };
     let mut attempt: u32 = 0;
     loop {
+        let now = Instant::now();
+        let remaining = budget_end.saturating_duration_since(now);
+        if remaining.is_zero() {
+            return Err(out_of_time("no answer"));
+        }
+        // Background work was paid for by its caller, before it was spawned (so that a
+        // refusal is known at once), and makes this one attempt.
+        let paid = purpose.is_background() && attempt == 0;
+        if !paid
+            && let Err(refusal) = budget
+                .acquire(purpose, source.requests(kind), budget_end)
+                .await
+        {
+            return Err(FetchFailure::Dropped(
+                refusal,
+                match refusal {
+                    Refusal::Budget => format!(
+                        "the {} source's request budget (requests_per_minute in [{}] of --data-sources) had no room in time",
+                        source.name(),
+                        budget.table()
+                    ),
+                    Refusal::Paused => format!(
+                        "the {} source asked us to slow down (HTTP 429) and its Retry-After has not passed",
+                        source.name()
+                    ),
+                },
+            ));
+        }
         let now = Instant::now();
         let remaining = budget_end.saturating_duration_since(now);
         if remaining.is_zero() {
@@ -152,7 +198,7 @@ pub async fn fetch(
                 return Err(deadline_failure(source, started));
             }
             SourceError::Transient(message) => {
-                if attempt >= policy.retries {
+                if attempt >= retries {
                     return Err(FetchFailure::Unavailable(format!(
                         "the {} source failed after {} attempt(s): {message}",
                         source.name(),
@@ -163,7 +209,12 @@ pub async fn fetch(
             }
             SourceError::RateLimited(retry_after) => {
                 let wait = retry_after.unwrap_or_else(|| backoff(attempt));
-                if attempt >= policy.retries.max(1) || Instant::now() + wait >= budget_end {
+                // The whole source slows down, not only this fetch.
+                budget.pause(wait);
+                if purpose.is_background()
+                    || attempt >= retries.max(1)
+                    || Instant::now() + wait >= budget_end
+                {
                     return Err(FetchFailure::Unavailable(format!(
                         "the {} source is rate limiting us (retry after {}); not waiting that long",
                         source.name(),

@@ -12,6 +12,10 @@
 //! than [`REPLAY_WINDOW`] away from our clock is refused, and a signature already accepted is
 //! refused for as long as its timestamp is fresh, so that a captured hook cannot be replayed
 //! (each replica remembers the signatures it accepted; a restart forgets them).
+//!
+//! Events that mean "an agent is about to need this conversation" also prefetch its data
+//! ([`PREFETCH_EVENTS`]): the conversation meta, and the contact when the event names it
+//! (`people:bind:session`) or the meta gives its email. See [`DataService::prefetch`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -31,8 +35,18 @@ use sha2::Sha256;
 use super::sources::HookTarget;
 use super::{DataService, ScopeKind};
 use crate::error::quote;
+use crate::ids::{ContactId, SessionId};
 
 pub const PATH: &str = "/crisp";
+
+/// Crisp events after which an agent is about to render for the conversation: a new
+/// conversation, a visitor's message, a contact bound to it, its data changed.
+pub const PREFETCH_EVENTS: &[&str] = &[
+    "session:request:initiated",
+    "message:send",
+    "people:bind:session",
+    "session:set_data",
+];
 
 /// How far a hook's `X-Crisp-Request-Timestamp` may be from our clock, either way (delivery
 /// delay and clock skew).
@@ -151,7 +165,7 @@ async fn receive(
     let mut invalidations = Vec::new();
     let people_id = text("people_id");
     if event.starts_with("people:") && !people_id.is_empty() {
-        invalidations.push((ScopeKind::Contact, people_id));
+        invalidations.push((ScopeKind::Contact, people_id.clone()));
         let email = text("email");
         if !email.is_empty() {
             invalidations.push((ScopeKind::Contact, email));
@@ -159,7 +173,7 @@ async fn receive(
     }
     let session_id = text("session_id");
     if (event.starts_with("session:") || event == "people:bind:session") && !session_id.is_empty() {
-        invalidations.push((ScopeKind::Session, session_id));
+        invalidations.push((ScopeKind::Session, session_id.clone()));
     }
     for workspace in &target.workspaces {
         for (kind, id) in &invalidations {
@@ -168,10 +182,32 @@ async fn receive(
             }
         }
     }
-    tracing::info!(website = %website_id, event, invalidated = invalidations.len(), "web hook");
+    let mut prefetched = 0;
+    if PREFETCH_EVENTS.contains(&event.as_str()) {
+        // Ids that are not valid ones are skipped: a hook is no reason to fail.
+        let session = SessionId::parse(&session_id).ok().filter(|s| !s.is_empty());
+        let contact = (event == "people:bind:session")
+            .then(|| ContactId::parse(&people_id).ok())
+            .flatten()
+            .filter(|c| !c.is_empty());
+        for workspace in &target.workspaces {
+            if let Some(session) = &session {
+                state.data.prefetch(workspace, session).await;
+                prefetched += 1;
+            }
+            if let Some(contact) = &contact {
+                state.data.prefetch(workspace, contact).await;
+                prefetched += 1;
+            }
+        }
+    }
+    tracing::info!(website = %website_id, event, invalidated = invalidations.len(), prefetched, "web hook");
     (
         StatusCode::OK,
-        format!("invalidated {}", invalidations.len()),
+        format!(
+            "invalidated {}, prefetched {prefetched}",
+            invalidations.len()
+        ),
     )
 }
 

@@ -35,7 +35,8 @@ pub enum Mode {
     Unauthorized,
     /// Answers normally after this long.
     Slow(Duration),
-    /// The next `times` calls get 429 with `Retry-After: secs` (gRPC: RESOURCE_EXHAUSTED).
+    /// The next `times` calls get 429 with `Retry-After: secs` (gRPC: RESOURCE_EXHAUSTED
+    /// with a `RetryInfo` of `secs`).
     RateLimited {
         times: usize,
         retry_after_secs: u64,
@@ -342,8 +343,15 @@ impl UpstreamService {
             traceparent,
             at: Instant::now(),
         });
-        if self.state.rate_limited().is_some() {
-            return Err(tonic::Status::resource_exhausted("slow down"));
+        if let Some(secs) = self.state.rate_limited() {
+            // What a gRPC server says instead of Retry-After.
+            return Err(
+                <tonic::Status as tonic_types::StatusExt>::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    "slow down",
+                    tonic_types::ErrorDetails::with_retry_info(Some(Duration::from_secs(secs))),
+                ),
+            );
         }
         match self.state.mode() {
             Mode::Down => Err(tonic::Status::unavailable("the CRM is down")),

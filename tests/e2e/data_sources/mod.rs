@@ -7,6 +7,7 @@ mod batch_bound;
 mod broadcast;
 mod checks;
 mod fakes;
+mod fresh;
 pub mod hooks;
 
 use std::path::PathBuf;
@@ -179,6 +180,45 @@ for_both_upstreams!(
     upstream_down_with_nothing_cached,
     slow_upstream_meets_the_callers_deadline,
 );
+
+/// Issue 19: agents never wait for the source.
+macro_rules! fresh_for_both_upstreams {
+    ($($check:ident),* $(,)?) => {
+        $(
+            mod $check {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn crisp() {
+                    super::fresh::$check(super::Upstream::Crisp).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn grpc() {
+                    super::fresh::$check(super::Upstream::Grpc).await;
+                }
+            }
+        )*
+    };
+}
+
+fresh_for_both_upstreams!(
+    refresh_ahead_keeps_read_entries_warm,
+    refresh_ahead_off_waits_at_expiry,
+    one_refresh_for_many_readers,
+    failed_refresh_is_stated_stale,
+    prefetch_rpc_warms_the_cache,
+    a_prefetch_storm_stays_within_the_budget,
+    a_429_pauses_the_whole_source,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crisp_web_hooks_prefetch_conversations() {
+    fresh::crisp_web_hooks_prefetch_conversations().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_can_be_turned_off() {
+    fresh::prefetch_can_be_turned_off().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crisp_web_hooks_are_verified_and_invalidate() {

@@ -1192,6 +1192,55 @@ export declare type InvalidateResponse = Message<"shortcuts.v1.InvalidateRespons
 export declare const InvalidateResponseSchema: GenMessage<InvalidateResponse>;
 
 /**
+ * @generated from message shortcuts.v1.PrefetchRequest
+ */
+export declare type PrefetchRequest = Message<"shortcuts.v1.PrefetchRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * At least one of the two. The contact id (or email) as renders will use it.
+   *
+   * @generated from field: string contact_id = 2;
+   */
+  contactId: string;
+
+  /**
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.PrefetchRequest.
+ * Use `create(PrefetchRequestSchema)` to create a new message.
+ */
+export declare const PrefetchRequestSchema: GenMessage<PrefetchRequest>;
+
+/**
+ * @generated from message shortcuts.v1.PrefetchResponse
+ */
+export declare type PrefetchResponse = Message<"shortcuts.v1.PrefetchResponse"> & {
+  /**
+   * @generated from field: shortcuts.v1.PrefetchOutcome contact = 1;
+   */
+  contact: PrefetchOutcome;
+
+  /**
+   * @generated from field: shortcuts.v1.PrefetchOutcome session = 2;
+   */
+  session: PrefetchOutcome;
+};
+
+/**
+ * Describes the message shortcuts.v1.PrefetchResponse.
+ * Use `create(PrefetchResponseSchema)` to create a new message.
+ */
+export declare const PrefetchResponseSchema: GenMessage<PrefetchResponse>;
+
+/**
  * @generated from message shortcuts.v1.GetContactRequest
  */
 export declare type GetContactRequest = Message<"shortcuts.v1.GetContactRequest"> & {
@@ -1697,6 +1746,61 @@ export enum ImportFormat {
 export declare const ImportFormatSchema: GenEnum<ImportFormat>;
 
 /**
+ * What a prefetch did for one scope.
+ *
+ * @generated from enum shortcuts.v1.PrefetchOutcome
+ */
+export enum PrefetchOutcome {
+  /**
+   * No id was given for this scope.
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A background fetch started.
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * The cache holds the data, fresh for a while yet: nothing to do.
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_CACHED = 2;
+   */
+  CACHED = 2,
+
+  /**
+   * A fetch of the same record is already under way.
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_IN_FLIGHT = 3;
+   */
+  IN_FLIGHT = 3,
+
+  /**
+   * Not fetched: the source's request budget had no room, a 429 paused it, or too much
+   * background work is in flight. A render will fetch it when needed.
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_DROPPED = 4;
+   */
+  DROPPED = 4,
+
+  /**
+   * The workspace's data source turns prefetching off (`prefetch = false`).
+   *
+   * @generated from enum value: PREFETCH_OUTCOME_OFF = 5;
+   */
+  OFF = 5,
+}
+
+/**
+ * Describes the enum shortcuts.v1.PrefetchOutcome.
+ */
+export declare const PrefetchOutcomeSchema: GenEnum<PrefetchOutcome>;
+
+/**
  * Why a shortcut matched, which is also its rank: a lower value ranks higher.
  *
  * @generated from enum shortcuts.v1.MatchKind
@@ -1944,6 +2048,21 @@ export declare const ShortcutService: GenService<{
     methodKind: "server_streaming";
     input: typeof BatchRenderRequestSchema;
     output: typeof BatchRenderResultSchema;
+  },
+  /**
+   * --- Prefetch (issue 19) ----------------------------------------------------------------
+   * Warms the data cache for a conversation an agent is about to answer: fetches the
+   * contact's and the session's data in the background and returns at once, saying for
+   * each what it did. For services that see conversations open (Crisp's web hooks do the
+   * same by themselves). Costs at most one fetch per scope, taken from the source's request
+   * budget behind renders; dropped rather than queued when the budget is short.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.Prefetch
+   */
+  prefetch: {
+    methodKind: "unary";
+    input: typeof PrefetchRequestSchema;
+    output: typeof PrefetchResponseSchema;
   },
 }>;
 
