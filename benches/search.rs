@@ -47,6 +47,7 @@ fn main() {
                 create_time: now,
                 update_time: now,
                 variants: Default::default(),
+                inputs: vec![],
             },
             template,
             variants: Default::default(),

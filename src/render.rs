@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use minijinja::Value;
 
-use crate::catalog::{Catalog, Entry, ShortcutKey};
+use crate::catalog::{Catalog, Entry, ShortcutInput, ShortcutKey, inputs};
 use crate::data::{DataOrigin, DataService, FetchOptions};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
@@ -66,6 +66,8 @@ pub struct RenderOutcome {
     pub variant_locale: String,
     /// The locale numbers, amounts and dates were formatted for (`fr`).
     pub format_locale: String,
+    /// The shortcut's required inputs that the request did not supply (nor a default).
+    pub needs_input: Vec<String>,
 }
 
 pub struct Renderer {
@@ -109,24 +111,44 @@ impl Renderer {
         };
         let (entry, inline);
         let mut variant_locale = String::new();
-        let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
-            match &request.target {
-                Target::Stored(key) => {
-                    entry = enabled(self.catalog.get(ws, key)?)?;
-                    let (template, tag) = entry.template_for(wanted);
-                    variant_locale = tag.to_string();
-                    (template, entry.shortcut.id.clone(), entry.shortcut.version)
-                }
-                Target::Inline(body) => {
-                    inline = self.catalog.compile(body)?;
-                    (&inline, String::new(), 0)
-                }
-                Target::Resolved(resolved) => {
-                    let (template, id, version, tag) = resolved.parts(wanted);
-                    variant_locale = tag;
-                    (template, id, version)
-                }
-            };
+        let (template, shortcut_id, shortcut_version, inputs): (
+            &CompiledTemplate,
+            String,
+            u64,
+            &[ShortcutInput],
+        ) = match &request.target {
+            Target::Stored(key) => {
+                entry = enabled(self.catalog.get(ws, key)?)?;
+                let (template, tag) = entry.template_for(wanted);
+                variant_locale = tag.to_string();
+                (
+                    template,
+                    entry.shortcut.id.clone(),
+                    entry.shortcut.version,
+                    &entry.shortcut.inputs,
+                )
+            }
+            Target::Inline(body) => {
+                inline = self.catalog.compile(body)?;
+                (&inline, String::new(), 0, &[])
+            }
+            Target::Resolved(resolved) => {
+                let (template, id, version, tag) = resolved.parts(wanted);
+                variant_locale = tag;
+                (template, id, version, resolved.inputs())
+            }
+        };
+        // Checked before any data is fetched: a wrong value or (strict) a missing one fails
+        // at once. A shortcut without inputs skips this.
+        let (vars, needs_input) = if inputs.is_empty() {
+            (request.vars, Vec::new())
+        } else {
+            inputs::apply(inputs, request.vars)?
+        };
+        if request.strict && !needs_input.is_empty() {
+            telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
+            return Err(Error::MissingInputs { names: needs_input });
+        }
 
         let (contact, session) = tokio::try_join!(
             self.data.scope(ws, &request.contact_id, request.fetch),
@@ -140,7 +162,7 @@ impl Renderer {
             contact: contact.value,
             session: session.value,
             agent: request.agent,
-            vars: request.vars,
+            vars,
             workspace: workspace.scope.clone(),
             settings: settings.into_value(),
         };
@@ -199,6 +221,7 @@ impl Renderer {
             data_origins,
             variant_locale,
             format_locale: settings.locale.tag.to_string(),
+            needs_input,
         })
     }
 }
@@ -258,6 +281,14 @@ impl ResolvedTemplate {
         match self {
             ResolvedTemplate::Stored(entry) => Some(&entry.shortcut.id),
             ResolvedTemplate::Inline(_) => None,
+        }
+    }
+
+    /// The inputs of a stored shortcut (none for an inline body).
+    fn inputs(&self) -> &[ShortcutInput] {
+        match self {
+            ResolvedTemplate::Stored(entry) => &entry.shortcut.inputs,
+            ResolvedTemplate::Inline(_) => &[],
         }
     }
 

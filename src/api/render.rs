@@ -114,6 +114,7 @@ pub(super) fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
         data_origins: outcome.data_origins.iter().map(data_origin).collect(),
         variant_locale: outcome.variant_locale,
         format_locale: outcome.format_locale,
+        needs_input: outcome.needs_input,
     }
 }
 

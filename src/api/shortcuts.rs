@@ -18,8 +18,11 @@ pub(super) async fn create_shortcut(
         tags: r.tags,
         disabled: r.disabled,
         variants: r.variants.into_iter().collect(),
+        inputs: convert::input_declarations(r.inputs)?,
     };
-    Ok(convert::shortcut(&*api.catalog.create(new).await?))
+    let entry = api.catalog.create(new).await?;
+    let warnings = api.catalog.warnings(&entry.shortcut);
+    Ok(convert::written_shortcut(&entry, warnings))
 }
 
 pub(super) async fn get_shortcut(
@@ -44,12 +47,17 @@ pub(super) async fn update_shortcut(
         tags: r.tags.map(|t| t.tags),
         disabled: r.disabled,
         variants: r.variants.map(|v| v.variants.into_iter().collect()),
+        inputs: r
+            .inputs
+            .map(|list| convert::input_declarations(list.inputs))
+            .transpose()?,
     };
     let entry = api
         .catalog
         .update(&workspace, &id, r.version, changes)
         .await?;
-    Ok(convert::shortcut(&entry))
+    let warnings = api.catalog.warnings(&entry.shortcut);
+    Ok(convert::written_shortcut(&entry, warnings))
 }
 
 pub(super) async fn delete_shortcut(

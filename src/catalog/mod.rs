@@ -4,6 +4,7 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod inputs;
 pub mod model;
 pub mod search;
 pub mod store;
@@ -17,9 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
 use crate::ids::{ShortcutId, WorkspaceId};
-use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
+use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic, TemplateWarning, Validation};
 use crate::workspace::Workspaces;
-pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
+pub use model::{
+    InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey, bang_key,
+};
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, Store};
 
@@ -210,6 +213,46 @@ impl Catalog {
         self.engine.compile(body).map_err(body_error)
     }
 
+    /// Checks a body that is to be saved with `inputs` (already checked): its errors, the
+    /// placeholders it reads, and every warning, the inputs' included.
+    pub fn validate(&self, body: &str, inputs: &[ShortcutInput]) -> Result<Validation> {
+        validate::body(body, self.engine.limits().max_template_bytes)?;
+        let mut validation = self.engine.validate(body);
+        let mut warnings = inputs::undeclared("body", &validation, inputs);
+        warnings.extend(inputs::unused(&[&validation], inputs));
+        validation.warnings.extend(warnings);
+        Ok(validation)
+    }
+
+    /// What ValidateTemplate would warn about in a saved shortcut: its body, each variant,
+    /// and its inputs. Write time only: it parses the texts again.
+    pub fn warnings(&self, shortcut: &Shortcut) -> Vec<TemplateWarning> {
+        let texts: Vec<(String, &str)> =
+            std::iter::once(("body".to_string(), shortcut.body.as_str()))
+                .chain(
+                    shortcut
+                        .variants
+                        .iter()
+                        .map(|(tag, body)| (validate::variant_field(tag), body.as_str())),
+                )
+                .collect();
+        let validations: Vec<Validation> = texts
+            .iter()
+            .map(|(_, text)| self.engine.validate(text))
+            .collect();
+        let mut out = Vec::new();
+        for ((field, _), validation) in texts.iter().zip(&validations) {
+            out.extend(validation.warnings.iter().cloned().map(|mut w| {
+                w.field = field.clone();
+                w
+            }));
+            out.extend(inputs::undeclared(field, validation, &shortcut.inputs));
+        }
+        let all: Vec<&Validation> = validations.iter().collect();
+        out.extend(inputs::unused(&all, &shortcut.inputs));
+        out
+    }
+
     pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
         let entry = self.prepare(new)?;
         self.store.insert(&entry.shortcut).await?;
@@ -225,6 +268,7 @@ impl Catalog {
         let template = self.compile(&new.body)?;
         let variants = validate::variants(&new.variants, &self.engine.limits())?;
         let compiled_variants = self.compile_variants(&variants)?;
+        let inputs = inputs::check(&new.inputs)?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -235,6 +279,7 @@ impl Catalog {
             tags,
             disabled: new.disabled,
             variants,
+            inputs,
             version: 1,
             create_time: now,
             update_time: now,
@@ -302,6 +347,9 @@ impl Catalog {
             shortcut.variants = validate::variants(variants, &self.engine.limits())?;
         }
         let compiled_variants = self.compile_variants(&shortcut.variants)?;
+        if let Some(new_inputs) = &changes.inputs {
+            shortcut.inputs = inputs::check(new_inputs)?;
+        }
         shortcut.version = expected_version + 1;
         shortcut.update_time = model::now();
         self.store.update(&shortcut, expected_version).await?;

@@ -142,6 +142,7 @@ fn prepare(
         tags: item.tags,
         disabled: item.disabled,
         variants: Default::default(),
+        inputs: vec![],
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

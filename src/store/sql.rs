@@ -9,7 +9,7 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::db_error;
-use super::row::{ShortcutRow, WorkspaceRow, millis, tags_json, variants_json};
+use super::row::{ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json};
 use crate::catalog::store::{SeedMarkers, ShortcutStore, WorkspaceStore};
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ pub struct SqlStore<DB: Backend> {
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
 macro_rules! select_shortcuts {
     () => {
-        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time FROM shortcuts"
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, version, create_time, update_time FROM shortcuts"
     };
 }
 
@@ -41,8 +41,8 @@ const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
-const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, version, create_time, update_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
@@ -86,10 +86,10 @@ where
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
         let key = bang_key(&s.bang);
-        let (tags, variants) = (tags_json(s), variants_json(s));
+        let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
         let done = sqlx::query(
-            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, version = $8, update_time = $9
-             WHERE id = $10 AND workspace_id = $11 AND version = $12",
+            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, version = $9, update_time = $10
+             WHERE id = $11 AND workspace_id = $12 AND version = $13",
         )
         .bind(s.bang.as_str())
         .bind(key.as_str())
@@ -98,6 +98,7 @@ where
         .bind(tags.as_str())
         .bind(s.disabled)
         .bind(variants.as_str())
+        .bind(inputs.as_str())
         .bind(s.version as i64)
         .bind(millis(s.update_time))
         .bind(s.id.as_str())
@@ -162,6 +163,7 @@ where
         .bind(tags_json(s).as_str())
         .bind(s.disabled)
         .bind(variants_json(s).as_str())
+        .bind(inputs_json(s).as_str())
         .bind(s.version as i64)
         .bind(millis(s.create_time))
         .bind(millis(s.update_time))

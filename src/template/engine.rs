@@ -33,6 +33,23 @@ pub use crate::error::TemplateDiagnostic;
 pub struct Validation {
     pub errors: Vec<TemplateDiagnostic>,
     pub placeholders: Vec<String>,
+    /// Where each of `placeholders` is first read (1-based line and column).
+    pub positions: Vec<(u32, u32)>,
+    /// What will probably not work as the author meant (the template is still valid).
+    pub warnings: Vec<TemplateWarning>,
+}
+
+/// A write-time warning: the template is valid but probably does not do what its author
+/// meant. `field` names the text it is about (`body`, `variants["fr"]`, `inputs[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateWarning {
+    pub field: String,
+    /// 1-based; 0 when the warning is about no position.
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+    /// What the author probably meant, empty when there is no guess.
+    pub suggestion: String,
 }
 
 impl Validation {
@@ -214,6 +231,9 @@ impl Engine {
             if SCOPES.contains(&root) {
                 if !validation.placeholders.contains(&path.path) {
                     validation.placeholders.push(path.path.clone());
+                    validation
+                        .positions
+                        .push(line_col(source, path.span.start_offset as usize));
                 }
             } else if !reported_roots.contains(&root) {
                 reported_roots.push(root);
@@ -486,12 +506,19 @@ fn line_col(source: &str, offset: usize) -> (u32, u32) {
 }
 
 fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    closest(name, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `name` in edit distance, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
+        .filter(|c| *c != name)
         .map(|c| (strsim::levenshtein(name, c), c))
         .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
         .min()
-        .map(|(_, c)| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod trace;
 pub use budget::Control;
 pub use compiled::CompiledTemplate;
 pub use context::RenderContext;
-pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
+pub use engine::{Engine, Rendered, TemplateDiagnostic, TemplateWarning, Validation, closest};
 pub use limits::{RenderLimits, Stopped};
 pub use settings::{RenderSettings, SETTINGS_KEY};
 

@@ -12,6 +12,7 @@ mod harness;
 mod holes;
 mod hostile;
 mod import;
+mod inputs;
 mod limits;
 mod observability;
 mod readme;
@@ -42,6 +43,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         tags: vec![],
         disabled: false,
         variants: Default::default(),
+        inputs: vec![],
     }
 }
 

@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file shortcuts/v1/shortcuts.proto.
  */
 export const file_shortcuts_v1_shortcuts: GenFile = /*@__PURE__*/
-  fileDesc("ChxzaG9ydGN1dHMvdjEvc2hvcnRjdXRzLnByb3RvEgxzaG9ydGN1dHMudjEi0wIKCFNob3J0Y3V0EgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRiYW5nGAMgASgJEg0KBXRpdGxlGAQgASgJEgwKBGJvZHkYBSABKAkSDAoEdGFncxgGIAMoCRIQCghkaXNhYmxlZBgHIAEoCBIPCgd2ZXJzaW9uGAggASgEEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIdmFyaWFudHMYCyADKAsyJC5zaG9ydGN1dHMudjEuU2hvcnRjdXQuVmFyaWFudHNFbnRyeRovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7gEKFUNyZWF0ZVNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoEYmFuZxgCIAEoCRINCgV0aXRsZRgDIAEoCRIMCgRib2R5GAQgASgJEgwKBHRhZ3MYBSADKAkSEAoIZGlzYWJsZWQYBiABKAgSQwoIdmFyaWFudHMYByADKAsyMS5zaG9ydGN1dHMudjEuQ3JlYXRlU2hvcnRjdXRSZXF1ZXN0LlZhcmlhbnRzRW50cnkaLwoNVmFyaWFudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KEkdldFNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoCaWQYAiABKAlIABIOCgRiYW5nGAMgASgJSABCBQoDa2V5IhcKB1RhZ0xpc3QSDAoEdGFncxgBIAMoCSKVAgoVVXBkYXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKBGJhbmcYBCABKAlIAIgBARISCgV0aXRsZRgFIAEoCUgBiAEBEhEKBGJvZHkYBiABKAlIAogBARIjCgR0YWdzGAcgASgLMhUuc2hvcnRjdXRzLnYxLlRhZ0xpc3QSFQoIZGlzYWJsZWQYCCABKAhIA4gBARIqCgh2YXJpYW50cxgJIAEoCzIYLnNob3J0Y3V0cy52MS5WYXJpYW50TWFwQgcKBV9iYW5nQggKBl90aXRsZUIHCgVfYm9keUILCglfZGlzYWJsZWQiWwoVRGVsZXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCRIUCgd2ZXJzaW9uGAMgASgESACIAQFCCgoIX3ZlcnNpb24iGAoWRGVsZXRlU2hvcnRjdXRSZXNwb25zZSJ7ChRMaXN0U2hvcnRjdXRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSDAoEdGFncxgEIAMoCRIYChBpbmNsdWRlX2Rpc2FibGVkGAUgASgIIlsKFUxpc3RTaG9ydGN1dHNSZXNwb25zZRIpCglzaG9ydGN1dHMYASADKAsyFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoMCChVSZW5kZXJTaG9ydGN1dFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKAmlkGAIgASgJSAASDgoEYmFuZxgDIAEoCUgAEhIKCmNvbnRhY3RfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRImCgVhZ2VudBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEdmFycxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAggASgIEhMKC2Jlc3RfZWZmb3J0GBQgASgIEg4KBmxvY2FsZRgJIAEoCUIKCghzaG9ydGN1dCLnAQoVUmVuZGVyVGVtcGxhdGVSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgRib2R5GAIgASgJEhIKCmNvbnRhY3RfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRImCgVhZ2VudBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEdmFycxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAggASgIEhMKC2Jlc3RfZWZmb3J0GBQgASgIEg4KBmxvY2FsZRgJIAEoCSLQAQoOUmVuZGVyUmVzcG9uc2USDAoEdGV4dBgBIAEoCRITCgtzaG9ydGN1dF9pZBgCIAEoCRIYChBzaG9ydGN1dF92ZXJzaW9uGAMgASgEEg8KB21pc3NpbmcYBCADKAkSEQoJZGVmYXVsdGVkGAUgAygJEi4KDGRhdGFfb3JpZ2lucxgUIAMoCzIYLnNob3J0Y3V0cy52MS5EYXRhT3JpZ2luEhYKDnZhcmlhbnRfbG9jYWxlGAYgASgJEhUKDWZvcm1hdF9sb2NhbGUYByABKAkiPQoXVmFsaWRhdGVUZW1wbGF0ZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKBGJvZHkYAiABKAkiPgoNVGVtcGxhdGVFcnJvchIMCgRsaW5lGAEgASgNEg4KBmNvbHVtbhgCIAEoDRIPCgdtZXNzYWdlGAMgASgJIp0BChhWYWxpZGF0ZVRlbXBsYXRlUmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoGZXJyb3JzGAIgAygLMhsuc2hvcnRjdXRzLnYxLlRlbXBsYXRlRXJyb3ISFAoMcGxhY2Vob2xkZXJzGAMgAygJEi8KBnNjb3BlcxgEIAMoCzIfLnNob3J0Y3V0cy52MS5TY29wZVBsYWNlaG9sZGVycyJ3CgpWYXJpYW50TWFwEjgKCHZhcmlhbnRzGAEgAygLMiYuc2hvcnRjdXRzLnYxLlZhcmlhbnRNYXAuVmFyaWFudHNFbnRyeRovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoRU2NvcGVQbGFjZWhvbGRlcnMSDQoFc2NvcGUYASABKAkSDQoFcGF0aHMYAiADKAki1QEKCVdvcmtzcGFjZRIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgEEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibwoWQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCSIrChNHZXRXb3Jrc3BhY2VSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCSLBAQoWVXBkYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIZCgxkaXNwbGF5X25hbWUYAyABKAlIAIgBARIbCg5kZWZhdWx0X2xvY2FsZRgEIAEoCUgBiAEBEhYKCXRpbWVfem9uZRgFIAEoCUgCiAEBQg8KDV9kaXNwbGF5X25hbWVCEQoPX2RlZmF1bHRfbG9jYWxlQgwKCl90aW1lX3pvbmUiFwoVTGlzdFdvcmtzcGFjZXNSZXF1ZXN0IkUKFkxpc3RXb3Jrc3BhY2VzUmVzcG9uc2USKwoKd29ya3NwYWNlcxgBIAMoCzIXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2UiVgoWRGVzY3JpYmVDb250ZXh0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKY29udGFjdF9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIlEKDENvbnRleHRGaWVsZBIMCgRwYXRoGAEgASgJEg4KBnNhbXBsZRgCIAEoCRIOCgZzb3VyY2UYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkiRQoXRGVzY3JpYmVDb250ZXh0UmVzcG9uc2USKgoGZmllbGRzGAEgAygLMhouc2hvcnRjdXRzLnYxLkNvbnRleHRGaWVsZCJ8ChZJbXBvcnRTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIqCgZmb3JtYXQYAiABKA4yGi5zaG9ydGN1dHMudjEuSW1wb3J0Rm9ybWF0Eg8KB2NvbnRlbnQYAyABKAkSDwoHZHJ5X3J1bhgEIAEoCCJ2ChBJbXBvcnRJdGVtUmVzdWx0Eg0KBWluZGV4GAEgASgNEhMKC3NvdXJjZV9uYW1lGAIgASgJEgwKBGJhbmcYAyABKAkSDAoEYm9keRgEIAEoCRITCgtzaG9ydGN1dF9pZBgFIAEoCRINCgVlcnJvchgGIAEoCSJsChdJbXBvcnRTaG9ydGN1dHNSZXNwb25zZRIRCgljb21taXR0ZWQYASABKAgSDwoHY3JlYXRlZBgCIAEoDRItCgVpdGVtcxgDIAMoCzIeLnNob3J0Y3V0cy52MS5JbXBvcnRJdGVtUmVzdWx0ItoBCgpEYXRhT3JpZ2luEg0KBXNjb3BlGAEgASgJEi8KBm9yaWdpbhgCIAEoDjIfLnNob3J0Y3V0cy52MS5EYXRhT3JpZ2luLk9yaWdpbhIOCgZhZ2VfbXMYAyABKAQSDgoGc291cmNlGAQgASgJImwKBk9yaWdpbhIWChJPUklHSU5fVU5TUEVDSUZJRUQQABIQCgxPUklHSU5fQ0FDSEUQARITCg9PUklHSU5fVVBTVFJFQU0QAhIQCgxPUklHSU5fU1RBTEUQAxIRCg1PUklHSU5fQUJTRU5UEAQiPAoYSW52YWxpZGF0ZUNvbnRhY3RSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCSI8ChhJbnZhbGlkYXRlU2Vzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIhQKEkludmFsaWRhdGVSZXNwb25zZSI1ChFHZXRDb250YWN0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkiNQoRR2V0U2Vzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIl0KC0NvbnRhY3REYXRhEicKBmZpZWxkcxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiXQoLU2Vzc2lvbkRhdGESJwoGZmllbGRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIlCgRkYXRhGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJ0ChZTZWFyY2hTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgR0YWdzGAMgAygJEg0KBWxpbWl0GAQgASgFEhgKEGluY2x1ZGVfZGlzYWJsZWQYBSABKAgiRwoXU2VhcmNoU2hvcnRjdXRzUmVzcG9uc2USLAoHbWF0Y2hlcxgBIAMoCzIbLnNob3J0Y3V0cy52MS5TaG9ydGN1dE1hdGNoIicKCVRleHRSYW5nZRINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0iSgoMVGFnSGlnaGxpZ2h0EhEKCXRhZ19pbmRleBgBIAEoDRInCgZyYW5nZXMYAiADKAsyFy5zaG9ydGN1dHMudjEuVGV4dFJhbmdlIu8CCg1TaG9ydGN1dE1hdGNoEgoKAmlkGAEgASgJEgwKBGJhbmcYAiABKAkSDQoFdGl0bGUYAyABKAkSDAoEdGFncxgEIAMoCRIQCghkaXNhYmxlZBgFIAEoCBIPCgd2ZXJzaW9uGAYgASgEEg8KB3ByZXZpZXcYByABKAkSJQoEa2luZBgIIAEoDjIXLnNob3J0Y3V0cy52MS5NYXRjaEtpbmQSMAoPYmFuZ19oaWdobGlnaHRzGAkgAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZRIxChB0aXRsZV9oaWdobGlnaHRzGAogAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZRIyCg50YWdfaGlnaGxpZ2h0cxgLIAMoCzIaLnNob3J0Y3V0cy52MS5UYWdIaWdobGlnaHQSMwoScHJldmlld19oaWdobGlnaHRzGAwgAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZSLeAQoSQmF0Y2hSZW5kZXJSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgJpZBgCIAEoCUgAEg4KBGJhbmcYAyABKAlIABIOCgRib2R5GAQgASgJSAASDgoGbG9jYWxlGAUgASgJEiYKBWFnZW50GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzdHJpY3QYByABKAgSMAoKcmVjaXBpZW50cxgIIAMoCzIcLnNob3J0Y3V0cy52MS5CYXRjaFJlY2lwaWVudEIKCgh0ZW1wbGF0ZSJfCg5CYXRjaFJlY2lwaWVudBISCgpjb250YWN0X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJQoEdmFycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QijgEKEUJhdGNoUmVuZGVyUmVzdWx0Eg0KBWluZGV4GAEgASgNEjAKCHJlbmRlcmVkGAIgASgLMhwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlSAASLQoFZXJyb3IYAyABKAsyHC5zaG9ydGN1dHMudjEuUmVjaXBpZW50RXJyb3JIAEIJCgdvdXRjb21lIj8KDlJlY2lwaWVudEVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkqmQEKDEltcG9ydEZvcm1hdBIdChlJTVBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFwoTSU1QT1JUX0ZPUk1BVF9DUklTUBABEhoKFklNUE9SVF9GT1JNQVRfQ0hBVFdPT1QQAhIZChVJTVBPUlRfRk9STUFUX1pFTkRFU0sQAxIaChZJTVBPUlRfRk9STUFUX0lOVEVSQ09NEAQqnQEKCU1hdGNoS2luZBIaChZNQVRDSF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVTUFUQ0hfS0lORF9FWEFDVF9CQU5HEAESGgoWTUFUQ0hfS0lORF9CQU5HX1BSRUZJWBACEhQKEE1BVENIX0tJTkRfVElUTEUQAxITCg9NQVRDSF9LSU5EX1RFWFQQBBISCg5NQVRDSF9LSU5EX0FOWRAFMrsMCg9TaG9ydGN1dFNlcnZpY2USTQoOQ3JlYXRlU2hvcnRjdXQSIy5zaG9ydGN1dHMudjEuQ3JlYXRlU2hvcnRjdXRSZXF1ZXN0GhYuc2hvcnRjdXRzLnYxLlNob3J0Y3V0EkcKC0dldFNob3J0Y3V0EiAuc2hvcnRjdXRzLnYxLkdldFNob3J0Y3V0UmVxdWVzdBoWLnNob3J0Y3V0cy52MS5TaG9ydGN1dBJNCg5VcGRhdGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5VcGRhdGVTaG9ydGN1dFJlcXVlc3QaFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSWwoORGVsZXRlU2hvcnRjdXQSIy5zaG9ydGN1dHMudjEuRGVsZXRlU2hvcnRjdXRSZXF1ZXN0GiQuc2hvcnRjdXRzLnYxLkRlbGV0ZVNob3J0Y3V0UmVzcG9uc2USWAoNTGlzdFNob3J0Y3V0cxIiLnNob3J0Y3V0cy52MS5MaXN0U2hvcnRjdXRzUmVxdWVzdBojLnNob3J0Y3V0cy52MS5MaXN0U2hvcnRjdXRzUmVzcG9uc2USUwoOUmVuZGVyU2hvcnRjdXQSIy5zaG9ydGN1dHMudjEuUmVuZGVyU2hvcnRjdXRSZXF1ZXN0Ghwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlElMKDlJlbmRlclRlbXBsYXRlEiMuc2hvcnRjdXRzLnYxLlJlbmRlclRlbXBsYXRlUmVxdWVzdBocLnNob3J0Y3V0cy52MS5SZW5kZXJSZXNwb25zZRJhChBWYWxpZGF0ZVRlbXBsYXRlEiUuc2hvcnRjdXRzLnYxLlZhbGlkYXRlVGVtcGxhdGVSZXF1ZXN0GiYuc2hvcnRjdXRzLnYxLlZhbGlkYXRlVGVtcGxhdGVSZXNwb25zZRJdChFJbnZhbGlkYXRlQ29udGFjdBImLnNob3J0Y3V0cy52MS5JbnZhbGlkYXRlQ29udGFjdFJlcXVlc3QaIC5zaG9ydGN1dHMudjEuSW52YWxpZGF0ZVJlc3BvbnNlEl0KEUludmFsaWRhdGVTZXNzaW9uEiYuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVTZXNzaW9uUmVxdWVzdBogLnNob3J0Y3V0cy52MS5JbnZhbGlkYXRlUmVzcG9uc2USUAoPQ3JlYXRlV29ya3NwYWNlEiQuc2hvcnRjdXRzLnYxLkNyZWF0ZVdvcmtzcGFjZVJlcXVlc3QaFy5zaG9ydGN1dHMudjEuV29ya3NwYWNlEkoKDEdldFdvcmtzcGFjZRIhLnNob3J0Y3V0cy52MS5HZXRXb3Jrc3BhY2VSZXF1ZXN0Ghcuc2hvcnRjdXRzLnYxLldvcmtzcGFjZRJQCg9VcGRhdGVXb3Jrc3BhY2USJC5zaG9ydGN1dHMudjEuVXBkYXRlV29ya3NwYWNlUmVxdWVzdBoXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2USWwoOTGlzdFdvcmtzcGFjZXMSIy5zaG9ydGN1dHMudjEuTGlzdFdvcmtzcGFjZXNSZXF1ZXN0GiQuc2hvcnRjdXRzLnYxLkxpc3RXb3Jrc3BhY2VzUmVzcG9uc2USXgoPRGVzY3JpYmVDb250ZXh0EiQuc2hvcnRjdXRzLnYxLkRlc2NyaWJlQ29udGV4dFJlcXVlc3QaJS5zaG9ydGN1dHMudjEuRGVzY3JpYmVDb250ZXh0UmVzcG9uc2USXgoPSW1wb3J0U2hvcnRjdXRzEiQuc2hvcnRjdXRzLnYxLkltcG9ydFNob3J0Y3V0c1JlcXVlc3QaJS5zaG9ydGN1dHMudjEuSW1wb3J0U2hvcnRjdXRzUmVzcG9uc2USXgoPU2VhcmNoU2hvcnRjdXRzEiQuc2hvcnRjdXRzLnYxLlNlYXJjaFNob3J0Y3V0c1JlcXVlc3QaJS5zaG9ydGN1dHMudjEuU2VhcmNoU2hvcnRjdXRzUmVzcG9uc2USUgoLQmF0Y2hSZW5kZXISIC5zaG9ydGN1dHMudjEuQmF0Y2hSZW5kZXJSZXF1ZXN0Gh8uc2hvcnRjdXRzLnYxLkJhdGNoUmVuZGVyUmVzdWx0MAEyrgEKGENvbnRhY3REYXRhU291cmNlU2VydmljZRJICgpHZXRDb250YWN0Eh8uc2hvcnRjdXRzLnYxLkdldENvbnRhY3RSZXF1ZXN0Ghkuc2hvcnRjdXRzLnYxLkNvbnRhY3REYXRhEkgKCkdldFNlc3Npb24SHy5zaG9ydGN1dHMudjEuR2V0U2Vzc2lvblJlcXVlc3QaGS5zaG9ydGN1dHMudjEuU2Vzc2lvbkRhdGFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxzaG9ydGN1dHMvdjEvc2hvcnRjdXRzLnByb3RvEgxzaG9ydGN1dHMudjEisQMKCFNob3J0Y3V0EgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRiYW5nGAMgASgJEg0KBXRpdGxlGAQgASgJEgwKBGJvZHkYBSABKAkSDAoEdGFncxgGIAMoCRIQCghkaXNhYmxlZBgHIAEoCBIPCgd2ZXJzaW9uGAggASgEEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIdmFyaWFudHMYCyADKAsyJC5zaG9ydGN1dHMudjEuU2hvcnRjdXQuVmFyaWFudHNFbnRyeRIrCgZpbnB1dHMYDCADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRJbnB1dBIvCgh3YXJuaW5ncxgNIAMoCzIdLnNob3J0Y3V0cy52MS5UZW1wbGF0ZVdhcm5pbmcaLwoNVmFyaWFudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpsBCg1TaG9ydGN1dElucHV0EgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSJQoEdHlwZRgDIAEoDjIXLnNob3J0Y3V0cy52MS5JbnB1dFR5cGUSEAoIcmVxdWlyZWQYBCABKAgSDwoHY2hvaWNlcxgFIAMoCRIVCg1kZWZhdWx0X3ZhbHVlGAYgASgJEgwKBGhlbHAYByABKAkiOAoJSW5wdXRMaXN0EisKBmlucHV0cxgBIAMoCzIbLnNob3J0Y3V0cy52MS5TaG9ydGN1dElucHV0ImMKD1RlbXBsYXRlV2FybmluZxINCgVmaWVsZBgBIAEoCRIMCgRsaW5lGAIgASgNEg4KBmNvbHVtbhgDIAEoDRIPCgdtZXNzYWdlGAQgASgJEhIKCnN1Z2dlc3Rpb24YBSABKAkimwIKFUNyZWF0ZVNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoEYmFuZxgCIAEoCRINCgV0aXRsZRgDIAEoCRIMCgRib2R5GAQgASgJEgwKBHRhZ3MYBSADKAkSEAoIZGlzYWJsZWQYBiABKAgSQwoIdmFyaWFudHMYByADKAsyMS5zaG9ydGN1dHMudjEuQ3JlYXRlU2hvcnRjdXRSZXF1ZXN0LlZhcmlhbnRzRW50cnkSKwoGaW5wdXRzGAggAygLMhsuc2hvcnRjdXRzLnYxLlNob3J0Y3V0SW5wdXQaLwoNVmFyaWFudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KEkdldFNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoCaWQYAiABKAlIABIOCgRiYW5nGAMgASgJSABCBQoDa2V5IhcKB1RhZ0xpc3QSDAoEdGFncxgBIAMoCSK+AgoVVXBkYXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKBGJhbmcYBCABKAlIAIgBARISCgV0aXRsZRgFIAEoCUgBiAEBEhEKBGJvZHkYBiABKAlIAogBARIjCgR0YWdzGAcgASgLMhUuc2hvcnRjdXRzLnYxLlRhZ0xpc3QSFQoIZGlzYWJsZWQYCCABKAhIA4gBARIqCgh2YXJpYW50cxgJIAEoCzIYLnNob3J0Y3V0cy52MS5WYXJpYW50TWFwEicKBmlucHV0cxgKIAEoCzIXLnNob3J0Y3V0cy52MS5JbnB1dExpc3RCBwoFX2JhbmdCCAoGX3RpdGxlQgcKBV9ib2R5QgsKCV9kaXNhYmxlZCJbChVEZWxldGVTaG9ydGN1dFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJEhQKB3ZlcnNpb24YAyABKARIAIgBAUIKCghfdmVyc2lvbiIYChZEZWxldGVTaG9ydGN1dFJlc3BvbnNlInsKFExpc3RTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIMCgR0YWdzGAQgAygJEhgKEGluY2x1ZGVfZGlzYWJsZWQYBSABKAgiWwoVTGlzdFNob3J0Y3V0c1Jlc3BvbnNlEikKCXNob3J0Y3V0cxgBIAMoCzIWLnNob3J0Y3V0cy52MS5TaG9ydGN1dBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkigwIKFVJlbmRlclNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoCaWQYAiABKAlIABIOCgRiYW5nGAMgASgJSAASEgoKY29udGFjdF9pZBgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEiYKBWFnZW50GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIlCgR2YXJzGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzdHJpY3QYCCABKAgSEwoLYmVzdF9lZmZvcnQYFCABKAgSDgoGbG9jYWxlGAkgASgJQgoKCHNob3J0Y3V0IucBChVSZW5kZXJUZW1wbGF0ZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKBGJvZHkYAiABKAkSEgoKY29udGFjdF9pZBgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEiYKBWFnZW50GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIlCgR2YXJzGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzdHJpY3QYCCABKAgSEwoLYmVzdF9lZmZvcnQYFCABKAgSDgoGbG9jYWxlGAkgASgJIuUBCg5SZW5kZXJSZXNwb25zZRIMCgR0ZXh0GAEgASgJEhMKC3Nob3J0Y3V0X2lkGAIgASgJEhgKEHNob3J0Y3V0X3ZlcnNpb24YAyABKAQSDwoHbWlzc2luZxgEIAMoCRIRCglkZWZhdWx0ZWQYBSADKAkSLgoMZGF0YV9vcmlnaW5zGBQgAygLMhguc2hvcnRjdXRzLnYxLkRhdGFPcmlnaW4SFgoOdmFyaWFudF9sb2NhbGUYBiABKAkSFQoNZm9ybWF0X2xvY2FsZRgHIAEoCRITCgtuZWVkc19pbnB1dBgIIAMoCSJqChdWYWxpZGF0ZVRlbXBsYXRlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoEYm9keRgCIAEoCRIrCgZpbnB1dHMYAyADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRJbnB1dCI+Cg1UZW1wbGF0ZUVycm9yEgwKBGxpbmUYASABKA0SDgoGY29sdW1uGAIgASgNEg8KB21lc3NhZ2UYAyABKAkizgEKGFZhbGlkYXRlVGVtcGxhdGVSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIrCgZlcnJvcnMYAiADKAsyGy5zaG9ydGN1dHMudjEuVGVtcGxhdGVFcnJvchIUCgxwbGFjZWhvbGRlcnMYAyADKAkSLwoGc2NvcGVzGAQgAygLMh8uc2hvcnRjdXRzLnYxLlNjb3BlUGxhY2Vob2xkZXJzEi8KCHdhcm5pbmdzGAUgAygLMh0uc2hvcnRjdXRzLnYxLlRlbXBsYXRlV2FybmluZyJ3CgpWYXJpYW50TWFwEjgKCHZhcmlhbnRzGAEgAygLMiYuc2hvcnRjdXRzLnYxLlZhcmlhbnRNYXAuVmFyaWFudHNFbnRyeRovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoRU2NvcGVQbGFjZWhvbGRlcnMSDQoFc2NvcGUYASABKAkSDQoFcGF0aHMYAiADKAki1QEKCVdvcmtzcGFjZRIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgEEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibwoWQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCSIrChNHZXRXb3Jrc3BhY2VSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCSLBAQoWVXBkYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIZCgxkaXNwbGF5X25hbWUYAyABKAlIAIgBARIbCg5kZWZhdWx0X2xvY2FsZRgEIAEoCUgBiAEBEhYKCXRpbWVfem9uZRgFIAEoCUgCiAEBQg8KDV9kaXNwbGF5X25hbWVCEQoPX2RlZmF1bHRfbG9jYWxlQgwKCl90aW1lX3pvbmUiFwoVTGlzdFdvcmtzcGFjZXNSZXF1ZXN0IkUKFkxpc3RXb3Jrc3BhY2VzUmVzcG9uc2USKwoKd29ya3NwYWNlcxgBIAMoCzIXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2UiVgoWRGVzY3JpYmVDb250ZXh0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKY29udGFjdF9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIlEKDENvbnRleHRGaWVsZBIMCgRwYXRoGAEgASgJEg4KBnNhbXBsZRgCIAEoCRIOCgZzb3VyY2UYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkiRQoXRGVzY3JpYmVDb250ZXh0UmVzcG9uc2USKgoGZmllbGRzGAEgAygLMhouc2hvcnRjdXRzLnYxLkNvbnRleHRGaWVsZCJ8ChZJbXBvcnRTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIqCgZmb3JtYXQYAiABKA4yGi5zaG9ydGN1dHMudjEuSW1wb3J0Rm9ybWF0Eg8KB2NvbnRlbnQYAyABKAkSDwoHZHJ5X3J1bhgEIAEoCCJ2ChBJbXBvcnRJdGVtUmVzdWx0Eg0KBWluZGV4GAEgASgNEhMKC3NvdXJjZV9uYW1lGAIgASgJEgwKBGJhbmcYAyABKAkSDAoEYm9keRgEIAEoCRITCgtzaG9ydGN1dF9pZBgFIAEoCRINCgVlcnJvchgGIAEoCSJsChdJbXBvcnRTaG9ydGN1dHNSZXNwb25zZRIRCgljb21taXR0ZWQYASABKAgSDwoHY3JlYXRlZBgCIAEoDRItCgVpdGVtcxgDIAMoCzIeLnNob3J0Y3V0cy52MS5JbXBvcnRJdGVtUmVzdWx0ItoBCgpEYXRhT3JpZ2luEg0KBXNjb3BlGAEgASgJEi8KBm9yaWdpbhgCIAEoDjIfLnNob3J0Y3V0cy52MS5EYXRhT3JpZ2luLk9yaWdpbhIOCgZhZ2VfbXMYAyABKAQSDgoGc291cmNlGAQgASgJImwKBk9yaWdpbhIWChJPUklHSU5fVU5TUEVDSUZJRUQQABIQCgxPUklHSU5fQ0FDSEUQARITCg9PUklHSU5fVVBTVFJFQU0QAhIQCgxPUklHSU5fU1RBTEUQAxIRCg1PUklHSU5fQUJTRU5UEAQiPAoYSW52YWxpZGF0ZUNvbnRhY3RSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCSI8ChhJbnZhbGlkYXRlU2Vzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIhQKEkludmFsaWRhdGVSZXNwb25zZSI1ChFHZXRDb250YWN0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkiNQoRR2V0U2Vzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIl0KC0NvbnRhY3REYXRhEicKBmZpZWxkcxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiXQoLU2Vzc2lvbkRhdGESJwoGZmllbGRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIlCgRkYXRhGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJ0ChZTZWFyY2hTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgR0YWdzGAMgAygJEg0KBWxpbWl0GAQgASgFEhgKEGluY2x1ZGVfZGlzYWJsZWQYBSABKAgiRwoXU2VhcmNoU2hvcnRjdXRzUmVzcG9uc2USLAoHbWF0Y2hlcxgBIAMoCzIbLnNob3J0Y3V0cy52MS5TaG9ydGN1dE1hdGNoIicKCVRleHRSYW5nZRINCgVzdGFydBgBIAEoDRILCgNlbmQYAiABKA0iSgoMVGFnSGlnaGxpZ2h0EhEKCXRhZ19pbmRleBgBIAEoDRInCgZyYW5nZXMYAiADKAsyFy5zaG9ydGN1dHMudjEuVGV4dFJhbmdlIpwDCg1TaG9ydGN1dE1hdGNoEgoKAmlkGAEgASgJEgwKBGJhbmcYAiABKAkSDQoFdGl0bGUYAyABKAkSDAoEdGFncxgEIAMoCRIQCghkaXNhYmxlZBgFIAEoCBIPCgd2ZXJzaW9uGAYgASgEEg8KB3ByZXZpZXcYByABKAkSJQoEa2luZBgIIAEoDjIXLnNob3J0Y3V0cy52MS5NYXRjaEtpbmQSMAoPYmFuZ19oaWdobGlnaHRzGAkgAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZRIxChB0aXRsZV9oaWdobGlnaHRzGAogAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZRIyCg50YWdfaGlnaGxpZ2h0cxgLIAMoCzIaLnNob3J0Y3V0cy52MS5UYWdIaWdobGlnaHQSMwoScHJldmlld19oaWdobGlnaHRzGAwgAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZRIrCgZpbnB1dHMYDSADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRJbnB1dCLeAQoSQmF0Y2hSZW5kZXJSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgJpZBgCIAEoCUgAEg4KBGJhbmcYAyABKAlIABIOCgRib2R5GAQgASgJSAASDgoGbG9jYWxlGAUgASgJEiYKBWFnZW50GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzdHJpY3QYByABKAgSMAoKcmVjaXBpZW50cxgIIAMoCzIcLnNob3J0Y3V0cy52MS5CYXRjaFJlY2lwaWVudEIKCgh0ZW1wbGF0ZSJfCg5CYXRjaFJlY2lwaWVudBISCgpjb250YWN0X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJQoEdmFycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QijgEKEUJhdGNoUmVuZGVyUmVzdWx0Eg0KBWluZGV4GAEgASgNEjAKCHJlbmRlcmVkGAIgASgLMhwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlSAASLQoFZXJyb3IYAyABKAsyHC5zaG9ydGN1dHMudjEuUmVjaXBpZW50RXJyb3JIAEIJCgdvdXRjb21lIj8KDlJlY2lwaWVudEVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkqvwEKCUlucHV0VHlwZRIaChZJTlBVVF9UWVBFX1VOU1BFQ0lGSUVEEAASEwoPSU5QVVRfVFlQRV9URVhUEAESFQoRSU5QVVRfVFlQRV9OVU1CRVIQAhIUChBJTlBVVF9UWVBFX01PTkVZEAMSEwoPSU5QVVRfVFlQRV9EQVRFEAQSFQoRSU5QVVRfVFlQRV9DSE9JQ0UQBRIUChBJTlBVVF9UWVBFX0VNQUlMEAYSEgoOSU5QVVRfVFlQRV9VUkwQByqZAQoMSW1wb3J0Rm9ybWF0Eh0KGUlNUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIXChNJTVBPUlRfRk9STUFUX0NSSVNQEAESGgoWSU1QT1JUX0ZPUk1BVF9DSEFUV09PVBACEhkKFUlNUE9SVF9GT1JNQVRfWkVOREVTSxADEhoKFklNUE9SVF9GT1JNQVRfSU5URVJDT00QBCqdAQoJTWF0Y2hLaW5kEhoKFk1BVENIX0tJTkRfVU5TUEVDSUZJRUQQABIZChVNQVRDSF9LSU5EX0VYQUNUX0JBTkcQARIaChZNQVRDSF9LSU5EX0JBTkdfUFJFRklYEAISFAoQTUFUQ0hfS0lORF9USVRMRRADEhMKD01BVENIX0tJTkRfVEVYVBAEEhIKDk1BVENIX0tJTkRfQU5ZEAUyuwwKD1Nob3J0Y3V0U2VydmljZRJNCg5DcmVhdGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5DcmVhdGVTaG9ydGN1dFJlcXVlc3QaFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSRwoLR2V0U2hvcnRjdXQSIC5zaG9ydGN1dHMudjEuR2V0U2hvcnRjdXRSZXF1ZXN0GhYuc2hvcnRjdXRzLnYxLlNob3J0Y3V0Ek0KDlVwZGF0ZVNob3J0Y3V0EiMuc2hvcnRjdXRzLnYxLlVwZGF0ZVNob3J0Y3V0UmVxdWVzdBoWLnNob3J0Y3V0cy52MS5TaG9ydGN1dBJbCg5EZWxldGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5EZWxldGVTaG9ydGN1dFJlcXVlc3QaJC5zaG9ydGN1dHMudjEuRGVsZXRlU2hvcnRjdXRSZXNwb25zZRJYCg1MaXN0U2hvcnRjdXRzEiIuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXF1ZXN0GiMuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXNwb25zZRJTCg5SZW5kZXJTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5SZW5kZXJTaG9ydGN1dFJlcXVlc3QaHC5zaG9ydGN1dHMudjEuUmVuZGVyUmVzcG9uc2USUwoOUmVuZGVyVGVtcGxhdGUSIy5zaG9ydGN1dHMudjEuUmVuZGVyVGVtcGxhdGVSZXF1ZXN0Ghwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlEmEKEFZhbGlkYXRlVGVtcGxhdGUSJS5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlcXVlc3QaJi5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlc3BvbnNlEl0KEUludmFsaWRhdGVDb250YWN0EiYuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVDb250YWN0UmVxdWVzdBogLnNob3J0Y3V0cy52MS5JbnZhbGlkYXRlUmVzcG9uc2USXQoRSW52YWxpZGF0ZVNlc3Npb24SJi5zaG9ydGN1dHMudjEuSW52YWxpZGF0ZVNlc3Npb25SZXF1ZXN0GiAuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVSZXNwb25zZRJQCg9DcmVhdGVXb3Jrc3BhY2USJC5zaG9ydGN1dHMudjEuQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBoXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2USSgoMR2V0V29ya3NwYWNlEiEuc2hvcnRjdXRzLnYxLkdldFdvcmtzcGFjZVJlcXVlc3QaFy5zaG9ydGN1dHMudjEuV29ya3NwYWNlElAKD1VwZGF0ZVdvcmtzcGFjZRIkLnNob3J0Y3V0cy52MS5VcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0Ghcuc2hvcnRjdXRzLnYxLldvcmtzcGFjZRJbCg5MaXN0V29ya3NwYWNlcxIjLnNob3J0Y3V0cy52MS5MaXN0V29ya3NwYWNlc1JlcXVlc3QaJC5zaG9ydGN1dHMudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZRJeCg9EZXNjcmliZUNvbnRleHQSJC5zaG9ydGN1dHMudjEuRGVzY3JpYmVDb250ZXh0UmVxdWVzdBolLnNob3J0Y3V0cy52MS5EZXNjcmliZUNvbnRleHRSZXNwb25zZRJeCg9JbXBvcnRTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuSW1wb3J0U2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5JbXBvcnRTaG9ydGN1dHNSZXNwb25zZRJeCg9TZWFyY2hTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuU2VhcmNoU2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5TZWFyY2hTaG9ydGN1dHNSZXNwb25zZRJSCgtCYXRjaFJlbmRlchIgLnNob3J0Y3V0cy52MS5CYXRjaFJlbmRlclJlcXVlc3QaHy5zaG9ydGN1dHMudjEuQmF0Y2hSZW5kZXJSZXN1bHQwATKuAQoYQ29udGFjdERhdGFTb3VyY2VTZXJ2aWNlEkgKCkdldENvbnRhY3QSHy5zaG9ydGN1dHMudjEuR2V0Q29udGFjdFJlcXVlc3QaGS5zaG9ydGN1dHMudjEuQ29udGFjdERhdGESSAoKR2V0U2Vzc2lvbhIfLnNob3J0Y3V0cy52MS5HZXRTZXNzaW9uUmVxdWVzdBoZLnNob3J0Y3V0cy52MS5TZXNzaW9uRGF0YWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message shortcuts.v1.Shortcut
@@ -87,6 +87,22 @@ export type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
    * @generated from field: map<string, string> variants = 11;
    */
   variants: { [key: string]: string };
+
+  /**
+   * The values the shortcut asks the agent for, each readable as `<<vars.NAME>>`; a
+   * composer shows them as a small form before inserting the reply (issue 15).
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 12;
+   */
+  inputs: ShortcutInput[];
+
+  /**
+   * Set only in CreateShortcut and UpdateShortcut responses: what ValidateTemplate would
+   * warn about in the saved body, variants and inputs (the write is not refused).
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 13;
+   */
+  warnings: TemplateWarning[];
 };
 
 /**
@@ -95,6 +111,136 @@ export type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
  */
 export const ShortcutSchema: GenMessage<Shortcut> = /*@__PURE__*/
   messageDesc(file_shortcuts_v1_shortcuts, 0);
+
+/**
+ * What a shortcut asks the agent for (issue 15).
+ *
+ * @generated from message shortcuts.v1.ShortcutInput
+ */
+export type ShortcutInput = Message<"shortcuts.v1.ShortcutInput"> & {
+  /**
+   * Read in the body as `<<vars.NAME>>`: a letter or `_`, then letters, digits or `_`,
+   * at most 64 characters; unique within the shortcut regardless of case.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the form shows; at most 200 characters. Empty: the name.
+   *
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * Required: how the value is checked at render time.
+   *
+   * @generated from field: shortcuts.v1.InputType type = 3;
+   */
+  type: InputType;
+
+  /**
+   * A render without this value lists it in `RenderResponse.needs_input`; a strict render
+   * fails with FAILED_PRECONDITION.
+   *
+   * @generated from field: bool required = 4;
+   */
+  required: boolean;
+
+  /**
+   * For INPUT_TYPE_CHOICE only (and required there): the allowed values, 1 to 100, each
+   * at most 200 characters, distinct.
+   *
+   * @generated from field: repeated string choices = 5;
+   */
+  choices: string[];
+
+  /**
+   * Used when a render does not supply the value; must be a valid value of `type`.
+   *
+   * @generated from field: string default_value = 6;
+   */
+  defaultValue: string;
+
+  /**
+   * A hint for the form; at most 500 characters.
+   *
+   * @generated from field: string help = 7;
+   */
+  help: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.ShortcutInput.
+ * Use `create(ShortcutInputSchema)` to create a new message.
+ */
+export const ShortcutInputSchema: GenMessage<ShortcutInput> = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 1);
+
+/**
+ * A replacement list of inputs (wrapped so that "no change" and "no inputs" differ).
+ *
+ * @generated from message shortcuts.v1.InputList
+ */
+export type InputList = Message<"shortcuts.v1.InputList"> & {
+  /**
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 1;
+   */
+  inputs: ShortcutInput[];
+};
+
+/**
+ * Describes the message shortcuts.v1.InputList.
+ * Use `create(InputListSchema)` to create a new message.
+ */
+export const InputListSchema: GenMessage<InputList> = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 2);
+
+/**
+ * Something a template will probably not do as its author meant; never refuses a write.
+ *
+ * @generated from message shortcuts.v1.TemplateWarning
+ */
+export type TemplateWarning = Message<"shortcuts.v1.TemplateWarning"> & {
+  /**
+   * The field it is about: `body`, `variants["fr"]`, `inputs[0]`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * 1-based position in that field's text (0 when it is about no position, e.g. an input).
+   *
+   * @generated from field: uint32 line = 2;
+   */
+  line: number;
+
+  /**
+   * @generated from field: uint32 column = 3;
+   */
+  column: number;
+
+  /**
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * What the author probably meant (`contact.first_name`), empty when there is no guess.
+   *
+   * @generated from field: string suggestion = 5;
+   */
+  suggestion: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.TemplateWarning.
+ * Use `create(TemplateWarningSchema)` to create a new message.
+ */
+export const TemplateWarningSchema: GenMessage<TemplateWarning> = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 3);
 
 /**
  * @generated from message shortcuts.v1.CreateShortcutRequest
@@ -138,6 +284,13 @@ export type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcutRequest"
    * @generated from field: map<string, string> variants = 7;
    */
   variants: { [key: string]: string };
+
+  /**
+   * What the shortcut asks the agent for: at most 32 inputs.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 8;
+   */
+  inputs: ShortcutInput[];
 };
 
 /**
@@ -145,7 +298,7 @@ export type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcutRequest"
  * Use `create(CreateShortcutRequestSchema)` to create a new message.
  */
 export const CreateShortcutRequestSchema: GenMessage<CreateShortcutRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 1);
+  messageDesc(file_shortcuts_v1_shortcuts, 4);
 
 /**
  * @generated from message shortcuts.v1.GetShortcutRequest
@@ -179,7 +332,7 @@ export type GetShortcutRequest = Message<"shortcuts.v1.GetShortcutRequest"> & {
  * Use `create(GetShortcutRequestSchema)` to create a new message.
  */
 export const GetShortcutRequestSchema: GenMessage<GetShortcutRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 2);
+  messageDesc(file_shortcuts_v1_shortcuts, 5);
 
 /**
  * A replacement list of tags (wrapped so that "no change" and "no tags" differ).
@@ -198,7 +351,7 @@ export type TagList = Message<"shortcuts.v1.TagList"> & {
  * Use `create(TagListSchema)` to create a new message.
  */
 export const TagListSchema: GenMessage<TagList> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 3);
+  messageDesc(file_shortcuts_v1_shortcuts, 6);
 
 /**
  * @generated from message shortcuts.v1.UpdateShortcutRequest
@@ -254,6 +407,13 @@ export type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcutRequest"
    * @generated from field: shortcuts.v1.VariantMap variants = 9;
    */
   variants?: VariantMap | undefined;
+
+  /**
+   * A replacement list of inputs (unset: unchanged; empty: none).
+   *
+   * @generated from field: shortcuts.v1.InputList inputs = 10;
+   */
+  inputs?: InputList | undefined;
 };
 
 /**
@@ -261,7 +421,7 @@ export type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcutRequest"
  * Use `create(UpdateShortcutRequestSchema)` to create a new message.
  */
 export const UpdateShortcutRequestSchema: GenMessage<UpdateShortcutRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 4);
+  messageDesc(file_shortcuts_v1_shortcuts, 7);
 
 /**
  * @generated from message shortcuts.v1.DeleteShortcutRequest
@@ -290,7 +450,7 @@ export type DeleteShortcutRequest = Message<"shortcuts.v1.DeleteShortcutRequest"
  * Use `create(DeleteShortcutRequestSchema)` to create a new message.
  */
 export const DeleteShortcutRequestSchema: GenMessage<DeleteShortcutRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 5);
+  messageDesc(file_shortcuts_v1_shortcuts, 8);
 
 /**
  * @generated from message shortcuts.v1.DeleteShortcutResponse
@@ -303,7 +463,7 @@ export type DeleteShortcutResponse = Message<"shortcuts.v1.DeleteShortcutRespons
  * Use `create(DeleteShortcutResponseSchema)` to create a new message.
  */
 export const DeleteShortcutResponseSchema: GenMessage<DeleteShortcutResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 6);
+  messageDesc(file_shortcuts_v1_shortcuts, 9);
 
 /**
  * @generated from message shortcuts.v1.ListShortcutsRequest
@@ -346,7 +506,7 @@ export type ListShortcutsRequest = Message<"shortcuts.v1.ListShortcutsRequest"> 
  * Use `create(ListShortcutsRequestSchema)` to create a new message.
  */
 export const ListShortcutsRequestSchema: GenMessage<ListShortcutsRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 7);
+  messageDesc(file_shortcuts_v1_shortcuts, 10);
 
 /**
  * @generated from message shortcuts.v1.ListShortcutsResponse
@@ -370,7 +530,7 @@ export type ListShortcutsResponse = Message<"shortcuts.v1.ListShortcutsResponse"
  * Use `create(ListShortcutsResponseSchema)` to create a new message.
  */
 export const ListShortcutsResponseSchema: GenMessage<ListShortcutsResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 8);
+  messageDesc(file_shortcuts_v1_shortcuts, 11);
 
 /**
  * @generated from message shortcuts.v1.RenderShortcutRequest
@@ -455,7 +615,7 @@ export type RenderShortcutRequest = Message<"shortcuts.v1.RenderShortcutRequest"
  * Use `create(RenderShortcutRequestSchema)` to create a new message.
  */
 export const RenderShortcutRequestSchema: GenMessage<RenderShortcutRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 9);
+  messageDesc(file_shortcuts_v1_shortcuts, 12);
 
 /**
  * @generated from message shortcuts.v1.RenderTemplateRequest
@@ -514,7 +674,7 @@ export type RenderTemplateRequest = Message<"shortcuts.v1.RenderTemplateRequest"
  * Use `create(RenderTemplateRequestSchema)` to create a new message.
  */
 export const RenderTemplateRequestSchema: GenMessage<RenderTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 10);
+  messageDesc(file_shortcuts_v1_shortcuts, 13);
 
 /**
  * @generated from message shortcuts.v1.RenderResponse
@@ -572,6 +732,15 @@ export type RenderResponse = Message<"shortcuts.v1.RenderResponse"> & {
    * @generated from field: string format_locale = 7;
    */
   formatLocale: string;
+
+  /**
+   * The names of the shortcut's required inputs that the request did not supply in `vars`
+   * and that have no default, whether or not the branch reading them ran. A strict render
+   * fails instead (FAILED_PRECONDITION, reason MISSING_INPUT).
+   *
+   * @generated from field: repeated string needs_input = 8;
+   */
+  needsInput: string[];
 };
 
 /**
@@ -579,7 +748,7 @@ export type RenderResponse = Message<"shortcuts.v1.RenderResponse"> & {
  * Use `create(RenderResponseSchema)` to create a new message.
  */
 export const RenderResponseSchema: GenMessage<RenderResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 11);
+  messageDesc(file_shortcuts_v1_shortcuts, 14);
 
 /**
  * @generated from message shortcuts.v1.ValidateTemplateRequest
@@ -594,6 +763,14 @@ export type ValidateTemplateRequest = Message<"shortcuts.v1.ValidateTemplateRequ
    * @generated from field: string body = 2;
    */
   body: string;
+
+  /**
+   * The inputs the body will be saved with: `vars.*` read but not declared, and inputs
+   * never read, are warned about.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 3;
+   */
+  inputs: ShortcutInput[];
 };
 
 /**
@@ -601,7 +778,7 @@ export type ValidateTemplateRequest = Message<"shortcuts.v1.ValidateTemplateRequ
  * Use `create(ValidateTemplateRequestSchema)` to create a new message.
  */
 export const ValidateTemplateRequestSchema: GenMessage<ValidateTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 12);
+  messageDesc(file_shortcuts_v1_shortcuts, 15);
 
 /**
  * @generated from message shortcuts.v1.TemplateError
@@ -630,7 +807,7 @@ export type TemplateError = Message<"shortcuts.v1.TemplateError"> & {
  * Use `create(TemplateErrorSchema)` to create a new message.
  */
 export const TemplateErrorSchema: GenMessage<TemplateError> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 13);
+  messageDesc(file_shortcuts_v1_shortcuts, 16);
 
 /**
  * @generated from message shortcuts.v1.ValidateTemplateResponse
@@ -660,6 +837,13 @@ export type ValidateTemplateResponse = Message<"shortcuts.v1.ValidateTemplateRes
    * @generated from field: repeated shortcuts.v1.ScopePlaceholders scopes = 4;
    */
   scopes: ScopePlaceholders[];
+
+  /**
+   * What will probably not work as meant (the body is still valid), in order of position.
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 5;
+   */
+  warnings: TemplateWarning[];
 };
 
 /**
@@ -667,7 +851,7 @@ export type ValidateTemplateResponse = Message<"shortcuts.v1.ValidateTemplateRes
  * Use `create(ValidateTemplateResponseSchema)` to create a new message.
  */
 export const ValidateTemplateResponseSchema: GenMessage<ValidateTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 14);
+  messageDesc(file_shortcuts_v1_shortcuts, 17);
 
 /**
  * A replacement set of localised bodies (wrapped so that "no change" and "none" differ).
@@ -686,7 +870,7 @@ export type VariantMap = Message<"shortcuts.v1.VariantMap"> & {
  * Use `create(VariantMapSchema)` to create a new message.
  */
 export const VariantMapSchema: GenMessage<VariantMap> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 15);
+  messageDesc(file_shortcuts_v1_shortcuts, 18);
 
 /**
  * @generated from message shortcuts.v1.ScopePlaceholders
@@ -708,7 +892,7 @@ export type ScopePlaceholders = Message<"shortcuts.v1.ScopePlaceholders"> & {
  * Use `create(ScopePlaceholdersSchema)` to create a new message.
  */
 export const ScopePlaceholdersSchema: GenMessage<ScopePlaceholders> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 16);
+  messageDesc(file_shortcuts_v1_shortcuts, 19);
 
 /**
  * @generated from message shortcuts.v1.Workspace
@@ -761,7 +945,7 @@ export type Workspace = Message<"shortcuts.v1.Workspace"> & {
  * Use `create(WorkspaceSchema)` to create a new message.
  */
 export const WorkspaceSchema: GenMessage<Workspace> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 17);
+  messageDesc(file_shortcuts_v1_shortcuts, 20);
 
 /**
  * @generated from message shortcuts.v1.CreateWorkspaceRequest
@@ -793,7 +977,7 @@ export type CreateWorkspaceRequest = Message<"shortcuts.v1.CreateWorkspaceReques
  * Use `create(CreateWorkspaceRequestSchema)` to create a new message.
  */
 export const CreateWorkspaceRequestSchema: GenMessage<CreateWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 18);
+  messageDesc(file_shortcuts_v1_shortcuts, 21);
 
 /**
  * @generated from message shortcuts.v1.GetWorkspaceRequest
@@ -810,7 +994,7 @@ export type GetWorkspaceRequest = Message<"shortcuts.v1.GetWorkspaceRequest"> & 
  * Use `create(GetWorkspaceRequestSchema)` to create a new message.
  */
 export const GetWorkspaceRequestSchema: GenMessage<GetWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 19);
+  messageDesc(file_shortcuts_v1_shortcuts, 22);
 
 /**
  * @generated from message shortcuts.v1.UpdateWorkspaceRequest
@@ -849,7 +1033,7 @@ export type UpdateWorkspaceRequest = Message<"shortcuts.v1.UpdateWorkspaceReques
  * Use `create(UpdateWorkspaceRequestSchema)` to create a new message.
  */
 export const UpdateWorkspaceRequestSchema: GenMessage<UpdateWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 20);
+  messageDesc(file_shortcuts_v1_shortcuts, 23);
 
 /**
  * @generated from message shortcuts.v1.ListWorkspacesRequest
@@ -862,7 +1046,7 @@ export type ListWorkspacesRequest = Message<"shortcuts.v1.ListWorkspacesRequest"
  * Use `create(ListWorkspacesRequestSchema)` to create a new message.
  */
 export const ListWorkspacesRequestSchema: GenMessage<ListWorkspacesRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 21);
+  messageDesc(file_shortcuts_v1_shortcuts, 24);
 
 /**
  * @generated from message shortcuts.v1.ListWorkspacesResponse
@@ -879,7 +1063,7 @@ export type ListWorkspacesResponse = Message<"shortcuts.v1.ListWorkspacesRespons
  * Use `create(ListWorkspacesResponseSchema)` to create a new message.
  */
 export const ListWorkspacesResponseSchema: GenMessage<ListWorkspacesResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 22);
+  messageDesc(file_shortcuts_v1_shortcuts, 25);
 
 /**
  * @generated from message shortcuts.v1.DescribeContextRequest
@@ -910,7 +1094,7 @@ export type DescribeContextRequest = Message<"shortcuts.v1.DescribeContextReques
  * Use `create(DescribeContextRequestSchema)` to create a new message.
  */
 export const DescribeContextRequestSchema: GenMessage<DescribeContextRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 23);
+  messageDesc(file_shortcuts_v1_shortcuts, 26);
 
 /**
  * @generated from message shortcuts.v1.ContextField
@@ -951,7 +1135,7 @@ export type ContextField = Message<"shortcuts.v1.ContextField"> & {
  * Use `create(ContextFieldSchema)` to create a new message.
  */
 export const ContextFieldSchema: GenMessage<ContextField> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 24);
+  messageDesc(file_shortcuts_v1_shortcuts, 27);
 
 /**
  * @generated from message shortcuts.v1.DescribeContextResponse
@@ -968,7 +1152,7 @@ export type DescribeContextResponse = Message<"shortcuts.v1.DescribeContextRespo
  * Use `create(DescribeContextResponseSchema)` to create a new message.
  */
 export const DescribeContextResponseSchema: GenMessage<DescribeContextResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 25);
+  messageDesc(file_shortcuts_v1_shortcuts, 28);
 
 /**
  * @generated from message shortcuts.v1.ImportShortcutsRequest
@@ -1004,7 +1188,7 @@ export type ImportShortcutsRequest = Message<"shortcuts.v1.ImportShortcutsReques
  * Use `create(ImportShortcutsRequestSchema)` to create a new message.
  */
 export const ImportShortcutsRequestSchema: GenMessage<ImportShortcutsRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 26);
+  messageDesc(file_shortcuts_v1_shortcuts, 29);
 
 /**
  * @generated from message shortcuts.v1.ImportItemResult
@@ -1056,7 +1240,7 @@ export type ImportItemResult = Message<"shortcuts.v1.ImportItemResult"> & {
  * Use `create(ImportItemResultSchema)` to create a new message.
  */
 export const ImportItemResultSchema: GenMessage<ImportItemResult> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 27);
+  messageDesc(file_shortcuts_v1_shortcuts, 30);
 
 /**
  * @generated from message shortcuts.v1.ImportShortcutsResponse
@@ -1083,7 +1267,7 @@ export type ImportShortcutsResponse = Message<"shortcuts.v1.ImportShortcutsRespo
  * Use `create(ImportShortcutsResponseSchema)` to create a new message.
  */
 export const ImportShortcutsResponseSchema: GenMessage<ImportShortcutsResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 28);
+  messageDesc(file_shortcuts_v1_shortcuts, 31);
 
 /**
  * Where one scope's data came from in a render.
@@ -1123,7 +1307,7 @@ export type DataOrigin = Message<"shortcuts.v1.DataOrigin"> & {
  * Use `create(DataOriginSchema)` to create a new message.
  */
 export const DataOriginSchema: GenMessage<DataOrigin> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 29);
+  messageDesc(file_shortcuts_v1_shortcuts, 32);
 
 /**
  * @generated from enum shortcuts.v1.DataOrigin.Origin
@@ -1167,7 +1351,7 @@ export enum DataOrigin_Origin {
  * Describes the enum shortcuts.v1.DataOrigin.Origin.
  */
 export const DataOrigin_OriginSchema: GenEnum<DataOrigin_Origin> = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 29, 0);
+  enumDesc(file_shortcuts_v1_shortcuts, 32, 0);
 
 /**
  * @generated from message shortcuts.v1.InvalidateContactRequest
@@ -1191,7 +1375,7 @@ export type InvalidateContactRequest = Message<"shortcuts.v1.InvalidateContactRe
  * Use `create(InvalidateContactRequestSchema)` to create a new message.
  */
 export const InvalidateContactRequestSchema: GenMessage<InvalidateContactRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 30);
+  messageDesc(file_shortcuts_v1_shortcuts, 33);
 
 /**
  * @generated from message shortcuts.v1.InvalidateSessionRequest
@@ -1213,7 +1397,7 @@ export type InvalidateSessionRequest = Message<"shortcuts.v1.InvalidateSessionRe
  * Use `create(InvalidateSessionRequestSchema)` to create a new message.
  */
 export const InvalidateSessionRequestSchema: GenMessage<InvalidateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 31);
+  messageDesc(file_shortcuts_v1_shortcuts, 34);
 
 /**
  * @generated from message shortcuts.v1.InvalidateResponse
@@ -1226,7 +1410,7 @@ export type InvalidateResponse = Message<"shortcuts.v1.InvalidateResponse"> & {
  * Use `create(InvalidateResponseSchema)` to create a new message.
  */
 export const InvalidateResponseSchema: GenMessage<InvalidateResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 32);
+  messageDesc(file_shortcuts_v1_shortcuts, 35);
 
 /**
  * @generated from message shortcuts.v1.GetContactRequest
@@ -1250,7 +1434,7 @@ export type GetContactRequest = Message<"shortcuts.v1.GetContactRequest"> & {
  * Use `create(GetContactRequestSchema)` to create a new message.
  */
 export const GetContactRequestSchema: GenMessage<GetContactRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 33);
+  messageDesc(file_shortcuts_v1_shortcuts, 36);
 
 /**
  * @generated from message shortcuts.v1.GetSessionRequest
@@ -1272,7 +1456,7 @@ export type GetSessionRequest = Message<"shortcuts.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 34);
+  messageDesc(file_shortcuts_v1_shortcuts, 37);
 
 /**
  * @generated from message shortcuts.v1.ContactData
@@ -1299,7 +1483,7 @@ export type ContactData = Message<"shortcuts.v1.ContactData"> & {
  * Use `create(ContactDataSchema)` to create a new message.
  */
 export const ContactDataSchema: GenMessage<ContactData> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 35);
+  messageDesc(file_shortcuts_v1_shortcuts, 38);
 
 /**
  * @generated from message shortcuts.v1.SessionData
@@ -1325,7 +1509,7 @@ export type SessionData = Message<"shortcuts.v1.SessionData"> & {
  * Use `create(SessionDataSchema)` to create a new message.
  */
 export const SessionDataSchema: GenMessage<SessionData> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 36);
+  messageDesc(file_shortcuts_v1_shortcuts, 39);
 
 /**
  * @generated from message shortcuts.v1.SearchShortcutsRequest
@@ -1371,7 +1555,7 @@ export type SearchShortcutsRequest = Message<"shortcuts.v1.SearchShortcutsReques
  * Use `create(SearchShortcutsRequestSchema)` to create a new message.
  */
 export const SearchShortcutsRequestSchema: GenMessage<SearchShortcutsRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 37);
+  messageDesc(file_shortcuts_v1_shortcuts, 40);
 
 /**
  * @generated from message shortcuts.v1.SearchShortcutsResponse
@@ -1390,7 +1574,7 @@ export type SearchShortcutsResponse = Message<"shortcuts.v1.SearchShortcutsRespo
  * Use `create(SearchShortcutsResponseSchema)` to create a new message.
  */
 export const SearchShortcutsResponseSchema: GenMessage<SearchShortcutsResponse> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 38);
+  messageDesc(file_shortcuts_v1_shortcuts, 41);
 
 /**
  * A matched part of a text: [start, end) in UTF-16 code units, the unit of JavaScript
@@ -1415,7 +1599,7 @@ export type TextRange = Message<"shortcuts.v1.TextRange"> & {
  * Use `create(TextRangeSchema)` to create a new message.
  */
 export const TextRangeSchema: GenMessage<TextRange> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 39);
+  messageDesc(file_shortcuts_v1_shortcuts, 42);
 
 /**
  * The matched parts of one of a shortcut's tags.
@@ -1441,7 +1625,7 @@ export type TagHighlight = Message<"shortcuts.v1.TagHighlight"> & {
  * Use `create(TagHighlightSchema)` to create a new message.
  */
 export const TagHighlightSchema: GenMessage<TagHighlight> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 40);
+  messageDesc(file_shortcuts_v1_shortcuts, 43);
 
 /**
  * A shortcut summary as the typeahead shows it, with what the query matched.
@@ -1515,6 +1699,13 @@ export type ShortcutMatch = Message<"shortcuts.v1.ShortcutMatch"> & {
    * @generated from field: repeated shortcuts.v1.TextRange preview_highlights = 12;
    */
   previewHighlights: TextRange[];
+
+  /**
+   * What the shortcut asks the agent for, so that a composer can show the form at once.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 13;
+   */
+  inputs: ShortcutInput[];
 };
 
 /**
@@ -1522,7 +1713,7 @@ export type ShortcutMatch = Message<"shortcuts.v1.ShortcutMatch"> & {
  * Use `create(ShortcutMatchSchema)` to create a new message.
  */
 export const ShortcutMatchSchema: GenMessage<ShortcutMatch> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 41);
+  messageDesc(file_shortcuts_v1_shortcuts, 44);
 
 /**
  * @generated from message shortcuts.v1.BatchRenderRequest
@@ -1594,7 +1785,7 @@ export type BatchRenderRequest = Message<"shortcuts.v1.BatchRenderRequest"> & {
  * Use `create(BatchRenderRequestSchema)` to create a new message.
  */
 export const BatchRenderRequestSchema: GenMessage<BatchRenderRequest> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 42);
+  messageDesc(file_shortcuts_v1_shortcuts, 45);
 
 /**
  * @generated from message shortcuts.v1.BatchRecipient
@@ -1627,7 +1818,7 @@ export type BatchRecipient = Message<"shortcuts.v1.BatchRecipient"> & {
  * Use `create(BatchRecipientSchema)` to create a new message.
  */
 export const BatchRecipientSchema: GenMessage<BatchRecipient> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 43);
+  messageDesc(file_shortcuts_v1_shortcuts, 46);
 
 /**
  * The outcome for one recipient.
@@ -1665,7 +1856,7 @@ export type BatchRenderResult = Message<"shortcuts.v1.BatchRenderResult"> & {
  * Use `create(BatchRenderResultSchema)` to create a new message.
  */
 export const BatchRenderResultSchema: GenMessage<BatchRenderResult> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 44);
+  messageDesc(file_shortcuts_v1_shortcuts, 47);
 
 /**
  * Why one recipient could not be rendered (the rest of the batch is unaffected).
@@ -1701,7 +1892,74 @@ export type RecipientError = Message<"shortcuts.v1.RecipientError"> & {
  * Use `create(RecipientErrorSchema)` to create a new message.
  */
 export const RecipientErrorSchema: GenMessage<RecipientError> = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 45);
+  messageDesc(file_shortcuts_v1_shortcuts, 48);
+
+/**
+ * The kind of value an input takes, checked when a render supplies it in `vars`.
+ *
+ * @generated from enum shortcuts.v1.InputType
+ */
+export enum InputType {
+  /**
+   * @generated from enum value: INPUT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Any text (a string, number or boolean).
+   *
+   * @generated from enum value: INPUT_TYPE_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * A number, or a string holding one (`"12.5"`): formatted by `number`.
+   *
+   * @generated from enum value: INPUT_TYPE_NUMBER = 2;
+   */
+  NUMBER = 2,
+
+  /**
+   * An amount, as NUMBER: formatted by `currency`.
+   *
+   * @generated from enum value: INPUT_TYPE_MONEY = 3;
+   */
+  MONEY = 3,
+
+  /**
+   * A date (`2026-03-01`) or date and time (RFC 3339): formatted by `date`.
+   *
+   * @generated from enum value: INPUT_TYPE_DATE = 4;
+   */
+  DATE = 4,
+
+  /**
+   * One of `choices`.
+   *
+   * @generated from enum value: INPUT_TYPE_CHOICE = 5;
+   */
+  CHOICE = 5,
+
+  /**
+   * An email address.
+   *
+   * @generated from enum value: INPUT_TYPE_EMAIL = 6;
+   */
+  EMAIL = 6,
+
+  /**
+   * An `http` or `https` URL.
+   *
+   * @generated from enum value: INPUT_TYPE_URL = 7;
+   */
+  URL = 7,
+}
+
+/**
+ * Describes the enum shortcuts.v1.InputType.
+ */
+export const InputTypeSchema: GenEnum<InputType> = /*@__PURE__*/
+  enumDesc(file_shortcuts_v1_shortcuts, 0);
 
 /**
  * @generated from enum shortcuts.v1.ImportFormat
@@ -1745,7 +2003,7 @@ export enum ImportFormat {
  * Describes the enum shortcuts.v1.ImportFormat.
  */
 export const ImportFormatSchema: GenEnum<ImportFormat> = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 0);
+  enumDesc(file_shortcuts_v1_shortcuts, 1);
 
 /**
  * Why a shortcut matched, which is also its rank: a lower value ranks higher.
@@ -1798,7 +2056,7 @@ export enum MatchKind {
  * Describes the enum shortcuts.v1.MatchKind.
  */
 export const MatchKindSchema: GenEnum<MatchKind> = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 1);
+  enumDesc(file_shortcuts_v1_shortcuts, 2);
 
 /**
  * @generated from service shortcuts.v1.ShortcutService
