@@ -16,7 +16,7 @@ use std::time::Instant;
 use minijinja::Value;
 
 use crate::catalog::{Catalog, Entry, ShortcutInput, ShortcutKey, inputs};
-use crate::data::{DataOrigin, DataService, FetchOptions};
+use crate::data::{DataOrigin, DataService, FetchOptions, Origin};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::telemetry;
@@ -154,6 +154,17 @@ impl Renderer {
             self.data.scope(ws, &request.contact_id, request.fetch),
             self.data.scope(ws, &request.session_id, request.fetch),
         )?;
+        // Data fresh from its source teaches the workspace's custom keys (write-time
+        // "did you mean"); cached data was learned from when it was fetched.
+        for scope in [&contact, &session] {
+            if let Some(origin) = &scope.origin
+                && origin.origin == Origin::Upstream
+            {
+                self.catalog
+                    .custom_keys()
+                    .learn(ws, origin.scope, &scope.value);
+            }
+        }
         let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
             .into_iter()
             .flatten()

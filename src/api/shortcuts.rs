@@ -10,8 +10,9 @@ pub(super) async fn create_shortcut(
     api: &ShortcutApi,
     r: pb::CreateShortcutRequest,
 ) -> Result<pb::Shortcut> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let new = NewShortcut {
-        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
+        workspace_id: workspace.clone(),
         bang: r.bang,
         title: r.title,
         body: r.body,
@@ -21,7 +22,8 @@ pub(super) async fn create_shortcut(
         inputs: convert::input_declarations(r.inputs)?,
     };
     let entry = api.catalog.create(new).await?;
-    let warnings = api.catalog.warnings(&entry.shortcut);
+    let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
+    let warnings = api.catalog.warnings(&entry.shortcut, &known);
     Ok(convert::written_shortcut(&entry, warnings))
 }
 
@@ -56,7 +58,8 @@ pub(super) async fn update_shortcut(
         .catalog
         .update(&workspace, &id, r.version, changes)
         .await?;
-    let warnings = api.catalog.warnings(&entry.shortcut);
+    let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
+    let warnings = api.catalog.warnings(&entry.shortcut, &known);
     Ok(convert::written_shortcut(&entry, warnings))
 }
 

@@ -5,7 +5,9 @@
 //! template already compiled.
 
 pub mod inputs;
+pub mod keys;
 pub mod model;
+pub mod paths;
 pub mod search;
 pub mod store;
 pub mod validate;
@@ -91,6 +93,8 @@ pub struct Catalog {
     workspace_records: Arc<Workspaces>,
     workspaces: RwLock<HashMap<String, Workspace>>,
     search: SearchIndex,
+    /// The custom keys learned from the workspaces' data.
+    custom_keys: keys::CustomKeys,
 }
 
 impl Catalog {
@@ -98,6 +102,7 @@ impl Catalog {
     pub async fn load(store: Arc<dyn Store>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
             workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
+            custom_keys: keys::CustomKeys::new(store.clone()),
             store,
             engine,
             workspaces: RwLock::default(),
@@ -201,6 +206,11 @@ impl Catalog {
             .collect()
     }
 
+    /// The custom keys learned from the workspaces' contact and session data.
+    pub fn custom_keys(&self) -> &keys::CustomKeys {
+        &self.custom_keys
+    }
+
     /// The typeahead index, kept in step with memory by `apply` and `forget`.
     pub fn search(&self) -> &SearchIndex {
         &self.search
@@ -215,18 +225,25 @@ impl Catalog {
 
     /// Checks a body that is to be saved with `inputs` (already checked): its errors, the
     /// placeholders it reads, and every warning, the inputs' included.
-    pub fn validate(&self, body: &str, inputs: &[ShortcutInput]) -> Result<Validation> {
+    pub fn validate(
+        &self,
+        body: &str,
+        inputs: &[ShortcutInput],
+        known: &paths::KnownPaths,
+    ) -> Result<Validation> {
         validate::body(body, self.engine.limits().max_template_bytes)?;
         let mut validation = self.engine.validate(body);
-        let mut warnings = inputs::undeclared("body", &validation, inputs);
+        let mut warnings = paths::unknown("body", &validation, known);
+        warnings.extend(inputs::undeclared("body", &validation, inputs));
         warnings.extend(inputs::unused(&[&validation], inputs));
         validation.warnings.extend(warnings);
+        sort_warnings(&mut validation.warnings);
         Ok(validation)
     }
 
     /// What ValidateTemplate would warn about in a saved shortcut: its body, each variant,
     /// and its inputs. Write time only: it parses the texts again.
-    pub fn warnings(&self, shortcut: &Shortcut) -> Vec<TemplateWarning> {
+    pub fn warnings(&self, shortcut: &Shortcut, known: &paths::KnownPaths) -> Vec<TemplateWarning> {
         let texts: Vec<(String, &str)> =
             std::iter::once(("body".to_string(), shortcut.body.as_str()))
                 .chain(
@@ -242,11 +259,14 @@ impl Catalog {
             .collect();
         let mut out = Vec::new();
         for ((field, _), validation) in texts.iter().zip(&validations) {
+            let start = out.len();
             out.extend(validation.warnings.iter().cloned().map(|mut w| {
                 w.field = field.clone();
                 w
             }));
+            out.extend(paths::unknown(field, validation, known));
             out.extend(inputs::undeclared(field, validation, &shortcut.inputs));
+            sort_warnings(&mut out[start..]);
         }
         let all: Vec<&Validation> = validations.iter().collect();
         out.extend(inputs::unused(&all, &shortcut.inputs));
@@ -494,6 +514,11 @@ impl Catalog {
             .map(|(k, v)| (k.clone(), v.by_id.len()))
             .collect()
     }
+}
+
+/// A text's warnings in order of position; those about no position (inputs) last.
+fn sort_warnings(warnings: &mut [TemplateWarning]) {
+    warnings.sort_by_key(|w| (w.line == 0, w.line, w.column));
 }
 
 fn body_error(problems: Vec<TemplateDiagnostic>) -> Error {

@@ -10,7 +10,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::db_error;
 use super::row::{ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json};
-use crate::catalog::store::{SeedMarkers, ShortcutStore, WorkspaceStore};
+use crate::catalog::store::{CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore};
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
@@ -287,5 +287,65 @@ where
         .await
         .map_err(|e| db_error(e, None))?;
         Ok(())
+    }
+}
+
+/// Most keys read back per workspace (the learning side bounds them per scope too).
+const MAX_CUSTOM_KEYS: i64 = 2000;
+
+#[async_trait]
+impl<DB: Backend> CustomKeyStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> (String, String): FromRow<'r, DB::Row>,
+{
+    async fn record_custom_keys(
+        &self,
+        workspace_id: &str,
+        kind: crate::ids::ScopeKind,
+        keys: &[String],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO custom_keys (workspace_id, scope, key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(workspace_id)
+            .bind(kind.name())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        }
+        tx.commit().await.map_err(|e| db_error(e, None))?;
+        Ok(())
+    }
+
+    async fn custom_keys(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Vec<(crate::ids::ScopeKind, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT scope, key FROM custom_keys WHERE workspace_id = $1 ORDER BY scope, key LIMIT $2",
+        )
+        .bind(workspace_id)
+        .bind(MAX_CUSTOM_KEYS)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(scope, key)| {
+                let kind = match scope.as_str() {
+                    "contact" => crate::ids::ScopeKind::Contact,
+                    "session" => crate::ids::ScopeKind::Session,
+                    _ => return None,
+                };
+                Some((kind, key))
+            })
+            .collect())
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct FilterUse {
     pub args: Vec<Option<minijinja::Value>>,
     /// Keyword arguments that are literals.
     pub kwargs: Vec<(String, minijinja::Value)>,
+    /// The value filtered, when it is a literal (`<<"x" | fallback("y")>>`).
+    pub input: Option<minijinja::Value>,
 }
 
 /// A construct that is not allowed in a shortcut (includes, imports, inheritance).
@@ -219,6 +221,7 @@ impl Analysis {
                     span: f.span(),
                     args,
                     kwargs,
+                    input: f.expr.as_ref().and_then(|e| e.as_const()),
                 });
                 self.call_args(&f.args);
             }

@@ -13,7 +13,7 @@ use super::formatting;
 use super::limits::{LimitHit, MAX_OUTPUT_BYTES_FLAG, RENDER_FUEL_FLAG, RenderLimits, Stopped};
 use super::reply;
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
-use super::{RenderError, SCOPES};
+use super::{RenderError, SCOPES, lint};
 
 /// Names a template may use without declaring them, besides the scopes.
 const GLOBALS: &[&str] = &[
@@ -163,14 +163,39 @@ impl Engine {
 
     fn check(&self, source: &str) -> (Option<CompiledTemplate>, Validation) {
         let mut validation = Validation::default();
-        let ast = match machinery::parse(source, "body", self.syntax.clone()) {
-            Ok(ast) => ast,
+        // After a syntax error, the broken construct is stepped over and the rest checked,
+        // so that one answer lists every independent error; nothing is compiled then.
+        let repaired;
+        let (ast, text) = match parse_body(source, &self.syntax) {
+            Ok(ast) => (ast, source),
             Err(err) => {
                 validation.errors.push(diagnostic_from_error(source, &err));
-                return (None, validation);
+                let first = err.range().unwrap_or(source.len()..source.len());
+                let (later, text) =
+                    lint::recover(source, first, |t| parse_body(t, &self.syntax).map(drop));
+                validation
+                    .errors
+                    .extend(later.iter().map(|e| diagnostic_from_error(source, e)));
+                lint::explain_braces(source, &mut validation.errors);
+                let Some(text) = text else {
+                    return (None, validation);
+                };
+                repaired = text;
+                match parse_body(&repaired, &self.syntax) {
+                    Ok(ast) => (ast, repaired.as_str()),
+                    Err(_) => return (None, validation),
+                }
             }
         };
         let analysis = Analysis::of(&ast);
+        let warnings = &mut validation.warnings;
+        warnings.extend(lint::foreign_braces(source, |offset| {
+            line_col(source, offset)
+        }));
+        for filter in &analysis.filters {
+            let position = line_col(source, filter.span.start_offset as usize);
+            warnings.extend(lint::fallback_on_literal(filter, position));
+        }
         let errors = &mut validation.errors;
         for forbidden in &analysis.forbidden {
             errors.push(at(
@@ -201,8 +226,8 @@ impl Engine {
         }
 
         let emits = analysis.emits.iter();
-        let plain = instrument(source, emits.clone().filter(|e| e.bypasses_formatter));
-        let traced = instrument(source, emits);
+        let plain = instrument(text, emits.clone().filter(|e| e.bypasses_formatter));
+        let traced = instrument(text, emits);
         // The traced body is compiled when a render first needs it; should the
         // instrumentation break a template, that is reported now, when it is written.
         let compiled = machinery::parse(&traced, TRACED_BODY, self.syntax.clone())
@@ -250,6 +275,7 @@ impl Engine {
             }
         }
         errors.sort_by_key(|e| (e.line, e.column));
+        validation.warnings.sort_by_key(|w| (w.line, w.column));
         let compiled = compiled.with_placeholders(validation.placeholders.clone());
         (Some(compiled), validation)
     }
@@ -465,6 +491,13 @@ fn instrument<'a>(source: &str, emits: impl Iterator<Item = &'a Emit>) -> String
     }
     out.push_str(&source[cursor..]);
     out
+}
+
+fn parse_body<'s>(
+    text: &'s str,
+    syntax: &SyntaxConfig,
+) -> Result<machinery::ast::Stmt<'s>, minijinja::Error> {
+    machinery::parse(text, "body", syntax.clone())
 }
 
 fn at(source: &str, span: Span, message: String) -> TemplateDiagnostic {

@@ -14,6 +14,7 @@ mod engine;
 mod filters;
 mod formatting;
 mod limits;
+mod lint;
 pub mod locale;
 mod names;
 mod reply;

@@ -22,6 +22,7 @@ mod search;
 mod security;
 mod server;
 mod variants;
+mod warnings;
 mod web;
 mod workspaces;
 

@@ -1116,7 +1116,8 @@ export type ContextField = Message<"shortcuts.v1.ContextField"> & {
 
   /**
    * `contact`, `session`: from the given record; `native`: a field data sources fill;
-   * `workspace`: the workspace record; `convention`: what callers usually send.
+   * `workspace`: the workspace record; `convention`: what callers usually send;
+   * `learned`: a custom key this workspace's fetched data has shown (no record given).
    *
    * @generated from field: string source = 3;
    */
