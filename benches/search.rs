@@ -48,9 +48,11 @@ fn main() {
                 update_time: now,
                 variants: Default::default(),
                 inputs: vec![],
+                snippet: false,
             },
             template,
             variants: Default::default(),
+            includes: vec![],
         });
         index.upsert(&entry);
         // Some shortcuts are used a lot, most a little or never.

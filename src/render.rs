@@ -129,7 +129,7 @@ impl Renderer {
                 )
             }
             Target::Inline(body) => {
-                inline = self.catalog.compile(body)?;
+                inline = self.catalog.compile_inline(ws, body)?;
                 (&inline, String::new(), 0, &[])
             }
             Target::Resolved(resolved) => {
@@ -330,7 +330,7 @@ impl Renderer {
                 self.catalog.get(workspace_id, &key)?,
             )?)),
             Target::Inline(body) => Ok(ResolvedTemplate::Inline(Arc::new(
-                self.catalog.compile(&body)?,
+                self.catalog.compile_inline(workspace_id, &body)?,
             ))),
             Target::Resolved(resolved) => Ok(resolved),
         }

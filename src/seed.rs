@@ -97,6 +97,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             disabled: false,
             variants: Default::default(),
             inputs: starter.inputs,
+            snippet: false,
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

@@ -10,3 +10,7 @@ CREATE TABLE IF NOT EXISTS custom_keys (
     key          TEXT NOT NULL,
     PRIMARY KEY (workspace_id, scope, key)
 );
+
+-- A snippet is included by other shortcuts (`{% include "bang" %}`) and not offered in the
+-- typeahead.
+ALTER TABLE shortcuts ADD COLUMN snippet INTEGER NOT NULL DEFAULT 0;

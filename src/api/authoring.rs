@@ -13,7 +13,7 @@ pub(super) async fn validate_template(
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let inputs = crate::catalog::inputs::check(&convert::input_declarations(r.inputs)?)?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
-    let validation = api.catalog.validate(&r.body, &inputs, &known)?;
+    let validation = api.catalog.validate(&workspace, &r.body, &inputs, &known)?;
     let scopes = convert::scopes(validation.by_scope());
     Ok(pb::ValidateTemplateResponse {
         valid: validation.errors.is_empty(),

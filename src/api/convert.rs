@@ -28,6 +28,7 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         variants: s.variants.clone().into_iter().collect(),
         inputs: inputs(&s.inputs),
         warnings: vec![],
+        snippet: s.snippet,
     }
 }
 

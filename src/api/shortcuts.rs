@@ -20,6 +20,7 @@ pub(super) async fn create_shortcut(
         disabled: r.disabled,
         variants: r.variants.into_iter().collect(),
         inputs: convert::input_declarations(r.inputs)?,
+        snippet: r.snippet,
     };
     let entry = api.catalog.create(new).await?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
@@ -53,6 +54,7 @@ pub(super) async fn update_shortcut(
             .inputs
             .map(|list| convert::input_declarations(list.inputs))
             .transpose()?,
+        snippet: r.snippet,
     };
     let entry = api
         .catalog

@@ -20,6 +20,9 @@ pub struct Shortcut {
     pub variants: BTreeMap<String, String>,
     /// What the shortcut asks the agent for, each read as `<<vars.NAME>>`.
     pub inputs: Vec<ShortcutInput>,
+    /// A piece other shortcuts include (`{% include "bang" %}`); not offered in the
+    /// typeahead.
+    pub snippet: bool,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -49,6 +52,7 @@ pub struct NewShortcut {
     /// Localised bodies by language tag.
     pub variants: BTreeMap<String, String>,
     pub inputs: Vec<ShortcutInput>,
+    pub snippet: bool,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -63,6 +67,7 @@ pub struct ShortcutChanges {
     pub variants: Option<BTreeMap<String, String>>,
     /// A replacement list of inputs.
     pub inputs: Option<Vec<ShortcutInput>>,
+    pub snippet: Option<bool>,
 }
 
 /// A value the shortcut asks the agent for (stored as JSON, so the field names are part of

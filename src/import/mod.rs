@@ -143,6 +143,7 @@ fn prepare(
         disabled: item.disabled,
         variants: Default::default(),
         inputs: vec![],
+        snippet: false,
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

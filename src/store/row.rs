@@ -21,6 +21,7 @@ pub struct ShortcutRow {
     pub variants: String,
     /// A JSON array of inputs (`catalog::ShortcutInput`).
     pub inputs: String,
+    pub snippet: bool,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -47,6 +48,7 @@ impl TryFrom<ShortcutRow> for Shortcut {
             disabled: row.disabled,
             variants,
             inputs,
+            snippet: row.snippet,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),

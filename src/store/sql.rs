@@ -33,7 +33,7 @@ pub struct SqlStore<DB: Backend> {
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
 macro_rules! select_shortcuts {
     () => {
-        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, version, create_time, update_time FROM shortcuts"
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time FROM shortcuts"
     };
 }
 
@@ -41,8 +41,8 @@ const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
-const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, version, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
@@ -88,8 +88,8 @@ where
         let key = bang_key(&s.bang);
         let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
         let done = sqlx::query(
-            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, version = $9, update_time = $10
-             WHERE id = $11 AND workspace_id = $12 AND version = $13",
+            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11
+             WHERE id = $12 AND workspace_id = $13 AND version = $14",
         )
         .bind(s.bang.as_str())
         .bind(key.as_str())
@@ -99,6 +99,7 @@ where
         .bind(s.disabled)
         .bind(variants.as_str())
         .bind(inputs.as_str())
+        .bind(s.snippet)
         .bind(s.version as i64)
         .bind(millis(s.update_time))
         .bind(s.id.as_str())
@@ -164,6 +165,7 @@ where
         .bind(s.disabled)
         .bind(variants_json(s).as_str())
         .bind(inputs_json(s).as_str())
+        .bind(s.snippet)
         .bind(s.version as i64)
         .bind(millis(s.create_time))
         .bind(millis(s.update_time))

@@ -74,6 +74,7 @@ mod tests {
             disabled: false,
             variants: [("fr".to_string(), "c".to_string())].into(),
             inputs: vec![],
+            snippet: false,
             version: 1,
             create_time: now(),
             update_time: now(),

@@ -55,6 +55,8 @@ pub(crate) struct Analysis {
     pub filters: Vec<FilterUse>,
     pub tests: Vec<(String, Span)>,
     pub forbidden: Vec<Forbidden>,
+    /// `{% include "name" %}` statements: the snippet's name and where.
+    pub includes: Vec<(String, Span)>,
 }
 
 impl Analysis {
@@ -129,7 +131,15 @@ impl Analysis {
             }
             Stmt::Block(b) => self.stmts(&b.body),
             Stmt::Extends(e) => self.forbid("`extends`", e.span()),
-            Stmt::Include(i) => self.forbid("`include`", i.span()),
+            Stmt::Include(i) => match i.name.as_const() {
+                Some(name) if !i.ignore_missing && name.as_str().is_some() => self
+                    .includes
+                    .push((name.as_str().unwrap_or_default().to_string(), i.span())),
+                _ => self.forbid(
+                    "`include` of anything but a snippet's name in quotes",
+                    i.span(),
+                ),
+            },
             Stmt::Import(i) => self.forbid("`import`", i.span()),
             Stmt::FromImport(i) => self.forbid("`from … import`", i.span()),
             Stmt::Macro(m) => {

@@ -8,23 +8,19 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use super::analysis::{Analysis, Emit};
 use super::budget::{self, Control};
 use super::compiled::{Body, CompiledTemplate};
-use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
+use super::filters::{
+    BUILTIN_FILTERS, GLOBAL_FUNCTIONS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments,
+};
 use super::formatting;
+use super::include::{self, NoSnippets, Snippets};
 use super::limits::{LimitHit, MAX_OUTPUT_BYTES_FLAG, RENDER_FUEL_FLAG, RenderLimits, Stopped};
 use super::reply;
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
 use super::{RenderError, SCOPES, lint};
 
-/// Names a template may use without declaring them, besides the scopes.
-const GLOBALS: &[&str] = &[
-    "range",
-    "dict",
-    "namespace",
-    "loop",
-    "caller",
-    "varargs",
-    "kwargs",
-];
+/// Names a template may use without declaring them, besides the scopes and
+/// [`GLOBAL_FUNCTIONS`].
+const GLOBALS: &[&str] = &["loop", "caller", "varargs", "kwargs"];
 
 pub use crate::error::TemplateDiagnostic;
 
@@ -37,6 +33,8 @@ pub struct Validation {
     pub positions: Vec<(u32, u32)>,
     /// What will probably not work as the author meant (the template is still valid).
     pub warnings: Vec<TemplateWarning>,
+    /// The snippets the template includes, directly or not (lower-cased names).
+    pub includes: Vec<String>,
 }
 
 /// A write-time warning: the template is valid but probably does not do what its author
@@ -117,6 +115,7 @@ impl Engine {
         env.set_debug(false);
         env.remove_global("debug");
         env.add_function("range", bounded_range(limits.max_range));
+        env.add_global("now", Value::from_object(super::filters::Now));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
         let max_output_bytes = limits.max_output_bytes;
@@ -147,21 +146,48 @@ impl Engine {
         self.limits
     }
 
-    /// Checks a template and compiles it, or returns every problem found.
+    /// Checks a template and compiles it, or returns every problem found. Includes are
+    /// refused (see [`Engine::compile_with`]).
     pub fn compile(&self, source: &str) -> Result<CompiledTemplate, Vec<TemplateDiagnostic>> {
-        let (compiled, validation) = self.check(source);
+        self.compile_with(source, None, &NoSnippets).map(|(c, _)| c)
+    }
+
+    /// Checks and compiles the body of `own` (a bang; `None` for an inline body), its
+    /// includes replaced by the snippets' bodies. Returns the snippets it uses.
+    pub fn compile_with(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> Result<(CompiledTemplate, Vec<String>), Vec<TemplateDiagnostic>> {
+        let (compiled, validation) = self.check(source, own, snippets);
         match compiled {
-            Some(compiled) if validation.errors.is_empty() => Ok(compiled),
+            Some(compiled) if validation.errors.is_empty() => Ok((compiled, validation.includes)),
             _ => Err(validation.errors),
         }
     }
 
     /// Checks a template: its errors and the placeholders it reads.
     pub fn validate(&self, source: &str) -> Validation {
-        self.check(source).1
+        self.check(source, None, &NoSnippets).1
     }
 
-    fn check(&self, source: &str) -> (Option<CompiledTemplate>, Validation) {
+    /// [`Engine::validate`] with the workspace's snippets available to `include`.
+    pub fn validate_with(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> Validation {
+        self.check(source, own, snippets).1
+    }
+
+    fn check(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> (Option<CompiledTemplate>, Validation) {
         let mut validation = Validation::default();
         // After a syntax error, the broken construct is stepped over and the rest checked,
         // so that one answer lists every independent error; nothing is compiled then.
@@ -218,6 +244,15 @@ impl Engine {
                 errors.push(at(source, filter.span, message));
             }
         }
+        for (name, span) in &analysis.includes {
+            // Including itself is a cycle, which the expansion below reports as such.
+            if own.is_some_and(|own| own.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            if let Err(message) = snippets.body(name) {
+                errors.push(at(source, *span, message));
+            }
+        }
         for (name, span) in &analysis.tests {
             if !KNOWN_TESTS.contains(&name.as_str()) {
                 let hint = did_you_mean(name, KNOWN_TESTS.iter().copied());
@@ -250,7 +285,10 @@ impl Engine {
         let mut reported_roots: Vec<&str> = Vec::new();
         for path in &analysis.paths {
             let root = path.root.as_str();
-            if !undeclared.contains(root) || GLOBALS.contains(&root) {
+            if !undeclared.contains(root)
+                || GLOBALS.contains(&root)
+                || GLOBAL_FUNCTIONS.contains(&root)
+            {
                 continue;
             }
             if SCOPES.contains(&root) {
@@ -276,8 +314,34 @@ impl Engine {
         }
         errors.sort_by_key(|e| (e.line, e.column));
         validation.warnings.sort_by_key(|w| (w.line, w.column));
-        let compiled = compiled.with_placeholders(validation.placeholders.clone());
-        (Some(compiled), validation)
+        let Some((_, first_include)) = analysis.includes.first() else {
+            let compiled = compiled.with_placeholders(validation.placeholders.clone());
+            return (Some(compiled), validation);
+        };
+        if !validation.errors.is_empty() {
+            return (None, validation);
+        }
+        // The includes are replaced by the snippets' bodies and the whole compiled as one
+        // program; its problems are reported at the first include.
+        let max_bytes = self.limits.max_template_bytes * include::EXPANSION_FACTOR;
+        let expanded = match include::expand(own, text, snippets, max_bytes) {
+            Ok(expanded) => expanded,
+            Err(message) => {
+                validation.errors.push(at(source, *first_include, message));
+                return (None, validation);
+            }
+        };
+        let (compiled, inner) = self.check(&expanded.text, None, &NoSnippets);
+        for problem in inner.errors {
+            validation.errors.push(at(
+                source,
+                *first_include,
+                format!("in an included snippet: {}", problem.message),
+            ));
+        }
+        validation.includes = expanded.includes;
+        let compiled = compiled.map(|c| c.with_placeholders(validation.placeholders.clone()));
+        (compiled, validation)
     }
 
     /// Renders a compiled template against a context of scopes, with the full fuel and no

@@ -13,6 +13,7 @@ pub mod dates;
 mod engine;
 mod filters;
 mod formatting;
+pub mod include;
 mod limits;
 mod lint;
 pub mod locale;

@@ -21,6 +21,7 @@ mod replicas;
 mod search;
 mod security;
 mod server;
+mod snippets;
 mod variants;
 mod warnings;
 mod web;
@@ -45,6 +46,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         disabled: false,
         variants: Default::default(),
         inputs: vec![],
+        snippet: false,
     }
 }
 

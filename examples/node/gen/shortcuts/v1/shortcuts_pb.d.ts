@@ -100,6 +100,15 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
    * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 13;
    */
   warnings: TemplateWarning[];
+
+  /**
+   * A piece of other replies (a signature, a disclaimer): other shortcuts of the workspace
+   * include it with `{% include "BANG" %}`; the typeahead never offers it. Its changes
+   * show in every shortcut that includes it.
+   *
+   * @generated from field: bool snippet = 14;
+   */
+  snippet: boolean;
 };
 
 /**
@@ -284,6 +293,11 @@ export declare type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcut
    * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 8;
    */
   inputs: ShortcutInput[];
+
+  /**
+   * @generated from field: bool snippet = 9;
+   */
+  snippet: boolean;
 };
 
 /**
@@ -404,6 +418,11 @@ export declare type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcut
    * @generated from field: shortcuts.v1.InputList inputs = 10;
    */
   inputs?: InputList | undefined;
+
+  /**
+   * @generated from field: optional bool snippet = 11;
+   */
+  snippet?: boolean | undefined;
 };
 
 /**
