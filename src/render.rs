@@ -68,6 +68,44 @@ pub struct RenderOutcome {
     pub format_locale: String,
     /// The shortcut's required inputs that the request did not supply (nor a default).
     pub needs_input: Vec<String>,
+    /// Where the locale (variant and formatting) came from.
+    pub locale_source: LocaleSource,
+}
+
+/// Where a render's locale came from, first found first: the request, the conversation
+/// (`session.locale`), the contact (`contact.locale`), the workspace's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocaleSource {
+    Request,
+    Session,
+    Contact,
+    Workspace,
+}
+
+/// The locale a render uses and where it came from. The session's and contact's come
+/// from data already fetched for the render: no upstream call is added. A value that is
+/// not a language tag is passed over.
+fn resolve_locale(
+    requested: &str,
+    session: &Value,
+    contact: &Value,
+    default: &str,
+) -> (String, LocaleSource) {
+    if !requested.is_empty() {
+        return (requested.to_string(), LocaleSource::Request);
+    }
+    for (scope, source) in [
+        (session, LocaleSource::Session),
+        (contact, LocaleSource::Contact),
+    ] {
+        if let Ok(value) = scope.get_attr("locale")
+            && let Some(tag) = value.as_str()
+            && locale::is_language_tag(tag)
+        {
+            return (tag.to_string(), source);
+        }
+    }
+    (default.to_string(), LocaleSource::Workspace)
 }
 
 pub struct Renderer {
@@ -99,45 +137,28 @@ impl Renderer {
         let ws = &request.workspace_id;
         validate_locale(&request.locale)?;
         let workspace = self.catalog.workspace_records().resolve(ws);
-        let wanted = if request.locale.is_empty() {
-            workspace.record.default_locale.as_str()
-        } else {
-            request.locale.as_str()
-        };
-        let settings = RenderSettings {
-            locale: Locale::find(wanted).unwrap_or(workspace.locale),
-            time_zone: workspace.zone,
-            now: chrono::Utc::now(),
-        };
-        let (entry, inline);
-        let mut variant_locale = String::new();
-        let (template, shortcut_id, shortcut_version, inputs): (
-            &CompiledTemplate,
-            String,
-            u64,
-            &[ShortcutInput],
-        ) = match &request.target {
-            Target::Stored(key) => {
-                entry = enabled(self.catalog.get(ws, key)?)?;
-                let (template, tag) = entry.template_for(wanted);
-                variant_locale = tag.to_string();
-                (
-                    template,
-                    entry.shortcut.id.clone(),
-                    entry.shortcut.version,
-                    &entry.shortcut.inputs,
-                )
-            }
-            Target::Inline(body) => {
-                inline = self.catalog.compile_inline(ws, body)?;
-                (&inline, String::new(), 0, &[])
-            }
-            Target::Resolved(resolved) => {
-                let (template, id, version, tag) = resolved.parts(wanted);
-                variant_locale = tag;
-                (template, id, version, resolved.inputs())
-            }
-        };
+        // The shortcut is looked up (and its inputs checked) before any data is fetched;
+        // its variant is chosen once the locale is known, which may come from the data.
+        let (mut entry, mut inline) = (None, None);
+        let (shortcut_id, shortcut_version, inputs): (String, u64, &[ShortcutInput]) =
+            match &request.target {
+                Target::Stored(key) => {
+                    let found = entry.insert(enabled(self.catalog.get(ws, key)?)?);
+                    (
+                        found.shortcut.id.clone(),
+                        found.shortcut.version,
+                        &found.shortcut.inputs,
+                    )
+                }
+                Target::Inline(body) => {
+                    inline = Some(self.catalog.compile_inline(ws, body)?);
+                    (String::new(), 0, &[])
+                }
+                Target::Resolved(resolved) => {
+                    let (id, version) = resolved.identity();
+                    (id, version, resolved.inputs())
+                }
+            };
         // Checked before any data is fetched: a wrong value or (strict) a missing one fails
         // at once. A shortcut without inputs skips this.
         let (vars, needs_input) = if inputs.is_empty() {
@@ -165,6 +186,31 @@ impl Renderer {
                     .learn(ws, origin.scope, &scope.value);
             }
         }
+        let (wanted, locale_source) = resolve_locale(
+            &request.locale,
+            &session.value,
+            &contact.value,
+            &workspace.record.default_locale,
+        );
+        let settings = RenderSettings {
+            locale: Locale::find(&wanted).unwrap_or(workspace.locale),
+            time_zone: workspace.zone,
+            now: chrono::Utc::now(),
+        };
+        let (template, variant_locale): (&CompiledTemplate, String) = match &request.target {
+            Target::Stored(_) => {
+                let (template, tag) = entry
+                    .as_ref()
+                    .expect("looked up above")
+                    .template_for(&wanted);
+                (template, tag.to_string())
+            }
+            Target::Inline(_) => (inline.as_ref().expect("compiled above"), String::new()),
+            Target::Resolved(resolved) => {
+                let (template, _, _, tag) = resolved.parts(&wanted);
+                (template, tag)
+            }
+        };
         let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
             .into_iter()
             .flatten()
@@ -233,6 +279,7 @@ impl Renderer {
             variant_locale,
             format_locale: settings.locale.tag.to_string(),
             needs_input,
+            locale_source,
         })
     }
 }
@@ -292,6 +339,14 @@ impl ResolvedTemplate {
         match self {
             ResolvedTemplate::Stored(entry) => Some(&entry.shortcut.id),
             ResolvedTemplate::Inline(_) => None,
+        }
+    }
+
+    /// The shortcut id and version (empty and 0 for an inline body).
+    fn identity(&self) -> (String, u64) {
+        match self {
+            ResolvedTemplate::Stored(entry) => (entry.shortcut.id.clone(), entry.shortcut.version),
+            ResolvedTemplate::Inline(_) => (String::new(), 0),
         }
     }
 

@@ -13,6 +13,7 @@ mod holes;
 mod hostile;
 mod import;
 mod inputs;
+mod language;
 mod limits;
 mod observability;
 mod readme;

@@ -607,7 +607,8 @@ export declare type RenderShortcutRequest = Message<"shortcuts.v1.RenderShortcut
 
   /**
    * The reader's language tag (`fr-CA`): picks the localised body and formats numbers,
-   * amounts and dates. Empty: the workspace's default locale.
+   * amounts and dates. Empty: the conversation's locale, else the contact's, else the
+   * workspace's default (`RenderResponse.locale_source` says which).
    *
    * @generated from field: string locale = 9;
    */
@@ -743,6 +744,13 @@ export declare type RenderResponse = Message<"shortcuts.v1.RenderResponse"> & {
    * @generated from field: repeated string needs_input = 8;
    */
   needsInput: string[];
+
+  /**
+   * Where the locale of `variant_locale` and `format_locale` came from.
+   *
+   * @generated from field: shortcuts.v1.LocaleSource locale_source = 9;
+   */
+  localeSource: LocaleSource;
 };
 
 /**
@@ -1926,6 +1934,52 @@ export enum InputType {
  * Describes the enum shortcuts.v1.InputType.
  */
 export declare const InputTypeSchema: GenEnum<InputType>;
+
+/**
+ * Where a render's locale came from: the first of these that has one.
+ *
+ * @generated from enum shortcuts.v1.LocaleSource
+ */
+export enum LocaleSource {
+  /**
+   * @generated from enum value: LOCALE_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The request's `locale`.
+   *
+   * @generated from enum value: LOCALE_SOURCE_REQUEST = 1;
+   */
+  REQUEST = 1,
+
+  /**
+   * The conversation's (`session.locale`: the visitor's device language).
+   *
+   * @generated from enum value: LOCALE_SOURCE_SESSION = 2;
+   */
+  SESSION = 2,
+
+  /**
+   * The contact's (`contact.locale`: Crisp's `person.locales`, the file and gRPC sources'
+   * `locale` field).
+   *
+   * @generated from enum value: LOCALE_SOURCE_CONTACT = 3;
+   */
+  CONTACT = 3,
+
+  /**
+   * The workspace's default locale.
+   *
+   * @generated from enum value: LOCALE_SOURCE_WORKSPACE = 4;
+   */
+  WORKSPACE = 4,
+}
+
+/**
+ * Describes the enum shortcuts.v1.LocaleSource.
+ */
+export declare const LocaleSourceSchema: GenEnum<LocaleSource>;
 
 /**
  * @generated from enum shortcuts.v1.ImportFormat
