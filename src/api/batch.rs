@@ -74,7 +74,7 @@ fn batch_result(result: RecipientResult) -> pb::BatchRenderResult {
     let outcome = match result.outcome {
         Ok(rendered) => Outcome::Rendered(render_response(rendered)),
         Err(err) => {
-            let reason = super::status::reason(&err).to_owned();
+            let reason = super::details::reason(&err).to_owned();
             let status = Status::from(err);
             Outcome::Error(pb::RecipientError {
                 code: status.code() as i32,

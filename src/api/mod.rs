@@ -7,6 +7,7 @@ mod batch;
 mod call;
 pub mod convert;
 mod data;
+mod details;
 pub mod guard;
 mod render;
 mod search;

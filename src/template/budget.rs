@@ -41,6 +41,12 @@ const GUARD_ADD: &str = "__guard_add";
 const GUARD_SLICE: &str = "__guard_slice";
 const CONCAT: &str = "__concat";
 const GET_ITEM: &str = "__get_item";
+const GUARD_CONST: &str = "__guard_const";
+
+/// A constant list longer than this is charged each time it is loaded. A list written in
+/// the source is bounded by the template's size; a longer one can only come from
+/// minijinja folding `[…] * n` or `[…] + […]` at compile time, which no runtime guard sees.
+const FOLDED_LIST_ITEMS: usize = 1024;
 
 /// Registers the functions [`guard`] calls.
 pub(crate) fn register(env: &mut Environment<'static>) {
@@ -50,6 +56,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function(GUARD_SLICE, guard_slice);
     env.add_function(CONCAT, concat);
     env.add_function(GET_ITEM, get_item);
+    env.add_function(GUARD_CONST, guard_const);
 }
 
 /// Rewrites compiled instructions so that size-dependent operators are charged first.
@@ -78,6 +85,14 @@ pub(crate) fn guard<'s>(old: Instructions<'s>) -> Instructions<'s> {
                 Instruction::UnpackList(4),
                 Instruction::Slice,
             ],
+            Instruction::LoadConst(value)
+                if constant_slots(value, 0) > FOLDED_LIST_ITEMS as u64 =>
+            {
+                vec![
+                    Instruction::LoadConst(value.clone()),
+                    Instruction::CallFunction(GUARD_CONST, Some(1)),
+                ]
+            }
             Instruction::StringConcat => vec![Instruction::CallFunction(CONCAT, Some(2))],
             Instruction::GetItem => vec![Instruction::CallFunction(GET_ITEM, Some(2))],
             // Template text goes through the formatter, which counts the reply (see
@@ -225,6 +240,43 @@ fn guard_mul(state: &State, a: Value, b: Value) -> Result<Value, Error> {
         charge(state, slots.saturating_mul(SLOT_UNITS))?;
     }
     Ok(Value::from(vec![b, a]))
+}
+
+/// A folded constant holding long lists: charged for their slots, as `guard_mul` would
+/// have charged them.
+fn guard_const(state: &State, value: Value) -> Result<Value, Error> {
+    charge(state, constant_slots(&value, 0).saturating_mul(SLOT_UNITS))?;
+    Ok(value)
+}
+
+/// The list slots a constant holds, nested lists and maps included. Only the first
+/// [`FOLDED_LIST_ITEMS`] items of each list are looked into: past that the list is charged
+/// for its length, which a folded repetition cannot pay anyway.
+fn constant_slots(value: &Value, depth: usize) -> u64 {
+    const MAX_DEPTH: usize = 8;
+    let own = match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable => value.len().unwrap_or(0) as u64,
+        ValueKind::Map => 0,
+        _ => return 0,
+    };
+    if depth >= MAX_DEPTH {
+        return own;
+    }
+    let Ok(items) = value.try_iter() else {
+        return own;
+    };
+    let is_map = value.kind() == ValueKind::Map;
+    items
+        .take(FOLDED_LIST_ITEMS)
+        .map(|item| {
+            let inner = if is_map {
+                value.get_item(&item).unwrap_or_default()
+            } else {
+                item
+            };
+            constant_slots(&inner, depth + 1)
+        })
+        .fold(own, u64::saturating_add)
 }
 
 /// `a + b`: two lists are charged for every slot of the result (minijinja chains them

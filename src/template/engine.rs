@@ -700,6 +700,14 @@ mod tests {
             "{% for i in range(100000000) %}x{% endfor %}",
             "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
             "{% for i in range(10000) %}<<\"0123456789\" * 100>>{% endfor %}",
+            // minijinja folds operations on constants at compile time, where no runtime
+            // guard sees them: the folded constant is charged when it is loaded.
+            "{% set l = [\"x\"] * 100000000 %}<<l|join>>",
+            "<<([\"x\"] * 100000000)|join>>",
+            "<<([\"x\"] * 100000000)|length>>",
+            "<<[[\"x\"] * 100000000]|string>>",
+            "<<{\"k\": [\"x\"] * 100000000}|tojson>>",
+            "<<([\"x\"] * 50000000 + [\"y\"] * 50000000)|join>>",
         ] {
             let t = e.compile(body).unwrap();
             let err = e.render(&t, context! {}).unwrap_err();

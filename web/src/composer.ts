@@ -144,7 +144,9 @@ function showMatches(found: ShortcutMatch[]) {
   listbox.hidden = found.length === 0;
   message.setAttribute("aria-expanded", String(found.length > 0));
   listStatus.textContent =
-    found.length === 0 ? "No shortcut matches." : `${found.length} shortcuts match; use the arrow keys.`;
+    found.length === 0
+      ? "No shortcut matches."
+      : `${found.length} ${found.length === 1 ? "shortcut matches" : "shortcuts match"}; use the arrow keys.`;
 }
 
 function setActive(index: number) {
