@@ -47,9 +47,12 @@ fn main() {
                 create_time: now,
                 update_time: now,
                 variants: Default::default(),
+                inputs: vec![],
+                snippet: false,
             },
             template,
             variants: Default::default(),
+            includes: vec![],
         });
         index.upsert(&entry);
         // Some shortcuts are used a lot, most a little or never.

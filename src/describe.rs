@@ -1,5 +1,6 @@
 //! `DescribeContext`: the placeholder paths a template can use, with a sample value each,
-//! for an editor's autocompletion.
+//! for an editor's autocompletion; and the paths known in a workspace (documented fields,
+//! learned custom keys) for the write-time "did you mean" of unknown paths.
 //!
 //! With a contact or session id, the paths come from that record's real scope (exactly
 //! what a render would see). Without, a documented list of the fields data sources fill
@@ -10,6 +11,7 @@ use minijinja::Value;
 use minijinja::value::ValueKind;
 
 use crate::catalog::Catalog;
+use crate::catalog::paths::KnownPaths;
 use crate::data::{DataService, FetchOptions, ScopeKind};
 use crate::error::Result;
 use crate::ids::{ContactId, SessionId, WorkspaceId};
@@ -24,6 +26,8 @@ pub enum FieldSource {
     Workspace,
     /// What callers usually send as `agent` or `vars`.
     Convention,
+    /// A custom key the workspace's fetched data has shown (no record was given).
+    Learned,
 }
 
 impl FieldSource {
@@ -33,6 +37,7 @@ impl FieldSource {
             FieldSource::Native => "native",
             FieldSource::Workspace => "workspace",
             FieldSource::Convention => "convention",
+            FieldSource::Learned => "learned",
         }
     }
 }
@@ -119,6 +124,9 @@ const SESSION_FIELDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The fields of `workspace.*` (see the loop in [`describe`]).
+const WORKSPACE_FIELDS: &[&str] = &["id", "name", "locale", "time_zone"];
+
 const AGENT_FIELDS: &[(&str, &str, &str)] = &[
     (
         "first_name",
@@ -150,6 +158,11 @@ pub async fn describe(
         data.scope(workspace_id, contact_id, FetchOptions::default()),
         data.scope(workspace_id, session_id, FetchOptions::default()),
     )?;
+    let learned = if contact_id.as_str().is_empty() || session_id.as_str().is_empty() {
+        catalog.custom_keys().of(workspace_id).await?
+    } else {
+        Default::default()
+    };
     let mut fields = Vec::new();
     for (kind, id, scope, documented) in [
         (
@@ -171,6 +184,16 @@ pub async fn describe(
                 documented,
                 FieldSource::Native,
             ));
+            let keys = match kind {
+                ScopeKind::Contact => &learned.contact,
+                ScopeKind::Session => &learned.session,
+            };
+            fields.extend(keys.iter().map(|key| ContextField {
+                path: format!("{}.{key}", kind.name()),
+                sample: String::new(),
+                source: FieldSource::Learned,
+                description: format!("a custom key seen in this workspace's {} data", kind.name()),
+            }));
         } else {
             let mut found = Vec::new();
             walk(kind.name(), &scope.value, 0, &mut found);
@@ -285,4 +308,29 @@ fn sample(value: &Value) -> String {
     } else {
         text
     }
+}
+
+/// The first-level field names a template can read in a workspace, for write-time typo
+/// warnings: the documented fields of contacts and sessions, the workspace record's, and
+/// the custom keys the workspace's fetched data has shown.
+pub async fn known_paths(catalog: &Catalog, workspace_id: &WorkspaceId) -> Result<KnownPaths> {
+    let first = |list: &[(&str, &str, &str)]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (key, _, _) in list {
+            let top = key.split('.').next().unwrap_or(key).to_string();
+            if top != "data" && !out.contains(&top) {
+                out.push(top);
+            }
+        }
+        out
+    };
+    let mut known = KnownPaths {
+        contact: first(CONTACT_FIELDS),
+        session: first(SESSION_FIELDS),
+        workspace: WORKSPACE_FIELDS.iter().map(|k| k.to_string()).collect(),
+    };
+    let learned = catalog.custom_keys().of(workspace_id).await?;
+    known.contact.extend(learned.contact);
+    known.session.extend(learned.session);
+    Ok(known)
 }

@@ -97,6 +97,9 @@ pub enum Error {
     /// A strict render found placeholders without a value.
     #[error("{}", bounded(&format!("no value for {}", .paths.join(", "))))]
     MissingData { paths: Vec<String> },
+    /// A strict render of a shortcut whose required inputs were not all supplied in `vars`.
+    #[error("{}", bounded(&format!("the shortcut needs the inputs {} in vars", .names.join(", "))))]
+    MissingInputs { names: Vec<String> },
     /// The template raised an error while running (e.g. a filter given the wrong kind of
     /// value).
     #[error("{}", bounded(&format!("the template failed at line {line}: {message}")))]

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use minijinja::Value;
 
-use crate::catalog::{Catalog, Entry, ShortcutKey};
-use crate::data::{DataOrigin, DataService, FetchOptions};
+use crate::catalog::{Catalog, Entry, ShortcutInput, ShortcutKey, inputs};
+use crate::data::{DataOrigin, DataService, FetchOptions, Origin};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::telemetry;
@@ -66,6 +66,46 @@ pub struct RenderOutcome {
     pub variant_locale: String,
     /// The locale numbers, amounts and dates were formatted for (`fr`).
     pub format_locale: String,
+    /// The shortcut's required inputs that the request did not supply (nor a default).
+    pub needs_input: Vec<String>,
+    /// Where the locale (variant and formatting) came from.
+    pub locale_source: LocaleSource,
+}
+
+/// Where a render's locale came from, first found first: the request, the conversation
+/// (`session.locale`), the contact (`contact.locale`), the workspace's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocaleSource {
+    Request,
+    Session,
+    Contact,
+    Workspace,
+}
+
+/// The locale a render uses and where it came from. The session's and contact's come
+/// from data already fetched for the render: no upstream call is added. A value that is
+/// not a language tag is passed over.
+fn resolve_locale(
+    requested: &str,
+    session: &Value,
+    contact: &Value,
+    default: &str,
+) -> (String, LocaleSource) {
+    if !requested.is_empty() {
+        return (requested.to_string(), LocaleSource::Request);
+    }
+    for (scope, source) in [
+        (session, LocaleSource::Session),
+        (contact, LocaleSource::Contact),
+    ] {
+        if let Ok(value) = scope.get_attr("locale")
+            && let Some(tag) = value.as_str()
+            && locale::is_language_tag(tag)
+        {
+            return (tag.to_string(), source);
+        }
+    }
+    (default.to_string(), LocaleSource::Workspace)
 }
 
 pub struct Renderer {
@@ -97,41 +137,80 @@ impl Renderer {
         let ws = &request.workspace_id;
         validate_locale(&request.locale)?;
         let workspace = self.catalog.workspace_records().resolve(ws);
-        let wanted = if request.locale.is_empty() {
-            workspace.record.default_locale.as_str()
-        } else {
-            request.locale.as_str()
-        };
-        let settings = RenderSettings {
-            locale: Locale::find(wanted).unwrap_or(workspace.locale),
-            time_zone: workspace.zone,
-            now: chrono::Utc::now(),
-        };
-        let (entry, inline);
-        let mut variant_locale = String::new();
-        let (template, shortcut_id, shortcut_version): (&CompiledTemplate, String, u64) =
+        // The shortcut is looked up (and its inputs checked) before any data is fetched;
+        // its variant is chosen once the locale is known, which may come from the data.
+        let (mut entry, mut inline) = (None, None);
+        let (shortcut_id, shortcut_version, inputs): (String, u64, &[ShortcutInput]) =
             match &request.target {
                 Target::Stored(key) => {
-                    entry = enabled(self.catalog.get(ws, key)?)?;
-                    let (template, tag) = entry.template_for(wanted);
-                    variant_locale = tag.to_string();
-                    (template, entry.shortcut.id.clone(), entry.shortcut.version)
+                    let found = entry.insert(enabled(self.catalog.get(ws, key)?)?);
+                    (
+                        found.shortcut.id.clone(),
+                        found.shortcut.version,
+                        &found.shortcut.inputs,
+                    )
                 }
                 Target::Inline(body) => {
-                    inline = self.catalog.compile(body)?;
-                    (&inline, String::new(), 0)
+                    inline = Some(self.catalog.compile_inline(ws, body)?);
+                    (String::new(), 0, &[])
                 }
                 Target::Resolved(resolved) => {
-                    let (template, id, version, tag) = resolved.parts(wanted);
-                    variant_locale = tag;
-                    (template, id, version)
+                    let (id, version) = resolved.identity();
+                    (id, version, resolved.inputs())
                 }
             };
+        // Checked before any data is fetched: a wrong value or (strict) a missing one fails
+        // at once. A shortcut without inputs skips this.
+        let (vars, needs_input) = if inputs.is_empty() {
+            (request.vars, Vec::new())
+        } else {
+            inputs::apply(inputs, request.vars)?
+        };
+        if request.strict && !needs_input.is_empty() {
+            telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
+            return Err(Error::MissingInputs { names: needs_input });
+        }
 
         let (contact, session) = tokio::try_join!(
             self.data.scope(ws, &request.contact_id, request.fetch),
             self.data.scope(ws, &request.session_id, request.fetch),
         )?;
+        // Data fresh from its source teaches the workspace's custom keys (write-time
+        // "did you mean"); cached data was learned from when it was fetched.
+        for scope in [&contact, &session] {
+            if let Some(origin) = &scope.origin
+                && origin.origin == Origin::Upstream
+            {
+                self.catalog
+                    .custom_keys()
+                    .learn(ws, origin.scope, &scope.value);
+            }
+        }
+        let (wanted, locale_source) = resolve_locale(
+            &request.locale,
+            &session.value,
+            &contact.value,
+            &workspace.record.default_locale,
+        );
+        let settings = RenderSettings {
+            locale: Locale::find(&wanted).unwrap_or(workspace.locale),
+            time_zone: workspace.zone,
+            now: chrono::Utc::now(),
+        };
+        let (template, variant_locale): (&CompiledTemplate, String) = match &request.target {
+            Target::Stored(_) => {
+                let (template, tag) = entry
+                    .as_ref()
+                    .expect("looked up above")
+                    .template_for(&wanted);
+                (template, tag.to_string())
+            }
+            Target::Inline(_) => (inline.as_ref().expect("compiled above"), String::new()),
+            Target::Resolved(resolved) => {
+                let (template, _, _, tag) = resolved.parts(&wanted);
+                (template, tag)
+            }
+        };
         let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
             .into_iter()
             .flatten()
@@ -140,7 +219,7 @@ impl Renderer {
             contact: contact.value,
             session: session.value,
             agent: request.agent,
-            vars: request.vars,
+            vars,
             workspace: workspace.scope.clone(),
             settings: settings.into_value(),
         };
@@ -199,6 +278,8 @@ impl Renderer {
             data_origins,
             variant_locale,
             format_locale: settings.locale.tag.to_string(),
+            needs_input,
+            locale_source,
         })
     }
 }
@@ -261,6 +342,22 @@ impl ResolvedTemplate {
         }
     }
 
+    /// The shortcut id and version (empty and 0 for an inline body).
+    fn identity(&self) -> (String, u64) {
+        match self {
+            ResolvedTemplate::Stored(entry) => (entry.shortcut.id.clone(), entry.shortcut.version),
+            ResolvedTemplate::Inline(_) => (String::new(), 0),
+        }
+    }
+
+    /// The inputs of a stored shortcut (none for an inline body).
+    fn inputs(&self) -> &[ShortcutInput] {
+        match self {
+            ResolvedTemplate::Stored(entry) => &entry.shortcut.inputs,
+            ResolvedTemplate::Inline(_) => &[],
+        }
+    }
+
     /// The template for `locale` (the best localised body of a stored shortcut), its
     /// shortcut id and version, and the variant's language tag (empty: the default body).
     fn parts(&self, locale: &str) -> (&CompiledTemplate, String, u64, String) {
@@ -288,7 +385,7 @@ impl Renderer {
                 self.catalog.get(workspace_id, &key)?,
             )?)),
             Target::Inline(body) => Ok(ResolvedTemplate::Inline(Arc::new(
-                self.catalog.compile(&body)?,
+                self.catalog.compile_inline(workspace_id, &body)?,
             ))),
             Target::Resolved(resolved) => Ok(resolved),
         }

@@ -24,6 +24,9 @@ pub struct StarterShortcut {
     #[serde(default)]
     pub tags: Vec<String>,
     pub body: String,
+    /// What it asks the agent for (`[[inputs]]` tables: name, label, type, …).
+    #[serde(default)]
+    pub inputs: Vec<crate::catalog::ShortcutInput>,
 }
 
 /// Every starter shortcut, in file-name order.
@@ -93,6 +96,8 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             tags: starter.tags,
             disabled: false,
             variants: Default::default(),
+            inputs: starter.inputs,
+            snippet: false,
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

@@ -10,9 +10,10 @@ pub(super) async fn validate_template(
     api: &ShortcutApi,
     r: pb::ValidateTemplateRequest,
 ) -> Result<pb::ValidateTemplateResponse> {
-    WorkspaceId::parse(&r.workspace_id)?;
-    crate::catalog::validate::body(&r.body, api.catalog.engine().limits().max_template_bytes)?;
-    let validation = api.catalog.engine().validate(&r.body);
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let inputs = crate::catalog::inputs::check(&convert::input_declarations(r.inputs)?)?;
+    let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
+    let validation = api.catalog.validate(&workspace, &r.body, &inputs, &known)?;
     let scopes = convert::scopes(validation.by_scope());
     Ok(pb::ValidateTemplateResponse {
         valid: validation.errors.is_empty(),
@@ -27,6 +28,11 @@ pub(super) async fn validate_template(
             .collect(),
         scopes,
         placeholders: validation.placeholders,
+        warnings: validation
+            .warnings
+            .into_iter()
+            .map(convert::warning)
+            .collect(),
     })
 }
 

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use minijinja::Value;
 use prost_types::value::Kind;
 
-use crate::catalog::{Entry, ShortcutKey};
+use crate::catalog::{Entry, InputType, ShortcutInput, ShortcutKey};
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ShortcutId};
 use crate::pb;
@@ -26,7 +26,93 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         create_time: Some(timestamp(s.create_time)),
         update_time: Some(timestamp(s.update_time)),
         variants: s.variants.clone().into_iter().collect(),
+        inputs: inputs(&s.inputs),
+        warnings: vec![],
+        snippet: s.snippet,
     }
+}
+
+/// A shortcut as a write returns it: with the warnings about what was saved.
+pub fn written_shortcut(
+    entry: &Entry,
+    warnings: Vec<crate::template::TemplateWarning>,
+) -> pb::Shortcut {
+    pb::Shortcut {
+        warnings: warnings.into_iter().map(warning).collect(),
+        ..shortcut(entry)
+    }
+}
+
+pub fn warning(w: crate::template::TemplateWarning) -> pb::TemplateWarning {
+    pb::TemplateWarning {
+        field: w.field,
+        line: w.line,
+        column: w.column,
+        message: w.message,
+        suggestion: w.suggestion,
+    }
+}
+
+pub fn inputs(inputs: &[ShortcutInput]) -> Vec<pb::ShortcutInput> {
+    inputs
+        .iter()
+        .map(|i| pb::ShortcutInput {
+            name: i.name.clone(),
+            label: i.label.clone(),
+            r#type: input_type(i.kind) as i32,
+            required: i.required,
+            choices: i.choices.clone(),
+            default_value: i.default_value.clone(),
+            help: i.help.clone(),
+        })
+        .collect()
+}
+
+fn input_type(kind: InputType) -> pb::InputType {
+    match kind {
+        InputType::Text => pb::InputType::Text,
+        InputType::Number => pb::InputType::Number,
+        InputType::Money => pb::InputType::Money,
+        InputType::Date => pb::InputType::Date,
+        InputType::Choice => pb::InputType::Choice,
+        InputType::Email => pb::InputType::Email,
+        InputType::Url => pb::InputType::Url,
+    }
+}
+
+/// Inputs as a request declares them; only the type is checked here (the catalogue checks
+/// the rest), so that an unknown type is named by its field.
+pub fn input_declarations(inputs: Vec<pb::ShortcutInput>) -> Result<Vec<ShortcutInput>> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let kind = match pb::InputType::try_from(input.r#type) {
+                Ok(pb::InputType::Text) => InputType::Text,
+                Ok(pb::InputType::Number) => InputType::Number,
+                Ok(pb::InputType::Money) => InputType::Money,
+                Ok(pb::InputType::Date) => InputType::Date,
+                Ok(pb::InputType::Choice) => InputType::Choice,
+                Ok(pb::InputType::Email) => InputType::Email,
+                Ok(pb::InputType::Url) => InputType::Url,
+                Ok(pb::InputType::Unspecified) | Err(_) => {
+                    return Err(Error::invalid(
+                        format!("inputs[{i}].type"),
+                        "set the input's type: INPUT_TYPE_TEXT, NUMBER, MONEY, DATE, CHOICE, EMAIL or URL",
+                    ));
+                }
+            };
+            Ok(ShortcutInput {
+                name: input.name,
+                label: input.label,
+                kind,
+                required: input.required,
+                choices: input.choices,
+                default_value: input.default_value,
+                help: input.help,
+            })
+        })
+        .collect()
 }
 
 pub fn workspace(w: &crate::workspace::Workspace) -> pb::Workspace {

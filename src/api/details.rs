@@ -47,6 +47,7 @@ pub fn reason(err: &Error) -> &'static str {
             SourceFailure::Misconfigured { .. } => "UPSTREAM_MISCONFIGURED",
         },
         Error::MissingData { .. } => "MISSING_DATA",
+        Error::MissingInputs { .. } => "MISSING_INPUT",
         Error::TemplateFailed { .. } => "TEMPLATE_FAILED",
         Error::RenderLimit { .. } => "RENDER_LIMIT",
         Error::RenderTimedOut(_) => "RENDER_TIMEOUT",
@@ -152,6 +153,16 @@ pub fn details(err: &Error) -> ErrorDetails {
                     "MISSING_DATA",
                     short(path),
                     "no value for this placeholder (strict render)",
+                );
+            }
+        }
+        Error::MissingInputs { names } => {
+            put("missing_count", &names.len().to_string());
+            for name in names.iter().take(MAX_VIOLATIONS) {
+                details.add_precondition_failure_violation(
+                    "MISSING_INPUT",
+                    short(&format!("vars.{name}")),
+                    "a required input of the shortcut was not supplied (strict render)",
                 );
             }
         }

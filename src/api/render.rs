@@ -10,7 +10,7 @@ use crate::data::{FetchOptions, Purpose};
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ContactId, SessionId, ShortcutId, WorkspaceId};
 use crate::pb;
-use crate::render::{RenderOutcome, RenderRequest, Target};
+use crate::render::{LocaleSource, RenderOutcome, RenderRequest, Target};
 
 /// What both render messages carry besides their target.
 pub(super) struct RenderFields {
@@ -115,6 +115,13 @@ pub(super) fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
         data_origins: outcome.data_origins.iter().map(data_origin).collect(),
         variant_locale: outcome.variant_locale,
         format_locale: outcome.format_locale,
+        needs_input: outcome.needs_input,
+        locale_source: match outcome.locale_source {
+            LocaleSource::Request => pb::LocaleSource::Request,
+            LocaleSource::Session => pb::LocaleSource::Session,
+            LocaleSource::Contact => pb::LocaleSource::Contact,
+            LocaleSource::Workspace => pb::LocaleSource::Workspace,
+        } as i32,
     }
 }
 

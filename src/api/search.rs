@@ -48,6 +48,7 @@ fn shortcut_match(hit: SearchHit) -> pb::ShortcutMatch {
             })
             .collect(),
         preview_highlights: text_ranges(&hit.preview_highlights),
+        inputs: super::convert::inputs(&s.inputs),
     }
 }
 

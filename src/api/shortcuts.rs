@@ -10,16 +10,22 @@ pub(super) async fn create_shortcut(
     api: &ShortcutApi,
     r: pb::CreateShortcutRequest,
 ) -> Result<pb::Shortcut> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let new = NewShortcut {
-        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
+        workspace_id: workspace.clone(),
         bang: r.bang,
         title: r.title,
         body: r.body,
         tags: r.tags,
         disabled: r.disabled,
         variants: r.variants.into_iter().collect(),
+        inputs: convert::input_declarations(r.inputs)?,
+        snippet: r.snippet,
     };
-    Ok(convert::shortcut(&*api.catalog.create(new).await?))
+    let entry = api.catalog.create(new).await?;
+    let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
+    let warnings = api.catalog.warnings(&entry.shortcut, &known);
+    Ok(convert::written_shortcut(&entry, warnings))
 }
 
 pub(super) async fn get_shortcut(
@@ -44,12 +50,19 @@ pub(super) async fn update_shortcut(
         tags: r.tags.map(|t| t.tags),
         disabled: r.disabled,
         variants: r.variants.map(|v| v.variants.into_iter().collect()),
+        inputs: r
+            .inputs
+            .map(|list| convert::input_declarations(list.inputs))
+            .transpose()?,
+        snippet: r.snippet,
     };
     let entry = api
         .catalog
         .update(&workspace, &id, r.version, changes)
         .await?;
-    Ok(convert::shortcut(&entry))
+    let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
+    let warnings = api.catalog.warnings(&entry.shortcut, &known);
+    Ok(convert::written_shortcut(&entry, warnings))
 }
 
 pub(super) async fn delete_shortcut(

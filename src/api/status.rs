@@ -20,6 +20,7 @@ pub fn code(err: &Error) -> Code {
         | Error::ShortcutDisabled { .. }
         | Error::StarterTooLarge { .. }
         | Error::MissingData { .. }
+        | Error::MissingInputs { .. }
         | Error::TemplateFailed { .. } => Code::FailedPrecondition,
         Error::SourceFailed { cause, .. } => match **cause {
             SourceFailure::Unavailable(_) => Code::Unavailable,

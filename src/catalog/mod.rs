@@ -4,7 +4,10 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod inputs;
+pub mod keys;
 pub mod model;
+pub mod paths;
 pub mod search;
 pub mod store;
 pub mod validate;
@@ -17,9 +20,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
 use crate::ids::{ShortcutId, WorkspaceId};
-use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic};
+use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic, TemplateWarning, Validation};
 use crate::workspace::Workspaces;
-pub use model::{NewShortcut, Shortcut, ShortcutChanges, ShortcutKey, bang_key};
+pub use model::{
+    InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey, bang_key,
+};
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, Store};
 
@@ -30,6 +35,9 @@ pub struct Entry {
     pub template: CompiledTemplate,
     /// The compiled localised bodies, by canonical language tag.
     pub variants: BTreeMap<String, CompiledTemplate>,
+    /// The snippets its bodies include, directly or not (lower-cased bangs): when one
+    /// changes, this entry is compiled again.
+    pub includes: Vec<String>,
 }
 
 impl Entry {
@@ -88,6 +96,8 @@ pub struct Catalog {
     workspace_records: Arc<Workspaces>,
     workspaces: RwLock<HashMap<String, Workspace>>,
     search: SearchIndex,
+    /// The custom keys learned from the workspaces' data.
+    custom_keys: keys::CustomKeys,
 }
 
 impl Catalog {
@@ -95,6 +105,7 @@ impl Catalog {
     pub async fn load(store: Arc<dyn Store>, engine: Arc<Engine>) -> Result<Self> {
         let catalog = Self {
             workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
+            custom_keys: keys::CustomKeys::new(store.clone()),
             store,
             engine,
             workspaces: RwLock::default(),
@@ -113,8 +124,32 @@ impl Catalog {
             .map(|s| (s.workspace_id.clone(), s.id.clone()))
             .collect();
         let count = stored.len();
+        // Includers loaded before their snippets are compiled again once all are in memory.
+        let mut includers = Vec::new();
         for shortcut in stored {
+            let includes = crate::template::include::include_tags(&shortcut.body).is_empty()
+                && shortcut
+                    .variants
+                    .values()
+                    .all(|v| crate::template::include::include_tags(v).is_empty());
+            if !includes {
+                includers.push((shortcut.workspace_id.clone(), shortcut.id.clone()));
+            }
             self.apply_stored(shortcut);
+        }
+        for (ws, id) in includers {
+            let current = {
+                let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+                workspaces
+                    .get(&ws)
+                    .and_then(|w| w.by_id.get(&id))
+                    .map(|e| e.shortcut.clone())
+            };
+            if let Some(shortcut) = current
+                && let Ok(entry) = self.build_entry(shortcut, Includes::Lenient)
+            {
+                self.replace(entry);
+            }
         }
         let gone: Vec<(String, String)> = {
             let workspaces = self.workspaces.read().expect("catalog lock poisoned");
@@ -141,16 +176,9 @@ impl Catalog {
 
     fn apply_stored(&self, shortcut: Shortcut) {
         let id = shortcut.id.clone();
-        let compiled = self
-            .compile(&shortcut.body)
-            .and_then(|template| Ok((template, self.compile_variants(&shortcut.variants)?)));
-        match compiled {
-            Ok((template, variants)) => {
-                self.apply(Entry {
-                    shortcut,
-                    template,
-                    variants,
-                });
+        match self.build_entry(shortcut, Includes::Lenient) {
+            Ok(entry) => {
+                self.apply(entry);
             }
             // A template that compiled when written but not now (the language changed)
             // must not stop the service; it is left out and reported.
@@ -182,20 +210,71 @@ impl Catalog {
         &self.workspace_records
     }
 
-    /// Compiles every localised body; errors name the variant (`variants["fr"]`) and give
-    /// line and column.
-    pub fn compile_variants(
-        &self,
-        variants: &BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, CompiledTemplate>> {
-        variants
-            .iter()
-            .map(|(tag, body)| {
-                let field = validate::variant_field(tag);
-                let template = self.compile(body).map_err(|err| err.for_field(field))?;
-                Ok((tag.clone(), template))
-            })
-            .collect()
+    /// Compiles a shortcut's body and variants with the workspace's snippets in place of
+    /// its includes; errors name the field (`body`, `variants["fr"]`) with line and column.
+    fn build_entry(&self, shortcut: Shortcut, includes: Includes) -> Result<Entry> {
+        let max = self.engine.limits().max_template_bytes;
+        let snippets = WorkspaceSnippets {
+            catalog: self,
+            workspace_id: &shortcut.workspace_id,
+            includes,
+        };
+        let own = Some(shortcut.bang.as_str());
+        validate::body(&shortcut.body, max)?;
+        let (template, mut all_includes) = self
+            .engine
+            .compile_with(&shortcut.body, own, &snippets)
+            .map_err(body_error)?;
+        let mut variants = BTreeMap::new();
+        for (tag, body) in &shortcut.variants {
+            let field = validate::variant_field(tag);
+            validate::body(body, max).map_err(|err| err.for_field(field.clone()))?;
+            let (compiled, used) = self
+                .engine
+                .compile_with(body, own, &snippets)
+                .map_err(|problems| body_error(problems).for_field(field))?;
+            for name in used {
+                if !all_includes.contains(&name) {
+                    all_includes.push(name);
+                }
+            }
+            variants.insert(tag.clone(), compiled);
+        }
+        Ok(Entry {
+            shortcut,
+            template,
+            variants,
+            includes: all_includes,
+        })
+    }
+
+    /// Compiles again, in memory, every shortcut of the workspace that includes the snippet
+    /// `bang_key`, so that a snippet's change (or removal) shows in every includer.
+    fn recompile_includers(&self, workspace_id: &str, bang_key: &str) {
+        let includers: Vec<Arc<Entry>> = {
+            let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+            let Some(ws) = workspaces.get(workspace_id) else {
+                return;
+            };
+            ws.by_id
+                .values()
+                .filter(|e| e.includes.iter().any(|i| i == bang_key))
+                .cloned()
+                .collect()
+        };
+        for includer in includers {
+            match self.build_entry(includer.shortcut.clone(), Includes::Lenient) {
+                Ok(entry) => drop(self.replace(entry)),
+                Err(err) => {
+                    tracing::error!(shortcut_id = %includer.shortcut.id, error = %err, "a shortcut no longer compiles after a snippet changed; kept as it was")
+                }
+            }
+        }
+    }
+
+    /// The custom keys learned from the workspaces' contact and session data.
+    pub fn custom_keys(&self) -> &keys::CustomKeys {
+        &self.custom_keys
     }
 
     /// The typeahead index, kept in step with memory by `apply` and `forget`.
@@ -210,6 +289,88 @@ impl Catalog {
         self.engine.compile(body).map_err(body_error)
     }
 
+    /// Compiles an inline body (RenderTemplate, BatchRender) with the workspace's snippets.
+    pub fn compile_inline(
+        &self,
+        workspace_id: &WorkspaceId,
+        body: &str,
+    ) -> Result<CompiledTemplate> {
+        validate::body(body, self.engine.limits().max_template_bytes)?;
+        let snippets = WorkspaceSnippets {
+            catalog: self,
+            workspace_id: workspace_id.as_str(),
+            includes: Includes::Strict,
+        };
+        self.engine
+            .compile_with(body, None, &snippets)
+            .map(|(compiled, _)| compiled)
+            .map_err(body_error)
+    }
+
+    /// Checks a body that is to be saved with `inputs` (already checked): its errors, the
+    /// placeholders it reads, and every warning, the inputs' included.
+    pub fn validate(
+        &self,
+        workspace_id: &WorkspaceId,
+        body: &str,
+        inputs: &[ShortcutInput],
+        known: &paths::KnownPaths,
+    ) -> Result<Validation> {
+        validate::body(body, self.engine.limits().max_template_bytes)?;
+        let snippets = WorkspaceSnippets {
+            catalog: self,
+            workspace_id: workspace_id.as_str(),
+            includes: Includes::Strict,
+        };
+        let mut validation = self.engine.validate_with(body, None, &snippets);
+        let mut warnings = paths::unknown("body", &validation, known);
+        warnings.extend(inputs::undeclared("body", &validation, inputs));
+        warnings.extend(inputs::unused(&[&validation], inputs));
+        validation.warnings.extend(warnings);
+        sort_warnings(&mut validation.warnings);
+        Ok(validation)
+    }
+
+    /// What ValidateTemplate would warn about in a saved shortcut: its body, each variant,
+    /// and its inputs. Write time only: it parses the texts again.
+    pub fn warnings(&self, shortcut: &Shortcut, known: &paths::KnownPaths) -> Vec<TemplateWarning> {
+        let texts: Vec<(String, &str)> =
+            std::iter::once(("body".to_string(), shortcut.body.as_str()))
+                .chain(
+                    shortcut
+                        .variants
+                        .iter()
+                        .map(|(tag, body)| (validate::variant_field(tag), body.as_str())),
+                )
+                .collect();
+        let validations: Vec<Validation> = texts
+            .iter()
+            .map(|(_, text)| {
+                let snippets = WorkspaceSnippets {
+                    catalog: self,
+                    workspace_id: &shortcut.workspace_id,
+                    includes: Includes::Lenient,
+                };
+                self.engine
+                    .validate_with(text, Some(&shortcut.bang), &snippets)
+            })
+            .collect();
+        let mut out = Vec::new();
+        for ((field, _), validation) in texts.iter().zip(&validations) {
+            let start = out.len();
+            out.extend(validation.warnings.iter().cloned().map(|mut w| {
+                w.field = field.clone();
+                w
+            }));
+            out.extend(paths::unknown(field, validation, known));
+            out.extend(inputs::undeclared(field, validation, &shortcut.inputs));
+            sort_warnings(&mut out[start..]);
+        }
+        let all: Vec<&Validation> = validations.iter().collect();
+        out.extend(inputs::unused(&all, &shortcut.inputs));
+        out
+    }
+
     pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
         let entry = self.prepare(new)?;
         self.store.insert(&entry.shortcut).await?;
@@ -222,9 +383,8 @@ impl Catalog {
         let bang = validate::bang("bang", &new.bang)?.to_string();
         let title = validate::title(&new.title)?;
         let tags = validate::tags(&new.tags)?;
-        let template = self.compile(&new.body)?;
         let variants = validate::variants(&new.variants, &self.engine.limits())?;
-        let compiled_variants = self.compile_variants(&variants)?;
+        let inputs = inputs::check(&new.inputs)?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -235,15 +395,13 @@ impl Catalog {
             tags,
             disabled: new.disabled,
             variants,
+            inputs,
+            snippet: new.snippet,
             version: 1,
             create_time: now,
             update_time: now,
         };
-        Ok(Entry {
-            shortcut,
-            template,
-            variants: compiled_variants,
-        })
+        self.build_entry(shortcut, Includes::Strict)
     }
 
     /// Writes prepared shortcuts in one store transaction: all of them or none.
@@ -290,26 +448,24 @@ impl Catalog {
         if let Some(disabled) = changes.disabled {
             shortcut.disabled = disabled;
         }
-        let template = match changes.body {
-            Some(body) => {
-                let template = self.compile(&body)?;
-                shortcut.body = body;
-                template
-            }
-            None => self.compile(&shortcut.body)?,
-        };
+        if let Some(body) = changes.body {
+            shortcut.body = body;
+        }
         if let Some(variants) = &changes.variants {
             shortcut.variants = validate::variants(variants, &self.engine.limits())?;
         }
-        let compiled_variants = self.compile_variants(&shortcut.variants)?;
+        if let Some(new_inputs) = &changes.inputs {
+            shortcut.inputs = inputs::check(new_inputs)?;
+        }
+        if let Some(snippet) = changes.snippet {
+            shortcut.snippet = snippet;
+        }
+        let entry = self.build_entry(shortcut, Includes::Strict)?;
+        let mut shortcut = entry.shortcut.clone();
         shortcut.version = expected_version + 1;
         shortcut.update_time = model::now();
         self.store.update(&shortcut, expected_version).await?;
-        Ok(self.apply(Entry {
-            shortcut,
-            template,
-            variants: compiled_variants,
-        }))
+        Ok(self.apply(Entry { shortcut, ..entry }))
     }
 
     pub async fn delete(
@@ -400,9 +556,30 @@ impl Catalog {
         })
     }
 
-    /// Puts an entry into memory unless memory already holds a newer version of it.
-    /// Returns what memory holds afterwards.
+    /// Puts an entry into memory unless memory already holds a newer version of it, and
+    /// compiles again the shortcuts that include it (under its old or new bang). Returns
+    /// what memory holds afterwards.
     pub fn apply(&self, entry: Entry) -> Arc<Entry> {
+        let workspace_id = entry.shortcut.workspace_id.clone();
+        let old_key = self
+            .workspaces
+            .read()
+            .expect("catalog lock poisoned")
+            .get(&workspace_id)
+            .and_then(|ws| ws.by_id.get(&entry.shortcut.id))
+            .map(|e| e.shortcut.bang_key());
+        let applied = self.replace(entry);
+        self.recompile_includers(&workspace_id, &applied.shortcut.bang_key());
+        if let Some(old) = old_key
+            && old != applied.shortcut.bang_key()
+        {
+            self.recompile_includers(&workspace_id, &old);
+        }
+        applied
+    }
+
+    /// [`Catalog::apply`] without compiling the includers again.
+    fn replace(&self, entry: Entry) -> Arc<Entry> {
         let entry = Arc::new(entry);
         let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
         let ws = workspaces
@@ -435,6 +612,8 @@ impl Catalog {
                 ws.by_bang.remove(&key);
             }
             self.search.remove(workspace_id, id);
+            drop(workspaces);
+            self.recompile_includers(workspace_id, &key);
         }
     }
 
@@ -445,6 +624,57 @@ impl Catalog {
             .iter()
             .map(|(k, v)| (k.clone(), v.by_id.len()))
             .collect()
+    }
+}
+
+/// A text's warnings in order of position; those about no position (inputs) last.
+fn sort_warnings(warnings: &mut [TemplateWarning]) {
+    warnings.sort_by_key(|w| (w.line == 0, w.line, w.column));
+}
+
+/// How an include of a missing snippet is treated: refused when a shortcut is written,
+/// replaced by nothing (and logged) when memory is rebuilt from the store, where a snippet
+/// may have been deleted or renamed since its includers were written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Includes {
+    Strict,
+    Lenient,
+}
+
+/// The snippets of one workspace, as `include` sees them.
+struct WorkspaceSnippets<'a> {
+    catalog: &'a Catalog,
+    workspace_id: &'a str,
+    includes: Includes,
+}
+
+impl crate::template::include::Snippets for WorkspaceSnippets<'_> {
+    fn body(&self, name: &str) -> std::result::Result<String, String> {
+        let found = {
+            let workspaces = self
+                .catalog
+                .workspaces
+                .read()
+                .expect("catalog lock poisoned");
+            workspaces
+                .get(self.workspace_id)
+                .and_then(|ws| ws.by_id.get(ws.by_bang.get(&bang_key(name))?))
+                .map(|e| (e.shortcut.snippet, e.shortcut.body.clone()))
+        };
+        let problem = match found {
+            Some((true, body)) => return Ok(body),
+            Some((false, _)) => {
+                format!("!{name} is not a snippet: mark it `snippet` to include it")
+            }
+            None => format!("there is no snippet !{name} in this workspace"),
+        };
+        match self.includes {
+            Includes::Strict => Err(problem),
+            Includes::Lenient => {
+                tracing::warn!(workspace_id = %self.workspace_id, "{problem}; the include renders as nothing");
+                Ok(String::new())
+            }
+        }
     }
 }
 

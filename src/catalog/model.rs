@@ -18,6 +18,11 @@ pub struct Shortcut {
     pub disabled: bool,
     /// Localised bodies by canonical language tag (`fr`, `fr-CA`).
     pub variants: BTreeMap<String, String>,
+    /// What the shortcut asks the agent for, each read as `<<vars.NAME>>`.
+    pub inputs: Vec<ShortcutInput>,
+    /// A piece other shortcuts include (`{% include "bang" %}`); not offered in the
+    /// typeahead.
+    pub snippet: bool,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -46,6 +51,8 @@ pub struct NewShortcut {
     pub disabled: bool,
     /// Localised bodies by language tag.
     pub variants: BTreeMap<String, String>,
+    pub inputs: Vec<ShortcutInput>,
+    pub snippet: bool,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -58,6 +65,41 @@ pub struct ShortcutChanges {
     pub disabled: Option<bool>,
     /// A replacement set of localised bodies.
     pub variants: Option<BTreeMap<String, String>>,
+    /// A replacement list of inputs.
+    pub inputs: Option<Vec<ShortcutInput>>,
+    pub snippet: Option<bool>,
+}
+
+/// A value the shortcut asks the agent for (stored as JSON, so the field names are part of
+/// the stored format).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShortcutInput {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: InputType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub default_value: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub help: String,
+}
+
+/// The kind of value an input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    Text,
+    Number,
+    Money,
+    Date,
+    Choice,
+    Email,
+    Url,
 }
 
 /// How a shortcut is named in a lookup.

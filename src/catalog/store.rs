@@ -1,5 +1,5 @@
 //! The interfaces a persistent store implements, one per concern: shortcuts, workspace
-//! records, seed markers and the change feed between replicas.
+//! records, seed markers, learned custom keys and the change feed between replicas.
 //!
 //! The catalog decides what a write should be (ids, versions, validation); a store only
 //! makes it durable, atomically, and arbitrates races: bang uniqueness and version checks
@@ -83,6 +83,23 @@ pub trait SeedMarkers: Send + Sync + 'static {
     async fn set_marker(&self, name: &str) -> Result<()>;
 }
 
+/// The custom keys learned from a workspace's contact and session data (see
+/// `catalog::keys`).
+#[async_trait]
+pub trait CustomKeyStore: Send + Sync + 'static {
+    /// Records keys; those already recorded are left as they are.
+    async fn record_custom_keys(
+        &self,
+        workspace_id: &str,
+        kind: crate::ids::ScopeKind,
+        keys: &[String],
+    ) -> Result<()>;
+
+    /// Every key recorded for a workspace, by scope, ordered.
+    async fn custom_keys(&self, workspace_id: &str)
+    -> Result<Vec<(crate::ids::ScopeKind, String)>>;
+}
+
 /// Replication between the replicas sharing a store. The defaults are those of a store
 /// used by one process: nothing to follow, nobody to tell.
 #[async_trait]
@@ -107,6 +124,9 @@ pub trait ChangeFeed: Send + Sync + 'static {
 
 /// A whole store, as `crate::store::open` returns it: each part of the service keeps the
 /// interface it uses (an `Arc<dyn Store>` coerces to an `Arc` of any of them).
-pub trait Store: ShortcutStore + WorkspaceStore + SeedMarkers + ChangeFeed {}
+pub trait Store:
+    ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed
+{
+}
 
-impl<T: ShortcutStore + WorkspaceStore + SeedMarkers + ChangeFeed> Store for T {}
+impl<T: ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed> Store for T {}

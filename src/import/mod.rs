@@ -142,6 +142,8 @@ fn prepare(
         tags: item.tags,
         disabled: item.disabled,
         variants: Default::default(),
+        inputs: vec![],
+        snippet: false,
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

@@ -19,6 +19,9 @@ pub struct ShortcutRow {
     pub disabled: bool,
     /// A JSON object of language tag -> body.
     pub variants: String,
+    /// A JSON array of inputs (`catalog::ShortcutInput`).
+    pub inputs: String,
+    pub snippet: bool,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -33,6 +36,8 @@ impl TryFrom<ShortcutRow> for Shortcut {
             .map_err(|e| Error::store(format!("shortcut {} has unreadable tags", row.id), e))?;
         let variants = serde_json::from_str(&row.variants)
             .map_err(|e| Error::store(format!("shortcut {} has unreadable variants", row.id), e))?;
+        let inputs = serde_json::from_str(&row.inputs)
+            .map_err(|e| Error::store(format!("shortcut {} has unreadable inputs", row.id), e))?;
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,
@@ -42,6 +47,8 @@ impl TryFrom<ShortcutRow> for Shortcut {
             tags,
             disabled: row.disabled,
             variants,
+            inputs,
+            snippet: row.snippet,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
@@ -55,6 +62,10 @@ pub fn tags_json(shortcut: &Shortcut) -> String {
 
 pub fn variants_json(shortcut: &Shortcut) -> String {
     serde_json::to_string(&shortcut.variants).expect("a map of strings serialises")
+}
+
+pub fn inputs_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.inputs).expect("a list of plain records serialises")
 }
 
 /// A workspace record as the SQL backends store it.

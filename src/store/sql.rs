@@ -9,8 +9,8 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::db_error;
-use super::row::{ShortcutRow, WorkspaceRow, millis, tags_json, variants_json};
-use crate::catalog::store::{SeedMarkers, ShortcutStore, WorkspaceStore};
+use super::row::{ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json};
+use crate::catalog::store::{CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore};
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
@@ -33,7 +33,7 @@ pub struct SqlStore<DB: Backend> {
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
 macro_rules! select_shortcuts {
     () => {
-        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, version, create_time, update_time FROM shortcuts"
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time FROM shortcuts"
     };
 }
 
@@ -41,8 +41,8 @@ const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
-const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, version, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
@@ -86,10 +86,10 @@ where
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
         let key = bang_key(&s.bang);
-        let (tags, variants) = (tags_json(s), variants_json(s));
+        let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
         let done = sqlx::query(
-            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, version = $8, update_time = $9
-             WHERE id = $10 AND workspace_id = $11 AND version = $12",
+            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11
+             WHERE id = $12 AND workspace_id = $13 AND version = $14",
         )
         .bind(s.bang.as_str())
         .bind(key.as_str())
@@ -98,6 +98,8 @@ where
         .bind(tags.as_str())
         .bind(s.disabled)
         .bind(variants.as_str())
+        .bind(inputs.as_str())
+        .bind(s.snippet)
         .bind(s.version as i64)
         .bind(millis(s.update_time))
         .bind(s.id.as_str())
@@ -162,6 +164,8 @@ where
         .bind(tags_json(s).as_str())
         .bind(s.disabled)
         .bind(variants_json(s).as_str())
+        .bind(inputs_json(s).as_str())
+        .bind(s.snippet)
         .bind(s.version as i64)
         .bind(millis(s.create_time))
         .bind(millis(s.update_time))
@@ -285,5 +289,65 @@ where
         .await
         .map_err(|e| db_error(e, None))?;
         Ok(())
+    }
+}
+
+/// Most keys read back per workspace (the learning side bounds them per scope too).
+const MAX_CUSTOM_KEYS: i64 = 2000;
+
+#[async_trait]
+impl<DB: Backend> CustomKeyStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> (String, String): FromRow<'r, DB::Row>,
+{
+    async fn record_custom_keys(
+        &self,
+        workspace_id: &str,
+        kind: crate::ids::ScopeKind,
+        keys: &[String],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO custom_keys (workspace_id, scope, key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(workspace_id)
+            .bind(kind.name())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        }
+        tx.commit().await.map_err(|e| db_error(e, None))?;
+        Ok(())
+    }
+
+    async fn custom_keys(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Vec<(crate::ids::ScopeKind, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT scope, key FROM custom_keys WHERE workspace_id = $1 ORDER BY scope, key LIMIT $2",
+        )
+        .bind(workspace_id)
+        .bind(MAX_CUSTOM_KEYS)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(scope, key)| {
+                let kind = match scope.as_str() {
+                    "contact" => crate::ids::ScopeKind::Contact,
+                    "session" => crate::ids::ScopeKind::Session,
+                    _ => return None,
+                };
+                Some((kind, key))
+            })
+            .collect())
     }
 }

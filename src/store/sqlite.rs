@@ -73,6 +73,8 @@ mod tests {
             tags: vec![],
             disabled: false,
             variants: [("fr".to_string(), "c".to_string())].into(),
+            inputs: vec![],
+            snippet: false,
             version: 1,
             create_time: now(),
             update_time: now(),

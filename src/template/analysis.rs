@@ -35,6 +35,8 @@ pub(crate) struct FilterUse {
     pub args: Vec<Option<minijinja::Value>>,
     /// Keyword arguments that are literals.
     pub kwargs: Vec<(String, minijinja::Value)>,
+    /// The value filtered, when it is a literal (`<<"x" | fallback("y")>>`).
+    pub input: Option<minijinja::Value>,
 }
 
 /// A construct that is not allowed in a shortcut (includes, imports, inheritance).
@@ -53,6 +55,8 @@ pub(crate) struct Analysis {
     pub filters: Vec<FilterUse>,
     pub tests: Vec<(String, Span)>,
     pub forbidden: Vec<Forbidden>,
+    /// `{% include "name" %}` statements: the snippet's name and where.
+    pub includes: Vec<(String, Span)>,
 }
 
 impl Analysis {
@@ -127,7 +131,15 @@ impl Analysis {
             }
             Stmt::Block(b) => self.stmts(&b.body),
             Stmt::Extends(e) => self.forbid("`extends`", e.span()),
-            Stmt::Include(i) => self.forbid("`include`", i.span()),
+            Stmt::Include(i) => match i.name.as_const() {
+                Some(name) if !i.ignore_missing && name.as_str().is_some() => self
+                    .includes
+                    .push((name.as_str().unwrap_or_default().to_string(), i.span())),
+                _ => self.forbid(
+                    "`include` of anything but a snippet's name in quotes",
+                    i.span(),
+                ),
+            },
             Stmt::Import(i) => self.forbid("`import`", i.span()),
             Stmt::FromImport(i) => self.forbid("`from … import`", i.span()),
             Stmt::Macro(m) => {
@@ -219,6 +231,7 @@ impl Analysis {
                     span: f.span(),
                     args,
                     kwargs,
+                    input: f.expr.as_ref().and_then(|e| e.as_const()),
                 });
                 self.call_args(&f.args);
             }

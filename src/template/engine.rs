@@ -8,23 +8,19 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use super::analysis::{Analysis, Emit};
 use super::budget::{self, Control};
 use super::compiled::{Body, CompiledTemplate};
-use super::filters::{BUILTIN_FILTERS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments};
+use super::filters::{
+    BUILTIN_FILTERS, GLOBAL_FUNCTIONS, KNOWN_TESTS, OWN_FILTERS, bounded_range, check_arguments,
+};
 use super::formatting;
+use super::include::{self, NoSnippets, Snippets};
 use super::limits::{LimitHit, MAX_OUTPUT_BYTES_FLAG, RENDER_FUEL_FLAG, RenderLimits, Stopped};
 use super::reply;
 use super::trace::{self, EMIT_FILTER, NeedsTrace, RenderTrace, TRACED_BODY};
-use super::{RenderError, SCOPES};
+use super::{RenderError, SCOPES, lint};
 
-/// Names a template may use without declaring them, besides the scopes.
-const GLOBALS: &[&str] = &[
-    "range",
-    "dict",
-    "namespace",
-    "loop",
-    "caller",
-    "varargs",
-    "kwargs",
-];
+/// Names a template may use without declaring them, besides the scopes and
+/// [`GLOBAL_FUNCTIONS`].
+const GLOBALS: &[&str] = &["loop", "caller", "varargs", "kwargs"];
 
 pub use crate::error::TemplateDiagnostic;
 
@@ -33,6 +29,25 @@ pub use crate::error::TemplateDiagnostic;
 pub struct Validation {
     pub errors: Vec<TemplateDiagnostic>,
     pub placeholders: Vec<String>,
+    /// Where each of `placeholders` is first read (1-based line and column).
+    pub positions: Vec<(u32, u32)>,
+    /// What will probably not work as the author meant (the template is still valid).
+    pub warnings: Vec<TemplateWarning>,
+    /// The snippets the template includes, directly or not (lower-cased names).
+    pub includes: Vec<String>,
+}
+
+/// A write-time warning: the template is valid but probably does not do what its author
+/// meant. `field` names the text it is about (`body`, `variants["fr"]`, `inputs[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateWarning {
+    pub field: String,
+    /// 1-based; 0 when the warning is about no position.
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+    /// What the author probably meant, empty when there is no guess.
+    pub suggestion: String,
 }
 
 impl Validation {
@@ -100,6 +115,7 @@ impl Engine {
         env.set_debug(false);
         env.remove_global("debug");
         env.add_function("range", bounded_range(limits.max_range));
+        env.add_global("now", Value::from_object(super::filters::Now));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
         let max_output_bytes = limits.max_output_bytes;
@@ -130,30 +146,82 @@ impl Engine {
         self.limits
     }
 
-    /// Checks a template and compiles it, or returns every problem found.
+    /// Checks a template and compiles it, or returns every problem found. Includes are
+    /// refused (see [`Engine::compile_with`]).
     pub fn compile(&self, source: &str) -> Result<CompiledTemplate, Vec<TemplateDiagnostic>> {
-        let (compiled, validation) = self.check(source);
+        self.compile_with(source, None, &NoSnippets).map(|(c, _)| c)
+    }
+
+    /// Checks and compiles the body of `own` (a bang; `None` for an inline body), its
+    /// includes replaced by the snippets' bodies. Returns the snippets it uses.
+    pub fn compile_with(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> Result<(CompiledTemplate, Vec<String>), Vec<TemplateDiagnostic>> {
+        let (compiled, validation) = self.check(source, own, snippets);
         match compiled {
-            Some(compiled) if validation.errors.is_empty() => Ok(compiled),
+            Some(compiled) if validation.errors.is_empty() => Ok((compiled, validation.includes)),
             _ => Err(validation.errors),
         }
     }
 
     /// Checks a template: its errors and the placeholders it reads.
     pub fn validate(&self, source: &str) -> Validation {
-        self.check(source).1
+        self.check(source, None, &NoSnippets).1
     }
 
-    fn check(&self, source: &str) -> (Option<CompiledTemplate>, Validation) {
+    /// [`Engine::validate`] with the workspace's snippets available to `include`.
+    pub fn validate_with(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> Validation {
+        self.check(source, own, snippets).1
+    }
+
+    fn check(
+        &self,
+        source: &str,
+        own: Option<&str>,
+        snippets: &dyn Snippets,
+    ) -> (Option<CompiledTemplate>, Validation) {
         let mut validation = Validation::default();
-        let ast = match machinery::parse(source, "body", self.syntax.clone()) {
-            Ok(ast) => ast,
+        // After a syntax error, the broken construct is stepped over and the rest checked,
+        // so that one answer lists every independent error; nothing is compiled then.
+        let repaired;
+        let (ast, text) = match parse_body(source, &self.syntax) {
+            Ok(ast) => (ast, source),
             Err(err) => {
                 validation.errors.push(diagnostic_from_error(source, &err));
-                return (None, validation);
+                let first = err.range().unwrap_or(source.len()..source.len());
+                let (later, text) =
+                    lint::recover(source, first, |t| parse_body(t, &self.syntax).map(drop));
+                validation
+                    .errors
+                    .extend(later.iter().map(|e| diagnostic_from_error(source, e)));
+                lint::explain_braces(source, &mut validation.errors);
+                let Some(text) = text else {
+                    return (None, validation);
+                };
+                repaired = text;
+                match parse_body(&repaired, &self.syntax) {
+                    Ok(ast) => (ast, repaired.as_str()),
+                    Err(_) => return (None, validation),
+                }
             }
         };
         let analysis = Analysis::of(&ast);
+        let warnings = &mut validation.warnings;
+        warnings.extend(lint::foreign_braces(source, |offset| {
+            line_col(source, offset)
+        }));
+        for filter in &analysis.filters {
+            let position = line_col(source, filter.span.start_offset as usize);
+            warnings.extend(lint::fallback_on_literal(filter, position));
+        }
         let errors = &mut validation.errors;
         for forbidden in &analysis.forbidden {
             errors.push(at(
@@ -176,6 +244,15 @@ impl Engine {
                 errors.push(at(source, filter.span, message));
             }
         }
+        for (name, span) in &analysis.includes {
+            // Including itself is a cycle, which the expansion below reports as such.
+            if own.is_some_and(|own| own.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            if let Err(message) = snippets.body(name) {
+                errors.push(at(source, *span, message));
+            }
+        }
         for (name, span) in &analysis.tests {
             if !KNOWN_TESTS.contains(&name.as_str()) {
                 let hint = did_you_mean(name, KNOWN_TESTS.iter().copied());
@@ -184,8 +261,8 @@ impl Engine {
         }
 
         let emits = analysis.emits.iter();
-        let plain = instrument(source, emits.clone().filter(|e| e.bypasses_formatter));
-        let traced = instrument(source, emits);
+        let plain = instrument(text, emits.clone().filter(|e| e.bypasses_formatter));
+        let traced = instrument(text, emits);
         // The traced body is compiled when a render first needs it; should the
         // instrumentation break a template, that is reported now, when it is written.
         let compiled = machinery::parse(&traced, TRACED_BODY, self.syntax.clone())
@@ -208,12 +285,18 @@ impl Engine {
         let mut reported_roots: Vec<&str> = Vec::new();
         for path in &analysis.paths {
             let root = path.root.as_str();
-            if !undeclared.contains(root) || GLOBALS.contains(&root) {
+            if !undeclared.contains(root)
+                || GLOBALS.contains(&root)
+                || GLOBAL_FUNCTIONS.contains(&root)
+            {
                 continue;
             }
             if SCOPES.contains(&root) {
                 if !validation.placeholders.contains(&path.path) {
                     validation.placeholders.push(path.path.clone());
+                    validation
+                        .positions
+                        .push(line_col(source, path.span.start_offset as usize));
                 }
             } else if !reported_roots.contains(&root) {
                 reported_roots.push(root);
@@ -230,8 +313,35 @@ impl Engine {
             }
         }
         errors.sort_by_key(|e| (e.line, e.column));
-        let compiled = compiled.with_placeholders(validation.placeholders.clone());
-        (Some(compiled), validation)
+        validation.warnings.sort_by_key(|w| (w.line, w.column));
+        let Some((_, first_include)) = analysis.includes.first() else {
+            let compiled = compiled.with_placeholders(validation.placeholders.clone());
+            return (Some(compiled), validation);
+        };
+        if !validation.errors.is_empty() {
+            return (None, validation);
+        }
+        // The includes are replaced by the snippets' bodies and the whole compiled as one
+        // program; its problems are reported at the first include.
+        let max_bytes = self.limits.max_template_bytes * include::EXPANSION_FACTOR;
+        let expanded = match include::expand(own, text, snippets, max_bytes) {
+            Ok(expanded) => expanded,
+            Err(message) => {
+                validation.errors.push(at(source, *first_include, message));
+                return (None, validation);
+            }
+        };
+        let (compiled, inner) = self.check(&expanded.text, None, &NoSnippets);
+        for problem in inner.errors {
+            validation.errors.push(at(
+                source,
+                *first_include,
+                format!("in an included snippet: {}", problem.message),
+            ));
+        }
+        validation.includes = expanded.includes;
+        let compiled = compiled.map(|c| c.with_placeholders(validation.placeholders.clone()));
+        (compiled, validation)
     }
 
     /// Renders a compiled template against a context of scopes, with the full fuel and no
@@ -447,6 +557,13 @@ fn instrument<'a>(source: &str, emits: impl Iterator<Item = &'a Emit>) -> String
     out
 }
 
+fn parse_body<'s>(
+    text: &'s str,
+    syntax: &SyntaxConfig,
+) -> Result<machinery::ast::Stmt<'s>, minijinja::Error> {
+    machinery::parse(text, "body", syntax.clone())
+}
+
 fn at(source: &str, span: Span, message: String) -> TemplateDiagnostic {
     let (line, column) = line_col(source, span.start_offset as usize);
     TemplateDiagnostic {
@@ -486,12 +603,19 @@ fn line_col(source: &str, offset: usize) -> (u32, u32) {
 }
 
 fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    closest(name, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `name` in edit distance, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
+        .filter(|c| *c != name)
         .map(|c| (strsim::levenshtein(name, c), c))
         .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
         .min()
-        .map(|(_, c)| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub(crate) const BUILTIN_FILTERS: &[&str] = &[
     "pprint",
     "format",
     "tojson",
+    "urlencode",
 ];
 
 /// Test names (`{% if x is defined %}`) minijinja ships plus ours (`present`, `missing`),
@@ -108,6 +109,22 @@ pub(crate) const KNOWN_TESTS: &[&str] = &[
     "present",
     "missing",
 ];
+
+/// The globals a template may call or read besides the scopes: functions, and `now`.
+pub(crate) const GLOBAL_FUNCTIONS: &[&str] = &["range", "dict", "namespace", "now"];
+
+/// `now`: the moment of the render, which `date` formats in the workspace's time zone
+/// (`<<now | date("%A %d %B")>>`). A marker rather than a time: the clock is read once per
+/// render into the render settings, and only a template that uses `now` looks at it.
+#[derive(Debug)]
+pub(crate) struct Now;
+
+impl minijinja::value::Object for Now {
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Printed without `date`: a hint rather than a time.
+        f.write_str("(now: format it with date)")
+    }
+}
 
 /// Filters this service adds (see `formatting` and `trace`).
 pub(crate) const OWN_FILTERS: &[&str] = &[
@@ -228,5 +245,64 @@ pub(crate) fn bounded_range(
         }
         let items: Vec<i64> = (0..len as i64).map(|i| start + i * step).collect();
         Ok(Value::from(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{Engine, RenderLimits};
+
+    /// The names between `<!-- names:KIND -->` and the next `<!-- names:end -->`.
+    fn documented(kind: &str) -> Vec<String> {
+        let page = include_str!("../../docs/templates.md");
+        let start = page
+            .find(&format!("<!-- names:{kind} -->"))
+            .expect("the section is marked");
+        let section = &page[start..];
+        let section = &section[..section.find("<!-- names:end -->").unwrap()];
+        section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| !name.contains(' ') && !name.starts_with("<<") && !name.starts_with('-'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// docs/templates.md lists exactly the filters and tests the engine knows, and each
+    /// listed filter is registered (a render does not call it unknown).
+    #[test]
+    fn the_documented_names_are_exactly_those_available() {
+        let mut filters: Vec<&str> = OWN_FILTERS.iter().chain(BUILTIN_FILTERS).copied().collect();
+        filters.sort();
+        let mut listed = documented("filters");
+        listed.sort();
+        assert_eq!(listed, filters);
+        let mut listed = documented("tests");
+        listed.sort();
+        let mut tests: Vec<&str> = KNOWN_TESTS.to_vec();
+        tests.sort();
+        assert_eq!(listed, tests);
+        let listed = documented("functions");
+        for function in GLOBAL_FUNCTIONS {
+            assert!(
+                listed.iter().any(|l| l == function),
+                "{function} is not documented"
+            );
+        }
+        let engine = Engine::new(RenderLimits::default());
+        for filter in filters {
+            let template = engine.compile(&format!("<<1 | {filter}>>"));
+            if let Ok(template) = template {
+                let outcome = engine.render(&template, minijinja::Value::from(()));
+                if let Err(err) = outcome {
+                    assert!(
+                        !err.to_string().contains("unknown filter"),
+                        "{filter}: {err}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -52,7 +52,8 @@ pub fn date(
     let format: Option<String> = kwargs.get::<Option<String>>("format")?.or(format);
     let tz: Option<String> = kwargs.get::<Option<String>>("tz")?.or(tz);
     kwargs.assert_all_used()?;
-    if is_missing(&value) {
+    let now = value.downcast_object_ref::<super::filters::Now>().is_some();
+    if !now && is_missing(&value) {
         return Ok(value);
     }
     let settings = RenderSettings::of(state);
@@ -63,7 +64,11 @@ pub fn date(
         },
         None => settings.time_zone,
     };
-    let Some(moment) = moment(&value) else {
+    let Some(moment) = (if now {
+        Some(Moment::Instant(settings.now))
+    } else {
+        moment(&value)
+    }) else {
         return trace::filter_failed(state, "date", format!("{value:?} is not a date"));
     };
     let format = format.as_deref().unwrap_or(settings.locale.date_format);

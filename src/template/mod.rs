@@ -13,7 +13,9 @@ pub mod dates;
 mod engine;
 mod filters;
 mod formatting;
+pub mod include;
 mod limits;
+mod lint;
 pub mod locale;
 mod names;
 mod reply;
@@ -23,7 +25,7 @@ mod trace;
 pub use budget::Control;
 pub use compiled::CompiledTemplate;
 pub use context::RenderContext;
-pub use engine::{Engine, Rendered, TemplateDiagnostic, Validation};
+pub use engine::{Engine, Rendered, TemplateDiagnostic, TemplateWarning, Validation, closest};
 pub use limits::{RenderLimits, Stopped};
 pub use settings::{RenderSettings, SETTINGS_KEY};
 

@@ -16,6 +16,7 @@ async fn validate_returns_every_error_and_paths_by_scope() {
         .validate_template(pb::ValidateTemplateRequest {
             workspace_id: DEMO.into(),
             body: body.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -12,6 +12,8 @@ mod harness;
 mod holes;
 mod hostile;
 mod import;
+mod inputs;
+mod language;
 mod limits;
 mod observability;
 mod readme;
@@ -20,7 +22,9 @@ mod replicas;
 mod search;
 mod security;
 mod server;
+mod snippets;
 mod variants;
+mod warnings;
 mod web;
 mod workspaces;
 
@@ -42,6 +46,8 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         tags: vec![],
         disabled: false,
         variants: Default::default(),
+        inputs: vec![],
+        snippet: false,
     }
 }
 

@@ -147,6 +147,7 @@ async fn template_errors_carry_line_and_column() {
         .validate_template(pb::ValidateTemplateRequest {
             workspace_id: DEMO.into(),
             body: body.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -161,6 +162,7 @@ async fn template_errors_carry_line_and_column() {
         .validate_template(pb::ValidateTemplateRequest {
             workspace_id: DEMO.into(),
             body: body.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -180,6 +182,7 @@ async fn template_errors_carry_line_and_column() {
         .validate_template(pb::ValidateTemplateRequest {
             workspace_id: DEMO.into(),
             body: "{% if session.order_id %}<<session.order_id>>{% endif %} <<contact.plan | fallback(\"x\")>> <<agent.first_name>>".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

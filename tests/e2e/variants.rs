@@ -73,7 +73,8 @@ async fn the_best_variant_for_the_locale_is_used_and_reported() {
         assert_eq!(reply.variant_locale, variant, "{locale}");
     }
 
-    // Without a request locale the workspace's default picks the variant.
+    // Without a request locale the workspace's default picks the variant — after the
+    // contact's own locale (issue 15): Jane's profile says `en`.
     client
         .update_workspace(pb::UpdateWorkspaceRequest {
             workspace_id: DEMO.into(),
@@ -90,8 +91,19 @@ async fn the_best_variant_for_the_locale_is_used_and_reported() {
         .into_inner();
     assert_eq!(
         (reply.text.as_str(), reply.variant_locale.as_str()),
-        ("Bonjour Jane", "fr")
+        ("Hello Jane", "")
     );
+    assert_eq!(reply.locale_source, pb::LocaleSource::Contact as i32);
+    let reply = client
+        .render_shortcut(pb::RenderShortcutRequest {
+            contact_id: crate::NO_PLAN_CONTACT.into(),
+            ..render("hello-intl", "")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.variant_locale, "fr");
+    assert_eq!(reply.locale_source, pb::LocaleSource::Workspace as i32);
 }
 
 #[tokio::test]

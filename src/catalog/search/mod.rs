@@ -80,6 +80,11 @@ pub struct SearchIndex {
 impl SearchIndex {
     /// Indexes a shortcut, replacing what was indexed under its id.
     pub fn upsert(&self, entry: &Arc<Entry>) {
+        // Snippets are pieces of other replies, not replies: the typeahead never offers them.
+        if entry.shortcut.snippet {
+            self.remove(&entry.shortcut.workspace_id, &entry.shortcut.id);
+            return;
+        }
         let mut workspaces = self.workspaces.write().expect("search lock poisoned");
         workspaces
             .entry(entry.shortcut.workspace_id.clone())

@@ -290,5 +290,9 @@ fn doc_words(doc: &Doc) -> (HashSet<String>, HashSet<String>) {
         all.extend(fold::words(tag).map(|w| w.folded));
     }
     all.extend(doc.body.words().map(|w| w.folded));
+    // Localised variants are searched too: a French keystroke finds the French words.
+    for variant in shortcut.variants.values() {
+        all.extend(BodyText::new(variant).words().map(|w| w.folded));
+    }
     (title, all)
 }

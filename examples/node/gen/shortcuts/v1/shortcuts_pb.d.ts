@@ -84,6 +84,31 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
    * @generated from field: map<string, string> variants = 11;
    */
   variants: { [key: string]: string };
+
+  /**
+   * The values the shortcut asks the agent for, each readable as `<<vars.NAME>>`; a
+   * composer shows them as a small form before inserting the reply (issue 15).
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 12;
+   */
+  inputs: ShortcutInput[];
+
+  /**
+   * Set only in CreateShortcut and UpdateShortcut responses: what ValidateTemplate would
+   * warn about in the saved body, variants and inputs (the write is not refused).
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 13;
+   */
+  warnings: TemplateWarning[];
+
+  /**
+   * A piece of other replies (a signature, a disclaimer): other shortcuts of the workspace
+   * include it with `{% include "BANG" %}`; the typeahead never offers it. Its changes
+   * show in every shortcut that includes it.
+   *
+   * @generated from field: bool snippet = 14;
+   */
+  snippet: boolean;
 };
 
 /**
@@ -91,6 +116,133 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
  * Use `create(ShortcutSchema)` to create a new message.
  */
 export declare const ShortcutSchema: GenMessage<Shortcut>;
+
+/**
+ * What a shortcut asks the agent for (issue 15).
+ *
+ * @generated from message shortcuts.v1.ShortcutInput
+ */
+export declare type ShortcutInput = Message<"shortcuts.v1.ShortcutInput"> & {
+  /**
+   * Read in the body as `<<vars.NAME>>`: a letter or `_`, then letters, digits or `_`,
+   * at most 64 characters; unique within the shortcut regardless of case.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the form shows; at most 200 characters. Empty: the name.
+   *
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * Required: how the value is checked at render time.
+   *
+   * @generated from field: shortcuts.v1.InputType type = 3;
+   */
+  type: InputType;
+
+  /**
+   * A render without this value lists it in `RenderResponse.needs_input`; a strict render
+   * fails with FAILED_PRECONDITION.
+   *
+   * @generated from field: bool required = 4;
+   */
+  required: boolean;
+
+  /**
+   * For INPUT_TYPE_CHOICE only (and required there): the allowed values, 1 to 100, each
+   * at most 200 characters, distinct.
+   *
+   * @generated from field: repeated string choices = 5;
+   */
+  choices: string[];
+
+  /**
+   * Used when a render does not supply the value; must be a valid value of `type`.
+   *
+   * @generated from field: string default_value = 6;
+   */
+  defaultValue: string;
+
+  /**
+   * A hint for the form; at most 500 characters.
+   *
+   * @generated from field: string help = 7;
+   */
+  help: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.ShortcutInput.
+ * Use `create(ShortcutInputSchema)` to create a new message.
+ */
+export declare const ShortcutInputSchema: GenMessage<ShortcutInput>;
+
+/**
+ * A replacement list of inputs (wrapped so that "no change" and "no inputs" differ).
+ *
+ * @generated from message shortcuts.v1.InputList
+ */
+export declare type InputList = Message<"shortcuts.v1.InputList"> & {
+  /**
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 1;
+   */
+  inputs: ShortcutInput[];
+};
+
+/**
+ * Describes the message shortcuts.v1.InputList.
+ * Use `create(InputListSchema)` to create a new message.
+ */
+export declare const InputListSchema: GenMessage<InputList>;
+
+/**
+ * Something a template will probably not do as its author meant; never refuses a write.
+ *
+ * @generated from message shortcuts.v1.TemplateWarning
+ */
+export declare type TemplateWarning = Message<"shortcuts.v1.TemplateWarning"> & {
+  /**
+   * The field it is about: `body`, `variants["fr"]`, `inputs[0]`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * 1-based position in that field's text (0 when it is about no position, e.g. an input).
+   *
+   * @generated from field: uint32 line = 2;
+   */
+  line: number;
+
+  /**
+   * @generated from field: uint32 column = 3;
+   */
+  column: number;
+
+  /**
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * What the author probably meant (`contact.first_name`), empty when there is no guess.
+   *
+   * @generated from field: string suggestion = 5;
+   */
+  suggestion: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.TemplateWarning.
+ * Use `create(TemplateWarningSchema)` to create a new message.
+ */
+export declare const TemplateWarningSchema: GenMessage<TemplateWarning>;
 
 /**
  * @generated from message shortcuts.v1.CreateShortcutRequest
@@ -134,6 +286,18 @@ export declare type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcut
    * @generated from field: map<string, string> variants = 7;
    */
   variants: { [key: string]: string };
+
+  /**
+   * What the shortcut asks the agent for: at most 32 inputs.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 8;
+   */
+  inputs: ShortcutInput[];
+
+  /**
+   * @generated from field: bool snippet = 9;
+   */
+  snippet: boolean;
 };
 
 /**
@@ -247,6 +411,18 @@ export declare type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcut
    * @generated from field: shortcuts.v1.VariantMap variants = 9;
    */
   variants?: VariantMap | undefined;
+
+  /**
+   * A replacement list of inputs (unset: unchanged; empty: none).
+   *
+   * @generated from field: shortcuts.v1.InputList inputs = 10;
+   */
+  inputs?: InputList | undefined;
+
+  /**
+   * @generated from field: optional bool snippet = 11;
+   */
+  snippet?: boolean | undefined;
 };
 
 /**
@@ -431,7 +607,8 @@ export declare type RenderShortcutRequest = Message<"shortcuts.v1.RenderShortcut
 
   /**
    * The reader's language tag (`fr-CA`): picks the localised body and formats numbers,
-   * amounts and dates. Empty: the workspace's default locale.
+   * amounts and dates. Empty: the conversation's locale, else the contact's, else the
+   * workspace's default (`RenderResponse.locale_source` says which).
    *
    * @generated from field: string locale = 9;
    */
@@ -558,6 +735,22 @@ export declare type RenderResponse = Message<"shortcuts.v1.RenderResponse"> & {
    * @generated from field: string format_locale = 7;
    */
   formatLocale: string;
+
+  /**
+   * The names of the shortcut's required inputs that the request did not supply in `vars`
+   * and that have no default, whether or not the branch reading them ran. A strict render
+   * fails instead (FAILED_PRECONDITION, reason MISSING_INPUT).
+   *
+   * @generated from field: repeated string needs_input = 8;
+   */
+  needsInput: string[];
+
+  /**
+   * Where the locale of `variant_locale` and `format_locale` came from.
+   *
+   * @generated from field: shortcuts.v1.LocaleSource locale_source = 9;
+   */
+  localeSource: LocaleSource;
 };
 
 /**
@@ -579,6 +772,14 @@ export declare type ValidateTemplateRequest = Message<"shortcuts.v1.ValidateTemp
    * @generated from field: string body = 2;
    */
   body: string;
+
+  /**
+   * The inputs the body will be saved with: `vars.*` read but not declared, and inputs
+   * never read, are warned about.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 3;
+   */
+  inputs: ShortcutInput[];
 };
 
 /**
@@ -643,6 +844,13 @@ export declare type ValidateTemplateResponse = Message<"shortcuts.v1.ValidateTem
    * @generated from field: repeated shortcuts.v1.ScopePlaceholders scopes = 4;
    */
   scopes: ScopePlaceholders[];
+
+  /**
+   * What will probably not work as meant (the body is still valid), in order of position.
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 5;
+   */
+  warnings: TemplateWarning[];
 };
 
 /**
@@ -905,7 +1113,8 @@ export declare type ContextField = Message<"shortcuts.v1.ContextField"> & {
 
   /**
    * `contact`, `session`: from the given record; `native`: a field data sources fill;
-   * `workspace`: the workspace record; `convention`: what callers usually send.
+   * `workspace`: the workspace record; `convention`: what callers usually send;
+   * `learned`: a custom key this workspace's fetched data has shown (no record given).
    *
    * @generated from field: string source = 3;
    */
@@ -1519,6 +1728,13 @@ export declare type ShortcutMatch = Message<"shortcuts.v1.ShortcutMatch"> & {
    * @generated from field: repeated shortcuts.v1.TextRange preview_highlights = 12;
    */
   previewHighlights: TextRange[];
+
+  /**
+   * What the shortcut asks the agent for, so that a composer can show the form at once.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 13;
+   */
+  inputs: ShortcutInput[];
 };
 
 /**
@@ -1701,6 +1917,118 @@ export declare type RecipientError = Message<"shortcuts.v1.RecipientError"> & {
  * Use `create(RecipientErrorSchema)` to create a new message.
  */
 export declare const RecipientErrorSchema: GenMessage<RecipientError>;
+
+/**
+ * The kind of value an input takes, checked when a render supplies it in `vars`.
+ *
+ * @generated from enum shortcuts.v1.InputType
+ */
+export enum InputType {
+  /**
+   * @generated from enum value: INPUT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Any text (a string, number or boolean).
+   *
+   * @generated from enum value: INPUT_TYPE_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * A number, or a string holding one (`"12.5"`): formatted by `number`.
+   *
+   * @generated from enum value: INPUT_TYPE_NUMBER = 2;
+   */
+  NUMBER = 2,
+
+  /**
+   * An amount, as NUMBER: formatted by `currency`.
+   *
+   * @generated from enum value: INPUT_TYPE_MONEY = 3;
+   */
+  MONEY = 3,
+
+  /**
+   * A date (`2026-03-01`) or date and time (RFC 3339): formatted by `date`.
+   *
+   * @generated from enum value: INPUT_TYPE_DATE = 4;
+   */
+  DATE = 4,
+
+  /**
+   * One of `choices`.
+   *
+   * @generated from enum value: INPUT_TYPE_CHOICE = 5;
+   */
+  CHOICE = 5,
+
+  /**
+   * An email address.
+   *
+   * @generated from enum value: INPUT_TYPE_EMAIL = 6;
+   */
+  EMAIL = 6,
+
+  /**
+   * An `http` or `https` URL.
+   *
+   * @generated from enum value: INPUT_TYPE_URL = 7;
+   */
+  URL = 7,
+}
+
+/**
+ * Describes the enum shortcuts.v1.InputType.
+ */
+export declare const InputTypeSchema: GenEnum<InputType>;
+
+/**
+ * Where a render's locale came from: the first of these that has one.
+ *
+ * @generated from enum shortcuts.v1.LocaleSource
+ */
+export enum LocaleSource {
+  /**
+   * @generated from enum value: LOCALE_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The request's `locale`.
+   *
+   * @generated from enum value: LOCALE_SOURCE_REQUEST = 1;
+   */
+  REQUEST = 1,
+
+  /**
+   * The conversation's (`session.locale`: the visitor's device language).
+   *
+   * @generated from enum value: LOCALE_SOURCE_SESSION = 2;
+   */
+  SESSION = 2,
+
+  /**
+   * The contact's (`contact.locale`: Crisp's `person.locales`, the file and gRPC sources'
+   * `locale` field).
+   *
+   * @generated from enum value: LOCALE_SOURCE_CONTACT = 3;
+   */
+  CONTACT = 3,
+
+  /**
+   * The workspace's default locale.
+   *
+   * @generated from enum value: LOCALE_SOURCE_WORKSPACE = 4;
+   */
+  WORKSPACE = 4,
+}
+
+/**
+ * Describes the enum shortcuts.v1.LocaleSource.
+ */
+export declare const LocaleSourceSchema: GenEnum<LocaleSource>;
 
 /**
  * @generated from enum shortcuts.v1.ImportFormat

@@ -12,7 +12,7 @@ import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bu
  * Describes the file shortcuts/v1/shortcuts.proto.
  */
 export const file_shortcuts_v1_shortcuts = /*@__PURE__*/
-  fileDesc("ChxzaG9ydGN1dHMvdjEvc2hvcnRjdXRzLnByb3RvEgxzaG9ydGN1dHMudjEi0wIKCFNob3J0Y3V0EgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRiYW5nGAMgASgJEg0KBXRpdGxlGAQgASgJEgwKBGJvZHkYBSABKAkSDAoEdGFncxgGIAMoCRIQCghkaXNhYmxlZBgHIAEoCBIPCgd2ZXJzaW9uGAggASgEEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIdmFyaWFudHMYCyADKAsyJC5zaG9ydGN1dHMudjEuU2hvcnRjdXQuVmFyaWFudHNFbnRyeRovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7gEKFUNyZWF0ZVNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoEYmFuZxgCIAEoCRINCgV0aXRsZRgDIAEoCRIMCgRib2R5GAQgASgJEgwKBHRhZ3MYBSADKAkSEAoIZGlzYWJsZWQYBiABKAgSQwoIdmFyaWFudHMYByADKAsyMS5zaG9ydGN1dHMudjEuQ3JlYXRlU2hvcnRjdXRSZXF1ZXN0LlZhcmlhbnRzRW50cnkaLwoNVmFyaWFudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KEkdldFNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoCaWQYAiABKAlIABIOCgRiYW5nGAMgASgJSABCBQoDa2V5IhcKB1RhZ0xpc3QSDAoEdGFncxgBIAMoCSKVAgoVVXBkYXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEhEKBGJhbmcYBCABKAlIAIgBARISCgV0aXRsZRgFIAEoCUgBiAEBEhEKBGJvZHkYBiABKAlIAogBARIjCgR0YWdzGAcgASgLMhUuc2hvcnRjdXRzLnYxLlRhZ0xpc3QSFQoIZGlzYWJsZWQYCCABKAhIA4gBARIqCgh2YXJpYW50cxgJIAEoCzIYLnNob3J0Y3V0cy52MS5WYXJpYW50TWFwQgcKBV9iYW5nQggKBl90aXRsZUIHCgVfYm9keUILCglfZGlzYWJsZWQiWwoVRGVsZXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCRIUCgd2ZXJzaW9uGAMgASgESACIAQFCCgoIX3ZlcnNpb24iGAoWRGVsZXRlU2hvcnRjdXRSZXNwb25zZSJ7ChRMaXN0U2hvcnRjdXRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSDAoEdGFncxgEIAMoCRIYChBpbmNsdWRlX2Rpc2FibGVkGAUgASgIIlsKFUxpc3RTaG9ydGN1dHNSZXNwb25zZRIpCglzaG9ydGN1dHMYASADKAsyFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoMCChVSZW5kZXJTaG9ydGN1dFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKAmlkGAIgASgJSAASDgoEYmFuZxgDIAEoCUgAEhIKCmNvbnRhY3RfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRImCgVhZ2VudBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEdmFycxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAggASgIEhMKC2Jlc3RfZWZmb3J0GBQgASgIEg4KBmxvY2FsZRgJIAEoCUIKCghzaG9ydGN1dCLnAQoVUmVuZGVyVGVtcGxhdGVSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgRib2R5GAIgASgJEhIKCmNvbnRhY3RfaWQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRImCgVhZ2VudBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEdmFycxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAggASgIEhMKC2Jlc3RfZWZmb3J0GBQgASgIEg4KBmxvY2FsZRgJIAEoCSLQAQoOUmVuZGVyUmVzcG9uc2USDAoEdGV4dBgBIAEoCRITCgtzaG9ydGN1dF9pZBgCIAEoCRIYChBzaG9ydGN1dF92ZXJzaW9uGAMgASgEEg8KB21pc3NpbmcYBCADKAkSEQoJZGVmYXVsdGVkGAUgAygJEi4KDGRhdGFfb3JpZ2lucxgUIAMoCzIYLnNob3J0Y3V0cy52MS5EYXRhT3JpZ2luEhYKDnZhcmlhbnRfbG9jYWxlGAYgASgJEhUKDWZvcm1hdF9sb2NhbGUYByABKAkiPQoXVmFsaWRhdGVUZW1wbGF0ZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKBGJvZHkYAiABKAkiPgoNVGVtcGxhdGVFcnJvchIMCgRsaW5lGAEgASgNEg4KBmNvbHVtbhgCIAEoDRIPCgdtZXNzYWdlGAMgASgJIp0BChhWYWxpZGF0ZVRlbXBsYXRlUmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoGZXJyb3JzGAIgAygLMhsuc2hvcnRjdXRzLnYxLlRlbXBsYXRlRXJyb3ISFAoMcGxhY2Vob2xkZXJzGAMgAygJEi8KBnNjb3BlcxgEIAMoCzIfLnNob3J0Y3V0cy52MS5TY29wZVBsYWNlaG9sZGVycyJ3CgpWYXJpYW50TWFwEjgKCHZhcmlhbnRzGAEgAygLMiYuc2hvcnRjdXRzLnYxLlZhcmlhbnRNYXAuVmFyaWFudHNFbnRyeRovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoRU2NvcGVQbGFjZWhvbGRlcnMSDQoFc2NvcGUYASABKAkSDQoFcGF0aHMYAiADKAki1QEKCVdvcmtzcGFjZRIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgEEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibwoWQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmRlZmF1bHRfbG9jYWxlGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCSIrChNHZXRXb3Jrc3BhY2VSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCSLBAQoWVXBkYXRlV29ya3NwYWNlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIZCgxkaXNwbGF5X25hbWUYAyABKAlIAIgBARIbCg5kZWZhdWx0X2xvY2FsZRgEIAEoCUgBiAEBEhYKCXRpbWVfem9uZRgFIAEoCUgCiAEBQg8KDV9kaXNwbGF5X25hbWVCEQoPX2RlZmF1bHRfbG9jYWxlQgwKCl90aW1lX3pvbmUiFwoVTGlzdFdvcmtzcGFjZXNSZXF1ZXN0IkUKFkxpc3RXb3Jrc3BhY2VzUmVzcG9uc2USKwoKd29ya3NwYWNlcxgBIAMoCzIXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2UiVgoWRGVzY3JpYmVDb250ZXh0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKY29udGFjdF9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIlEKDENvbnRleHRGaWVsZBIMCgRwYXRoGAEgASgJEg4KBnNhbXBsZRgCIAEoCRIOCgZzb3VyY2UYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkiRQoXRGVzY3JpYmVDb250ZXh0UmVzcG9uc2USKgoGZmllbGRzGAEgAygLMhouc2hvcnRjdXRzLnYxLkNvbnRleHRGaWVsZCJ8ChZJbXBvcnRTaG9ydGN1dHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIqCgZmb3JtYXQYAiABKA4yGi5zaG9ydGN1dHMudjEuSW1wb3J0Rm9ybWF0Eg8KB2NvbnRlbnQYAyABKAkSDwoHZHJ5X3J1bhgEIAEoCCJ2ChBJbXBvcnRJdGVtUmVzdWx0Eg0KBWluZGV4GAEgASgNEhMKC3NvdXJjZV9uYW1lGAIgASgJEgwKBGJhbmcYAyABKAkSDAoEYm9keRgEIAEoCRITCgtzaG9ydGN1dF9pZBgFIAEoCRINCgVlcnJvchgGIAEoCSJsChdJbXBvcnRTaG9ydGN1dHNSZXNwb25zZRIRCgljb21taXR0ZWQYASABKAgSDwoHY3JlYXRlZBgCIAEoDRItCgVpdGVtcxgDIAMoCzIeLnNob3J0Y3V0cy52MS5JbXBvcnRJdGVtUmVzdWx0ItoBCgpEYXRhT3JpZ2luEg0KBXNjb3BlGAEgASgJEi8KBm9yaWdpbhgCIAEoDjIfLnNob3J0Y3V0cy52MS5EYXRhT3JpZ2luLk9yaWdpbhIOCgZhZ2VfbXMYAyABKAQSDgoGc291cmNlGAQgASgJImwKBk9yaWdpbhIWChJPUklHSU5fVU5TUEVDSUZJRUQQABIQCgxPUklHSU5fQ0FDSEUQARITCg9PUklHSU5fVVBTVFJFQU0QAhIQCgxPUklHSU5fU1RBTEUQAxIRCg1PUklHSU5fQUJTRU5UEAQiPAoYSW52YWxpZGF0ZUNvbnRhY3RSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCSI8ChhJbnZhbGlkYXRlU2Vzc2lvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIhQKEkludmFsaWRhdGVSZXNwb25zZSJPCg9QcmVmZXRjaFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhIKCmNvbnRhY3RfaWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCSJyChBQcmVmZXRjaFJlc3BvbnNlEi4KB2NvbnRhY3QYASABKA4yHS5zaG9ydGN1dHMudjEuUHJlZmV0Y2hPdXRjb21lEi4KB3Nlc3Npb24YAiABKA4yHS5zaG9ydGN1dHMudjEuUHJlZmV0Y2hPdXRjb21lIjUKEUdldENvbnRhY3RSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCSI1ChFHZXRTZXNzaW9uUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkiXQoLQ29udGFjdERhdGESJwoGZmllbGRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIlCgRkYXRhGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJdCgtTZXNzaW9uRGF0YRInCgZmaWVsZHMYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiUKBGRhdGEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InQKFlNlYXJjaFNob3J0Y3V0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg0KBXF1ZXJ5GAIgASgJEgwKBHRhZ3MYAyADKAkSDQoFbGltaXQYBCABKAUSGAoQaW5jbHVkZV9kaXNhYmxlZBgFIAEoCCJHChdTZWFyY2hTaG9ydGN1dHNSZXNwb25zZRIsCgdtYXRjaGVzGAEgAygLMhsuc2hvcnRjdXRzLnYxLlNob3J0Y3V0TWF0Y2giJwoJVGV4dFJhbmdlEg0KBXN0YXJ0GAEgASgNEgsKA2VuZBgCIAEoDSJKCgxUYWdIaWdobGlnaHQSEQoJdGFnX2luZGV4GAEgASgNEicKBnJhbmdlcxgCIAMoCzIXLnNob3J0Y3V0cy52MS5UZXh0UmFuZ2Ui7wIKDVNob3J0Y3V0TWF0Y2gSCgoCaWQYASABKAkSDAoEYmFuZxgCIAEoCRINCgV0aXRsZRgDIAEoCRIMCgR0YWdzGAQgAygJEhAKCGRpc2FibGVkGAUgASgIEg8KB3ZlcnNpb24YBiABKAQSDwoHcHJldmlldxgHIAEoCRIlCgRraW5kGAggASgOMhcuc2hvcnRjdXRzLnYxLk1hdGNoS2luZBIwCg9iYW5nX2hpZ2hsaWdodHMYCSADKAsyFy5zaG9ydGN1dHMudjEuVGV4dFJhbmdlEjEKEHRpdGxlX2hpZ2hsaWdodHMYCiADKAsyFy5zaG9ydGN1dHMudjEuVGV4dFJhbmdlEjIKDnRhZ19oaWdobGlnaHRzGAsgAygLMhouc2hvcnRjdXRzLnYxLlRhZ0hpZ2hsaWdodBIzChJwcmV2aWV3X2hpZ2hsaWdodHMYDCADKAsyFy5zaG9ydGN1dHMudjEuVGV4dFJhbmdlIt4BChJCYXRjaFJlbmRlclJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKAmlkGAIgASgJSAASDgoEYmFuZxgDIAEoCUgAEg4KBGJvZHkYBCABKAlIABIOCgZsb2NhbGUYBSABKAkSJgoFYWdlbnQYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnN0cmljdBgHIAEoCBIwCgpyZWNpcGllbnRzGAggAygLMhwuc2hvcnRjdXRzLnYxLkJhdGNoUmVjaXBpZW50QgoKCHRlbXBsYXRlIl8KDkJhdGNoUmVjaXBpZW50EhIKCmNvbnRhY3RfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIlCgR2YXJzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKOAQoRQmF0Y2hSZW5kZXJSZXN1bHQSDQoFaW5kZXgYASABKA0SMAoIcmVuZGVyZWQYAiABKAsyHC5zaG9ydGN1dHMudjEuUmVuZGVyUmVzcG9uc2VIABItCgVlcnJvchgDIAEoCzIcLnNob3J0Y3V0cy52MS5SZWNpcGllbnRFcnJvckgAQgkKB291dGNvbWUiPwoOUmVjaXBpZW50RXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSqZAQoMSW1wb3J0Rm9ybWF0Eh0KGUlNUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIXChNJTVBPUlRfRk9STUFUX0NSSVNQEAESGgoWSU1QT1JUX0ZPUk1BVF9DSEFUV09PVBACEhkKFUlNUE9SVF9GT1JNQVRfWkVOREVTSxADEhoKFklNUE9SVF9GT1JNQVRfSU5URVJDT00QBCrGAQoPUHJlZmV0Y2hPdXRjb21lEiAKHFBSRUZFVENIX09VVENPTUVfVU5TUEVDSUZJRUQQABIcChhQUkVGRVRDSF9PVVRDT01FX1NUQVJURUQQARIbChdQUkVGRVRDSF9PVVRDT01FX0NBQ0hFRBACEh4KGlBSRUZFVENIX09VVENPTUVfSU5fRkxJR0hUEAMSHAoYUFJFRkVUQ0hfT1VUQ09NRV9EUk9QUEVEEAQSGAoUUFJFRkVUQ0hfT1VUQ09NRV9PRkYQBSqdAQoJTWF0Y2hLaW5kEhoKFk1BVENIX0tJTkRfVU5TUEVDSUZJRUQQABIZChVNQVRDSF9LSU5EX0VYQUNUX0JBTkcQARIaChZNQVRDSF9LSU5EX0JBTkdfUFJFRklYEAISFAoQTUFUQ0hfS0lORF9USVRMRRADEhMKD01BVENIX0tJTkRfVEVYVBAEEhIKDk1BVENIX0tJTkRfQU5ZEAUyhg0KD1Nob3J0Y3V0U2VydmljZRJNCg5DcmVhdGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5DcmVhdGVTaG9ydGN1dFJlcXVlc3QaFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSRwoLR2V0U2hvcnRjdXQSIC5zaG9ydGN1dHMudjEuR2V0U2hvcnRjdXRSZXF1ZXN0GhYuc2hvcnRjdXRzLnYxLlNob3J0Y3V0Ek0KDlVwZGF0ZVNob3J0Y3V0EiMuc2hvcnRjdXRzLnYxLlVwZGF0ZVNob3J0Y3V0UmVxdWVzdBoWLnNob3J0Y3V0cy52MS5TaG9ydGN1dBJbCg5EZWxldGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5EZWxldGVTaG9ydGN1dFJlcXVlc3QaJC5zaG9ydGN1dHMudjEuRGVsZXRlU2hvcnRjdXRSZXNwb25zZRJYCg1MaXN0U2hvcnRjdXRzEiIuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXF1ZXN0GiMuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXNwb25zZRJTCg5SZW5kZXJTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5SZW5kZXJTaG9ydGN1dFJlcXVlc3QaHC5zaG9ydGN1dHMudjEuUmVuZGVyUmVzcG9uc2USUwoOUmVuZGVyVGVtcGxhdGUSIy5zaG9ydGN1dHMudjEuUmVuZGVyVGVtcGxhdGVSZXF1ZXN0Ghwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlEmEKEFZhbGlkYXRlVGVtcGxhdGUSJS5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlcXVlc3QaJi5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlc3BvbnNlEl0KEUludmFsaWRhdGVDb250YWN0EiYuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVDb250YWN0UmVxdWVzdBogLnNob3J0Y3V0cy52MS5JbnZhbGlkYXRlUmVzcG9uc2USXQoRSW52YWxpZGF0ZVNlc3Npb24SJi5zaG9ydGN1dHMudjEuSW52YWxpZGF0ZVNlc3Npb25SZXF1ZXN0GiAuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVSZXNwb25zZRJQCg9DcmVhdGVXb3Jrc3BhY2USJC5zaG9ydGN1dHMudjEuQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBoXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2USSgoMR2V0V29ya3NwYWNlEiEuc2hvcnRjdXRzLnYxLkdldFdvcmtzcGFjZVJlcXVlc3QaFy5zaG9ydGN1dHMudjEuV29ya3NwYWNlElAKD1VwZGF0ZVdvcmtzcGFjZRIkLnNob3J0Y3V0cy52MS5VcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0Ghcuc2hvcnRjdXRzLnYxLldvcmtzcGFjZRJbCg5MaXN0V29ya3NwYWNlcxIjLnNob3J0Y3V0cy52MS5MaXN0V29ya3NwYWNlc1JlcXVlc3QaJC5zaG9ydGN1dHMudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZRJeCg9EZXNjcmliZUNvbnRleHQSJC5zaG9ydGN1dHMudjEuRGVzY3JpYmVDb250ZXh0UmVxdWVzdBolLnNob3J0Y3V0cy52MS5EZXNjcmliZUNvbnRleHRSZXNwb25zZRJeCg9JbXBvcnRTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuSW1wb3J0U2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5JbXBvcnRTaG9ydGN1dHNSZXNwb25zZRJeCg9TZWFyY2hTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuU2VhcmNoU2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5TZWFyY2hTaG9ydGN1dHNSZXNwb25zZRJSCgtCYXRjaFJlbmRlchIgLnNob3J0Y3V0cy52MS5CYXRjaFJlbmRlclJlcXVlc3QaHy5zaG9ydGN1dHMudjEuQmF0Y2hSZW5kZXJSZXN1bHQwARJJCghQcmVmZXRjaBIdLnNob3J0Y3V0cy52MS5QcmVmZXRjaFJlcXVlc3QaHi5zaG9ydGN1dHMudjEuUHJlZmV0Y2hSZXNwb25zZTKuAQoYQ29udGFjdERhdGFTb3VyY2VTZXJ2aWNlEkgKCkdldENvbnRhY3QSHy5zaG9ydGN1dHMudjEuR2V0Q29udGFjdFJlcXVlc3QaGS5zaG9ydGN1dHMudjEuQ29udGFjdERhdGESSAoKR2V0U2Vzc2lvbhIfLnNob3J0Y3V0cy52MS5HZXRTZXNzaW9uUmVxdWVzdBoZLnNob3J0Y3V0cy52MS5TZXNzaW9uRGF0YWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxzaG9ydGN1dHMvdjEvc2hvcnRjdXRzLnByb3RvEgxzaG9ydGN1dHMudjEiwgMKCFNob3J0Y3V0EgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRiYW5nGAMgASgJEg0KBXRpdGxlGAQgASgJEgwKBGJvZHkYBSABKAkSDAoEdGFncxgGIAMoCRIQCghkaXNhYmxlZBgHIAEoCBIPCgd2ZXJzaW9uGAggASgEEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIdmFyaWFudHMYCyADKAsyJC5zaG9ydGN1dHMudjEuU2hvcnRjdXQuVmFyaWFudHNFbnRyeRIrCgZpbnB1dHMYDCADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRJbnB1dBIvCgh3YXJuaW5ncxgNIAMoCzIdLnNob3J0Y3V0cy52MS5UZW1wbGF0ZVdhcm5pbmcSDwoHc25pcHBldBgOIAEoCBovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEimwEKDVNob3J0Y3V0SW5wdXQSDAoEbmFtZRgBIAEoCRINCgVsYWJlbBgCIAEoCRIlCgR0eXBlGAMgASgOMhcuc2hvcnRjdXRzLnYxLklucHV0VHlwZRIQCghyZXF1aXJlZBgEIAEoCBIPCgdjaG9pY2VzGAUgAygJEhUKDWRlZmF1bHRfdmFsdWUYBiABKAkSDAoEaGVscBgHIAEoCSI4CglJbnB1dExpc3QSKwoGaW5wdXRzGAEgAygLMhsuc2hvcnRjdXRzLnYxLlNob3J0Y3V0SW5wdXQiYwoPVGVtcGxhdGVXYXJuaW5nEg0KBWZpZWxkGAEgASgJEgwKBGxpbmUYAiABKA0SDgoGY29sdW1uGAMgASgNEg8KB21lc3NhZ2UYBCABKAkSEgoKc3VnZ2VzdGlvbhgFIAEoCSKsAgoVQ3JlYXRlU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgRiYW5nGAIgASgJEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSDAoEdGFncxgFIAMoCRIQCghkaXNhYmxlZBgGIAEoCBJDCgh2YXJpYW50cxgHIAMoCzIxLnNob3J0Y3V0cy52MS5DcmVhdGVTaG9ydGN1dFJlcXVlc3QuVmFyaWFudHNFbnRyeRIrCgZpbnB1dHMYCCADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRJbnB1dBIPCgdzbmlwcGV0GAkgASgIGi8KDVZhcmlhbnRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJPChJHZXRTaG9ydGN1dFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKAmlkGAIgASgJSAASDgoEYmFuZxgDIAEoCUgAQgUKA2tleSIXCgdUYWdMaXN0EgwKBHRhZ3MYASADKAki4AIKFVVwZGF0ZVNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkSDwoHdmVyc2lvbhgDIAEoBBIRCgRiYW5nGAQgASgJSACIAQESEgoFdGl0bGUYBSABKAlIAYgBARIRCgRib2R5GAYgASgJSAKIAQESIwoEdGFncxgHIAEoCzIVLnNob3J0Y3V0cy52MS5UYWdMaXN0EhUKCGRpc2FibGVkGAggASgISAOIAQESKgoIdmFyaWFudHMYCSABKAsyGC5zaG9ydGN1dHMudjEuVmFyaWFudE1hcBInCgZpbnB1dHMYCiABKAsyFy5zaG9ydGN1dHMudjEuSW5wdXRMaXN0EhQKB3NuaXBwZXQYCyABKAhIBIgBAUIHCgVfYmFuZ0IICgZfdGl0bGVCBwoFX2JvZHlCCwoJX2Rpc2FibGVkQgoKCF9zbmlwcGV0IlsKFURlbGV0ZVNob3J0Y3V0UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkSFAoHdmVyc2lvbhgDIAEoBEgAiAEBQgoKCF92ZXJzaW9uIhgKFkRlbGV0ZVNob3J0Y3V0UmVzcG9uc2UiewoUTGlzdFNob3J0Y3V0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEgwKBHRhZ3MYBCADKAkSGAoQaW5jbHVkZV9kaXNhYmxlZBgFIAEoCCJbChVMaXN0U2hvcnRjdXRzUmVzcG9uc2USKQoJc2hvcnRjdXRzGAEgAygLMhYuc2hvcnRjdXRzLnYxLlNob3J0Y3V0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKDAgoVUmVuZGVyU2hvcnRjdXRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgJpZBgCIAEoCUgAEg4KBGJhbmcYAyABKAlIABISCgpjb250YWN0X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSJgoFYWdlbnQYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiUKBHZhcnMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnN0cmljdBgIIAEoCBITCgtiZXN0X2VmZm9ydBgUIAEoCBIOCgZsb2NhbGUYCSABKAlCCgoIc2hvcnRjdXQi5wEKFVJlbmRlclRlbXBsYXRlUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoEYm9keRgCIAEoCRISCgpjb250YWN0X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSJgoFYWdlbnQYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiUKBHZhcnMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnN0cmljdBgIIAEoCBITCgtiZXN0X2VmZm9ydBgUIAEoCBIOCgZsb2NhbGUYCSABKAkimAIKDlJlbmRlclJlc3BvbnNlEgwKBHRleHQYASABKAkSEwoLc2hvcnRjdXRfaWQYAiABKAkSGAoQc2hvcnRjdXRfdmVyc2lvbhgDIAEoBBIPCgdtaXNzaW5nGAQgAygJEhEKCWRlZmF1bHRlZBgFIAMoCRIuCgxkYXRhX29yaWdpbnMYFCADKAsyGC5zaG9ydGN1dHMudjEuRGF0YU9yaWdpbhIWCg52YXJpYW50X2xvY2FsZRgGIAEoCRIVCg1mb3JtYXRfbG9jYWxlGAcgASgJEhMKC25lZWRzX2lucHV0GAggAygJEjEKDWxvY2FsZV9zb3VyY2UYCSABKA4yGi5zaG9ydGN1dHMudjEuTG9jYWxlU291cmNlImoKF1ZhbGlkYXRlVGVtcGxhdGVSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgRib2R5GAIgASgJEisKBmlucHV0cxgDIAMoCzIbLnNob3J0Y3V0cy52MS5TaG9ydGN1dElucHV0Ij4KDVRlbXBsYXRlRXJyb3ISDAoEbGluZRgBIAEoDRIOCgZjb2x1bW4YAiABKA0SDwoHbWVzc2FnZRgDIAEoCSLOAQoYVmFsaWRhdGVUZW1wbGF0ZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEisKBmVycm9ycxgCIAMoCzIbLnNob3J0Y3V0cy52MS5UZW1wbGF0ZUVycm9yEhQKDHBsYWNlaG9sZGVycxgDIAMoCRIvCgZzY29wZXMYBCADKAsyHy5zaG9ydGN1dHMudjEuU2NvcGVQbGFjZWhvbGRlcnMSLwoId2FybmluZ3MYBSADKAsyHS5zaG9ydGN1dHMudjEuVGVtcGxhdGVXYXJuaW5nIncKClZhcmlhbnRNYXASOAoIdmFyaWFudHMYASADKAsyJi5zaG9ydGN1dHMudjEuVmFyaWFudE1hcC5WYXJpYW50c0VudHJ5Gi8KDVZhcmlhbnRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIxChFTY29wZVBsYWNlaG9sZGVycxINCgVzY29wZRgBIAEoCRINCgVwYXRocxgCIAMoCSLVAQoJV29ya3NwYWNlEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSFgoOZGVmYXVsdF9sb2NhbGUYAyABKAkSEQoJdGltZV96b25lGAQgASgJEg8KB3ZlcnNpb24YBSABKAQSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJvChZDcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSFgoOZGVmYXVsdF9sb2NhbGUYAyABKAkSEQoJdGltZV96b25lGAQgASgJIisKE0dldFdvcmtzcGFjZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIsEBChZVcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEhkKDGRpc3BsYXlfbmFtZRgDIAEoCUgAiAEBEhsKDmRlZmF1bHRfbG9jYWxlGAQgASgJSAGIAQESFgoJdGltZV96b25lGAUgASgJSAKIAQFCDwoNX2Rpc3BsYXlfbmFtZUIRCg9fZGVmYXVsdF9sb2NhbGVCDAoKX3RpbWVfem9uZSIXChVMaXN0V29ya3NwYWNlc1JlcXVlc3QiRQoWTGlzdFdvcmtzcGFjZXNSZXNwb25zZRIrCgp3b3Jrc3BhY2VzGAEgAygLMhcuc2hvcnRjdXRzLnYxLldvcmtzcGFjZSJWChZEZXNjcmliZUNvbnRleHRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRISCgpjb250YWN0X2lkGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkiUQoMQ29udGV4dEZpZWxkEgwKBHBhdGgYASABKAkSDgoGc2FtcGxlGAIgASgJEg4KBnNvdXJjZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSJFChdEZXNjcmliZUNvbnRleHRSZXNwb25zZRIqCgZmaWVsZHMYASADKAsyGi5zaG9ydGN1dHMudjEuQ29udGV4dEZpZWxkInwKFkltcG9ydFNob3J0Y3V0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEioKBmZvcm1hdBgCIAEoDjIaLnNob3J0Y3V0cy52MS5JbXBvcnRGb3JtYXQSDwoHY29udGVudBgDIAEoCRIPCgdkcnlfcnVuGAQgASgIInYKEEltcG9ydEl0ZW1SZXN1bHQSDQoFaW5kZXgYASABKA0SEwoLc291cmNlX25hbWUYAiABKAkSDAoEYmFuZxgDIAEoCRIMCgRib2R5GAQgASgJEhMKC3Nob3J0Y3V0X2lkGAUgASgJEg0KBWVycm9yGAYgASgJImwKF0ltcG9ydFNob3J0Y3V0c1Jlc3BvbnNlEhEKCWNvbW1pdHRlZBgBIAEoCBIPCgdjcmVhdGVkGAIgASgNEi0KBWl0ZW1zGAMgAygLMh4uc2hvcnRjdXRzLnYxLkltcG9ydEl0ZW1SZXN1bHQi2gEKCkRhdGFPcmlnaW4SDQoFc2NvcGUYASABKAkSLwoGb3JpZ2luGAIgASgOMh8uc2hvcnRjdXRzLnYxLkRhdGFPcmlnaW4uT3JpZ2luEg4KBmFnZV9tcxgDIAEoBBIOCgZzb3VyY2UYBCABKAkibAoGT3JpZ2luEhYKEk9SSUdJTl9VTlNQRUNJRklFRBAAEhAKDE9SSUdJTl9DQUNIRRABEhMKD09SSUdJTl9VUFNUUkVBTRACEhAKDE9SSUdJTl9TVEFMRRADEhEKDU9SSUdJTl9BQlNFTlQQBCI8ChhJbnZhbGlkYXRlQ29udGFjdFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIjwKGEludmFsaWRhdGVTZXNzaW9uUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSCgoCaWQYAiABKAkiFAoSSW52YWxpZGF0ZVJlc3BvbnNlIk8KD1ByZWZldGNoUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSEgoKY29udGFjdF9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJInIKEFByZWZldGNoUmVzcG9uc2USLgoHY29udGFjdBgBIAEoDjIdLnNob3J0Y3V0cy52MS5QcmVmZXRjaE91dGNvbWUSLgoHc2Vzc2lvbhgCIAEoDjIdLnNob3J0Y3V0cy52MS5QcmVmZXRjaE91dGNvbWUiNQoRR2V0Q29udGFjdFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEgoKAmlkGAIgASgJIjUKEUdldFNlc3Npb25SZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIKCgJpZBgCIAEoCSJdCgtDb250YWN0RGF0YRInCgZmaWVsZHMYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiUKBGRhdGEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Il0KC1Nlc3Npb25EYXRhEicKBmZpZWxkcxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEZGF0YRgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QidAoWU2VhcmNoU2hvcnRjdXRzUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEdGFncxgDIAMoCRINCgVsaW1pdBgEIAEoBRIYChBpbmNsdWRlX2Rpc2FibGVkGAUgASgIIkcKF1NlYXJjaFNob3J0Y3V0c1Jlc3BvbnNlEiwKB21hdGNoZXMYASADKAsyGy5zaG9ydGN1dHMudjEuU2hvcnRjdXRNYXRjaCInCglUZXh0UmFuZ2USDQoFc3RhcnQYASABKA0SCwoDZW5kGAIgASgNIkoKDFRhZ0hpZ2hsaWdodBIRCgl0YWdfaW5kZXgYASABKA0SJwoGcmFuZ2VzGAIgAygLMhcuc2hvcnRjdXRzLnYxLlRleHRSYW5nZSKcAwoNU2hvcnRjdXRNYXRjaBIKCgJpZBgBIAEoCRIMCgRiYW5nGAIgASgJEg0KBXRpdGxlGAMgASgJEgwKBHRhZ3MYBCADKAkSEAoIZGlzYWJsZWQYBSABKAgSDwoHdmVyc2lvbhgGIAEoBBIPCgdwcmV2aWV3GAcgASgJEiUKBGtpbmQYCCABKA4yFy5zaG9ydGN1dHMudjEuTWF0Y2hLaW5kEjAKD2JhbmdfaGlnaGxpZ2h0cxgJIAMoCzIXLnNob3J0Y3V0cy52MS5UZXh0UmFuZ2USMQoQdGl0bGVfaGlnaGxpZ2h0cxgKIAMoCzIXLnNob3J0Y3V0cy52MS5UZXh0UmFuZ2USMgoOdGFnX2hpZ2hsaWdodHMYCyADKAsyGi5zaG9ydGN1dHMudjEuVGFnSGlnaGxpZ2h0EjMKEnByZXZpZXdfaGlnaGxpZ2h0cxgMIAMoCzIXLnNob3J0Y3V0cy52MS5UZXh0UmFuZ2USKwoGaW5wdXRzGA0gAygLMhsuc2hvcnRjdXRzLnYxLlNob3J0Y3V0SW5wdXQi3gEKEkJhdGNoUmVuZGVyUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDAoCaWQYAiABKAlIABIOCgRiYW5nGAMgASgJSAASDgoEYm9keRgEIAEoCUgAEg4KBmxvY2FsZRgFIAEoCRImCgVhZ2VudBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAcgASgIEjAKCnJlY2lwaWVudHMYCCADKAsyHC5zaG9ydGN1dHMudjEuQmF0Y2hSZWNpcGllbnRCCgoIdGVtcGxhdGUiXwoOQmF0Y2hSZWNpcGllbnQSEgoKY29udGFjdF9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEiUKBHZhcnMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io4BChFCYXRjaFJlbmRlclJlc3VsdBINCgVpbmRleBgBIAEoDRIwCghyZW5kZXJlZBgCIAEoCzIcLnNob3J0Y3V0cy52MS5SZW5kZXJSZXNwb25zZUgAEi0KBWVycm9yGAMgASgLMhwuc2hvcnRjdXRzLnYxLlJlY2lwaWVudEVycm9ySABCCQoHb3V0Y29tZSI/Cg5SZWNpcGllbnRFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJKr8BCglJbnB1dFR5cGUSGgoWSU5QVVRfVFlQRV9VTlNQRUNJRklFRBAAEhMKD0lOUFVUX1RZUEVfVEVYVBABEhUKEUlOUFVUX1RZUEVfTlVNQkVSEAISFAoQSU5QVVRfVFlQRV9NT05FWRADEhMKD0lOUFVUX1RZUEVfREFURRAEEhUKEUlOUFVUX1RZUEVfQ0hPSUNFEAUSFAoQSU5QVVRfVFlQRV9FTUFJTBAGEhIKDklOUFVUX1RZUEVfVVJMEAcqmwEKDExvY2FsZVNvdXJjZRIdChlMT0NBTEVfU09VUkNFX1VOU1BFQ0lGSUVEEAASGQoVTE9DQUxFX1NPVVJDRV9SRVFVRVNUEAESGQoVTE9DQUxFX1NPVVJDRV9TRVNTSU9OEAISGQoVTE9DQUxFX1NPVVJDRV9DT05UQUNUEAMSGwoXTE9DQUxFX1NPVVJDRV9XT1JLU1BBQ0UQBCqZAQoMSW1wb3J0Rm9ybWF0Eh0KGUlNUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIXChNJTVBPUlRfRk9STUFUX0NSSVNQEAESGgoWSU1QT1JUX0ZPUk1BVF9DSEFUV09PVBACEhkKFUlNUE9SVF9GT1JNQVRfWkVOREVTSxADEhoKFklNUE9SVF9GT1JNQVRfSU5URVJDT00QBCrGAQoPUHJlZmV0Y2hPdXRjb21lEiAKHFBSRUZFVENIX09VVENPTUVfVU5TUEVDSUZJRUQQABIcChhQUkVGRVRDSF9PVVRDT01FX1NUQVJURUQQARIbChdQUkVGRVRDSF9PVVRDT01FX0NBQ0hFRBACEh4KGlBSRUZFVENIX09VVENPTUVfSU5fRkxJR0hUEAMSHAoYUFJFRkVUQ0hfT1VUQ09NRV9EUk9QUEVEEAQSGAoUUFJFRkVUQ0hfT1VUQ09NRV9PRkYQBSqdAQoJTWF0Y2hLaW5kEhoKFk1BVENIX0tJTkRfVU5TUEVDSUZJRUQQABIZChVNQVRDSF9LSU5EX0VYQUNUX0JBTkcQARIaChZNQVRDSF9LSU5EX0JBTkdfUFJFRklYEAISFAoQTUFUQ0hfS0lORF9USVRMRRADEhMKD01BVENIX0tJTkRfVEVYVBAEEhIKDk1BVENIX0tJTkRfQU5ZEAUyhg0KD1Nob3J0Y3V0U2VydmljZRJNCg5DcmVhdGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5DcmVhdGVTaG9ydGN1dFJlcXVlc3QaFi5zaG9ydGN1dHMudjEuU2hvcnRjdXQSRwoLR2V0U2hvcnRjdXQSIC5zaG9ydGN1dHMudjEuR2V0U2hvcnRjdXRSZXF1ZXN0GhYuc2hvcnRjdXRzLnYxLlNob3J0Y3V0Ek0KDlVwZGF0ZVNob3J0Y3V0EiMuc2hvcnRjdXRzLnYxLlVwZGF0ZVNob3J0Y3V0UmVxdWVzdBoWLnNob3J0Y3V0cy52MS5TaG9ydGN1dBJbCg5EZWxldGVTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5EZWxldGVTaG9ydGN1dFJlcXVlc3QaJC5zaG9ydGN1dHMudjEuRGVsZXRlU2hvcnRjdXRSZXNwb25zZRJYCg1MaXN0U2hvcnRjdXRzEiIuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXF1ZXN0GiMuc2hvcnRjdXRzLnYxLkxpc3RTaG9ydGN1dHNSZXNwb25zZRJTCg5SZW5kZXJTaG9ydGN1dBIjLnNob3J0Y3V0cy52MS5SZW5kZXJTaG9ydGN1dFJlcXVlc3QaHC5zaG9ydGN1dHMudjEuUmVuZGVyUmVzcG9uc2USUwoOUmVuZGVyVGVtcGxhdGUSIy5zaG9ydGN1dHMudjEuUmVuZGVyVGVtcGxhdGVSZXF1ZXN0Ghwuc2hvcnRjdXRzLnYxLlJlbmRlclJlc3BvbnNlEmEKEFZhbGlkYXRlVGVtcGxhdGUSJS5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlcXVlc3QaJi5zaG9ydGN1dHMudjEuVmFsaWRhdGVUZW1wbGF0ZVJlc3BvbnNlEl0KEUludmFsaWRhdGVDb250YWN0EiYuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVDb250YWN0UmVxdWVzdBogLnNob3J0Y3V0cy52MS5JbnZhbGlkYXRlUmVzcG9uc2USXQoRSW52YWxpZGF0ZVNlc3Npb24SJi5zaG9ydGN1dHMudjEuSW52YWxpZGF0ZVNlc3Npb25SZXF1ZXN0GiAuc2hvcnRjdXRzLnYxLkludmFsaWRhdGVSZXNwb25zZRJQCg9DcmVhdGVXb3Jrc3BhY2USJC5zaG9ydGN1dHMudjEuQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBoXLnNob3J0Y3V0cy52MS5Xb3Jrc3BhY2USSgoMR2V0V29ya3NwYWNlEiEuc2hvcnRjdXRzLnYxLkdldFdvcmtzcGFjZVJlcXVlc3QaFy5zaG9ydGN1dHMudjEuV29ya3NwYWNlElAKD1VwZGF0ZVdvcmtzcGFjZRIkLnNob3J0Y3V0cy52MS5VcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0Ghcuc2hvcnRjdXRzLnYxLldvcmtzcGFjZRJbCg5MaXN0V29ya3NwYWNlcxIjLnNob3J0Y3V0cy52MS5MaXN0V29ya3NwYWNlc1JlcXVlc3QaJC5zaG9ydGN1dHMudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZRJeCg9EZXNjcmliZUNvbnRleHQSJC5zaG9ydGN1dHMudjEuRGVzY3JpYmVDb250ZXh0UmVxdWVzdBolLnNob3J0Y3V0cy52MS5EZXNjcmliZUNvbnRleHRSZXNwb25zZRJeCg9JbXBvcnRTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuSW1wb3J0U2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5JbXBvcnRTaG9ydGN1dHNSZXNwb25zZRJeCg9TZWFyY2hTaG9ydGN1dHMSJC5zaG9ydGN1dHMudjEuU2VhcmNoU2hvcnRjdXRzUmVxdWVzdBolLnNob3J0Y3V0cy52MS5TZWFyY2hTaG9ydGN1dHNSZXNwb25zZRJSCgtCYXRjaFJlbmRlchIgLnNob3J0Y3V0cy52MS5CYXRjaFJlbmRlclJlcXVlc3QaHy5zaG9ydGN1dHMudjEuQmF0Y2hSZW5kZXJSZXN1bHQwARJJCghQcmVmZXRjaBIdLnNob3J0Y3V0cy52MS5QcmVmZXRjaFJlcXVlc3QaHi5zaG9ydGN1dHMudjEuUHJlZmV0Y2hSZXNwb25zZTKuAQoYQ29udGFjdERhdGFTb3VyY2VTZXJ2aWNlEkgKCkdldENvbnRhY3QSHy5zaG9ydGN1dHMudjEuR2V0Q29udGFjdFJlcXVlc3QaGS5zaG9ydGN1dHMudjEuQ29udGFjdERhdGESSAoKR2V0U2Vzc2lvbhIfLnNob3J0Y3V0cy52MS5HZXRTZXNzaW9uUmVxdWVzdBoZLnNob3J0Y3V0cy52MS5TZXNzaW9uRGF0YWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Describes the message shortcuts.v1.Shortcut.
@@ -22,213 +22,234 @@ export const ShortcutSchema = /*@__PURE__*/
   messageDesc(file_shortcuts_v1_shortcuts, 0);
 
 /**
+ * Describes the message shortcuts.v1.ShortcutInput.
+ * Use `create(ShortcutInputSchema)` to create a new message.
+ */
+export const ShortcutInputSchema = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 1);
+
+/**
+ * Describes the message shortcuts.v1.InputList.
+ * Use `create(InputListSchema)` to create a new message.
+ */
+export const InputListSchema = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 2);
+
+/**
+ * Describes the message shortcuts.v1.TemplateWarning.
+ * Use `create(TemplateWarningSchema)` to create a new message.
+ */
+export const TemplateWarningSchema = /*@__PURE__*/
+  messageDesc(file_shortcuts_v1_shortcuts, 3);
+
+/**
  * Describes the message shortcuts.v1.CreateShortcutRequest.
  * Use `create(CreateShortcutRequestSchema)` to create a new message.
  */
 export const CreateShortcutRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 1);
+  messageDesc(file_shortcuts_v1_shortcuts, 4);
 
 /**
  * Describes the message shortcuts.v1.GetShortcutRequest.
  * Use `create(GetShortcutRequestSchema)` to create a new message.
  */
 export const GetShortcutRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 2);
+  messageDesc(file_shortcuts_v1_shortcuts, 5);
 
 /**
  * Describes the message shortcuts.v1.TagList.
  * Use `create(TagListSchema)` to create a new message.
  */
 export const TagListSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 3);
+  messageDesc(file_shortcuts_v1_shortcuts, 6);
 
 /**
  * Describes the message shortcuts.v1.UpdateShortcutRequest.
  * Use `create(UpdateShortcutRequestSchema)` to create a new message.
  */
 export const UpdateShortcutRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 4);
+  messageDesc(file_shortcuts_v1_shortcuts, 7);
 
 /**
  * Describes the message shortcuts.v1.DeleteShortcutRequest.
  * Use `create(DeleteShortcutRequestSchema)` to create a new message.
  */
 export const DeleteShortcutRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 5);
+  messageDesc(file_shortcuts_v1_shortcuts, 8);
 
 /**
  * Describes the message shortcuts.v1.DeleteShortcutResponse.
  * Use `create(DeleteShortcutResponseSchema)` to create a new message.
  */
 export const DeleteShortcutResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 6);
+  messageDesc(file_shortcuts_v1_shortcuts, 9);
 
 /**
  * Describes the message shortcuts.v1.ListShortcutsRequest.
  * Use `create(ListShortcutsRequestSchema)` to create a new message.
  */
 export const ListShortcutsRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 7);
+  messageDesc(file_shortcuts_v1_shortcuts, 10);
 
 /**
  * Describes the message shortcuts.v1.ListShortcutsResponse.
  * Use `create(ListShortcutsResponseSchema)` to create a new message.
  */
 export const ListShortcutsResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 8);
+  messageDesc(file_shortcuts_v1_shortcuts, 11);
 
 /**
  * Describes the message shortcuts.v1.RenderShortcutRequest.
  * Use `create(RenderShortcutRequestSchema)` to create a new message.
  */
 export const RenderShortcutRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 9);
+  messageDesc(file_shortcuts_v1_shortcuts, 12);
 
 /**
  * Describes the message shortcuts.v1.RenderTemplateRequest.
  * Use `create(RenderTemplateRequestSchema)` to create a new message.
  */
 export const RenderTemplateRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 10);
+  messageDesc(file_shortcuts_v1_shortcuts, 13);
 
 /**
  * Describes the message shortcuts.v1.RenderResponse.
  * Use `create(RenderResponseSchema)` to create a new message.
  */
 export const RenderResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 11);
+  messageDesc(file_shortcuts_v1_shortcuts, 14);
 
 /**
  * Describes the message shortcuts.v1.ValidateTemplateRequest.
  * Use `create(ValidateTemplateRequestSchema)` to create a new message.
  */
 export const ValidateTemplateRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 12);
+  messageDesc(file_shortcuts_v1_shortcuts, 15);
 
 /**
  * Describes the message shortcuts.v1.TemplateError.
  * Use `create(TemplateErrorSchema)` to create a new message.
  */
 export const TemplateErrorSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 13);
+  messageDesc(file_shortcuts_v1_shortcuts, 16);
 
 /**
  * Describes the message shortcuts.v1.ValidateTemplateResponse.
  * Use `create(ValidateTemplateResponseSchema)` to create a new message.
  */
 export const ValidateTemplateResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 14);
+  messageDesc(file_shortcuts_v1_shortcuts, 17);
 
 /**
  * Describes the message shortcuts.v1.VariantMap.
  * Use `create(VariantMapSchema)` to create a new message.
  */
 export const VariantMapSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 15);
+  messageDesc(file_shortcuts_v1_shortcuts, 18);
 
 /**
  * Describes the message shortcuts.v1.ScopePlaceholders.
  * Use `create(ScopePlaceholdersSchema)` to create a new message.
  */
 export const ScopePlaceholdersSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 16);
+  messageDesc(file_shortcuts_v1_shortcuts, 19);
 
 /**
  * Describes the message shortcuts.v1.Workspace.
  * Use `create(WorkspaceSchema)` to create a new message.
  */
 export const WorkspaceSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 17);
+  messageDesc(file_shortcuts_v1_shortcuts, 20);
 
 /**
  * Describes the message shortcuts.v1.CreateWorkspaceRequest.
  * Use `create(CreateWorkspaceRequestSchema)` to create a new message.
  */
 export const CreateWorkspaceRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 18);
+  messageDesc(file_shortcuts_v1_shortcuts, 21);
 
 /**
  * Describes the message shortcuts.v1.GetWorkspaceRequest.
  * Use `create(GetWorkspaceRequestSchema)` to create a new message.
  */
 export const GetWorkspaceRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 19);
+  messageDesc(file_shortcuts_v1_shortcuts, 22);
 
 /**
  * Describes the message shortcuts.v1.UpdateWorkspaceRequest.
  * Use `create(UpdateWorkspaceRequestSchema)` to create a new message.
  */
 export const UpdateWorkspaceRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 20);
+  messageDesc(file_shortcuts_v1_shortcuts, 23);
 
 /**
  * Describes the message shortcuts.v1.ListWorkspacesRequest.
  * Use `create(ListWorkspacesRequestSchema)` to create a new message.
  */
 export const ListWorkspacesRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 21);
+  messageDesc(file_shortcuts_v1_shortcuts, 24);
 
 /**
  * Describes the message shortcuts.v1.ListWorkspacesResponse.
  * Use `create(ListWorkspacesResponseSchema)` to create a new message.
  */
 export const ListWorkspacesResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 22);
+  messageDesc(file_shortcuts_v1_shortcuts, 25);
 
 /**
  * Describes the message shortcuts.v1.DescribeContextRequest.
  * Use `create(DescribeContextRequestSchema)` to create a new message.
  */
 export const DescribeContextRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 23);
+  messageDesc(file_shortcuts_v1_shortcuts, 26);
 
 /**
  * Describes the message shortcuts.v1.ContextField.
  * Use `create(ContextFieldSchema)` to create a new message.
  */
 export const ContextFieldSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 24);
+  messageDesc(file_shortcuts_v1_shortcuts, 27);
 
 /**
  * Describes the message shortcuts.v1.DescribeContextResponse.
  * Use `create(DescribeContextResponseSchema)` to create a new message.
  */
 export const DescribeContextResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 25);
+  messageDesc(file_shortcuts_v1_shortcuts, 28);
 
 /**
  * Describes the message shortcuts.v1.ImportShortcutsRequest.
  * Use `create(ImportShortcutsRequestSchema)` to create a new message.
  */
 export const ImportShortcutsRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 26);
+  messageDesc(file_shortcuts_v1_shortcuts, 29);
 
 /**
  * Describes the message shortcuts.v1.ImportItemResult.
  * Use `create(ImportItemResultSchema)` to create a new message.
  */
 export const ImportItemResultSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 27);
+  messageDesc(file_shortcuts_v1_shortcuts, 30);
 
 /**
  * Describes the message shortcuts.v1.ImportShortcutsResponse.
  * Use `create(ImportShortcutsResponseSchema)` to create a new message.
  */
 export const ImportShortcutsResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 28);
+  messageDesc(file_shortcuts_v1_shortcuts, 31);
 
 /**
  * Describes the message shortcuts.v1.DataOrigin.
  * Use `create(DataOriginSchema)` to create a new message.
  */
 export const DataOriginSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 29);
+  messageDesc(file_shortcuts_v1_shortcuts, 32);
 
 /**
  * Describes the enum shortcuts.v1.DataOrigin.Origin.
  */
 export const DataOrigin_OriginSchema = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 29, 0);
+  enumDesc(file_shortcuts_v1_shortcuts, 32, 0);
 
 /**
  * @generated from enum shortcuts.v1.DataOrigin.Origin
@@ -241,132 +262,160 @@ export const DataOrigin_Origin = /*@__PURE__*/
  * Use `create(InvalidateContactRequestSchema)` to create a new message.
  */
 export const InvalidateContactRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 30);
+  messageDesc(file_shortcuts_v1_shortcuts, 33);
 
 /**
  * Describes the message shortcuts.v1.InvalidateSessionRequest.
  * Use `create(InvalidateSessionRequestSchema)` to create a new message.
  */
 export const InvalidateSessionRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 31);
+  messageDesc(file_shortcuts_v1_shortcuts, 34);
 
 /**
  * Describes the message shortcuts.v1.InvalidateResponse.
  * Use `create(InvalidateResponseSchema)` to create a new message.
  */
 export const InvalidateResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 32);
+  messageDesc(file_shortcuts_v1_shortcuts, 35);
 
 /**
  * Describes the message shortcuts.v1.PrefetchRequest.
  * Use `create(PrefetchRequestSchema)` to create a new message.
  */
 export const PrefetchRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 33);
+  messageDesc(file_shortcuts_v1_shortcuts, 36);
 
 /**
  * Describes the message shortcuts.v1.PrefetchResponse.
  * Use `create(PrefetchResponseSchema)` to create a new message.
  */
 export const PrefetchResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 34);
+  messageDesc(file_shortcuts_v1_shortcuts, 37);
 
 /**
  * Describes the message shortcuts.v1.GetContactRequest.
  * Use `create(GetContactRequestSchema)` to create a new message.
  */
 export const GetContactRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 35);
+  messageDesc(file_shortcuts_v1_shortcuts, 38);
 
 /**
  * Describes the message shortcuts.v1.GetSessionRequest.
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 36);
+  messageDesc(file_shortcuts_v1_shortcuts, 39);
 
 /**
  * Describes the message shortcuts.v1.ContactData.
  * Use `create(ContactDataSchema)` to create a new message.
  */
 export const ContactDataSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 37);
+  messageDesc(file_shortcuts_v1_shortcuts, 40);
 
 /**
  * Describes the message shortcuts.v1.SessionData.
  * Use `create(SessionDataSchema)` to create a new message.
  */
 export const SessionDataSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 38);
+  messageDesc(file_shortcuts_v1_shortcuts, 41);
 
 /**
  * Describes the message shortcuts.v1.SearchShortcutsRequest.
  * Use `create(SearchShortcutsRequestSchema)` to create a new message.
  */
 export const SearchShortcutsRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 39);
+  messageDesc(file_shortcuts_v1_shortcuts, 42);
 
 /**
  * Describes the message shortcuts.v1.SearchShortcutsResponse.
  * Use `create(SearchShortcutsResponseSchema)` to create a new message.
  */
 export const SearchShortcutsResponseSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 40);
+  messageDesc(file_shortcuts_v1_shortcuts, 43);
 
 /**
  * Describes the message shortcuts.v1.TextRange.
  * Use `create(TextRangeSchema)` to create a new message.
  */
 export const TextRangeSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 41);
+  messageDesc(file_shortcuts_v1_shortcuts, 44);
 
 /**
  * Describes the message shortcuts.v1.TagHighlight.
  * Use `create(TagHighlightSchema)` to create a new message.
  */
 export const TagHighlightSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 42);
+  messageDesc(file_shortcuts_v1_shortcuts, 45);
 
 /**
  * Describes the message shortcuts.v1.ShortcutMatch.
  * Use `create(ShortcutMatchSchema)` to create a new message.
  */
 export const ShortcutMatchSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 43);
+  messageDesc(file_shortcuts_v1_shortcuts, 46);
 
 /**
  * Describes the message shortcuts.v1.BatchRenderRequest.
  * Use `create(BatchRenderRequestSchema)` to create a new message.
  */
 export const BatchRenderRequestSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 44);
+  messageDesc(file_shortcuts_v1_shortcuts, 47);
 
 /**
  * Describes the message shortcuts.v1.BatchRecipient.
  * Use `create(BatchRecipientSchema)` to create a new message.
  */
 export const BatchRecipientSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 45);
+  messageDesc(file_shortcuts_v1_shortcuts, 48);
 
 /**
  * Describes the message shortcuts.v1.BatchRenderResult.
  * Use `create(BatchRenderResultSchema)` to create a new message.
  */
 export const BatchRenderResultSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 46);
+  messageDesc(file_shortcuts_v1_shortcuts, 49);
 
 /**
  * Describes the message shortcuts.v1.RecipientError.
  * Use `create(RecipientErrorSchema)` to create a new message.
  */
 export const RecipientErrorSchema = /*@__PURE__*/
-  messageDesc(file_shortcuts_v1_shortcuts, 47);
+  messageDesc(file_shortcuts_v1_shortcuts, 50);
+
+/**
+ * Describes the enum shortcuts.v1.InputType.
+ */
+export const InputTypeSchema = /*@__PURE__*/
+  enumDesc(file_shortcuts_v1_shortcuts, 0);
+
+/**
+ * The kind of value an input takes, checked when a render supplies it in `vars`.
+ *
+ * @generated from enum shortcuts.v1.InputType
+ */
+export const InputType = /*@__PURE__*/
+  tsEnum(InputTypeSchema);
+
+/**
+ * Describes the enum shortcuts.v1.LocaleSource.
+ */
+export const LocaleSourceSchema = /*@__PURE__*/
+  enumDesc(file_shortcuts_v1_shortcuts, 1);
+
+/**
+ * Where a render's locale came from: the first of these that has one.
+ *
+ * @generated from enum shortcuts.v1.LocaleSource
+ */
+export const LocaleSource = /*@__PURE__*/
+  tsEnum(LocaleSourceSchema);
 
 /**
  * Describes the enum shortcuts.v1.ImportFormat.
  */
 export const ImportFormatSchema = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 0);
+  enumDesc(file_shortcuts_v1_shortcuts, 2);
 
 /**
  * @generated from enum shortcuts.v1.ImportFormat
@@ -378,7 +427,7 @@ export const ImportFormat = /*@__PURE__*/
  * Describes the enum shortcuts.v1.PrefetchOutcome.
  */
 export const PrefetchOutcomeSchema = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 1);
+  enumDesc(file_shortcuts_v1_shortcuts, 3);
 
 /**
  * What a prefetch did for one scope.
@@ -392,7 +441,7 @@ export const PrefetchOutcome = /*@__PURE__*/
  * Describes the enum shortcuts.v1.MatchKind.
  */
 export const MatchKindSchema = /*@__PURE__*/
-  enumDesc(file_shortcuts_v1_shortcuts, 2);
+  enumDesc(file_shortcuts_v1_shortcuts, 4);
 
 /**
  * Why a shortcut matched, which is also its rank: a lower value ranks higher.
