@@ -2,9 +2,9 @@
 //! the `--data-sources` file): every request the service sends to the source — for a
 //! render, a batch, a refresh-ahead or a prefetch — takes from it first.
 //!
-//! The budget is two GCRA limiters (the `governor` crate): a *shared* one that every purpose
-//! draws from and a *reserve* (a quarter of the rate and burst) that only renders an agent
-//! waits on may use. So when the budget runs short, refreshes and prefetches (which never
+//! The budget is two GCRA limiters (the `governor` crate): a *reserve* (a quarter of the
+//! rate and burst) that only renders an agent waits on may use, and which they use first,
+//! and a *shared* one that every purpose draws from. So when the budget runs short, refreshes and prefetches (which never
 //! wait: they are dropped) and batches (which wait for the shared part only) give way
 //! first, and renders still get the reserve. A 429 from the source pauses the whole
 //! source for its `Retry-After`: background work is dropped meanwhile and renders wait if
@@ -258,15 +258,15 @@ impl Budget {
             return Step::Sent;
         };
         let cost = NonZeroU32::new(cost.max(1)).expect("at least one");
-        let mut wait = match shared.take(cost, &self.clock) {
-            Some(Ok(())) => return Step::Sent,
-            Some(Err(wait)) => Some(wait),
-            None => None,
+        // Renders take from their reserve first, so that the shared part is left to
+        // background work and batches as long as renders fit in the reserve.
+        let mut wait: Option<Duration> = None;
+        let parts: &[&Part] = match (&self.reserve, purpose) {
+            (Some(reserve), Purpose::Render) => &[reserve, shared],
+            _ => &[shared],
         };
-        if purpose == Purpose::Render
-            && let Some(reserve) = &self.reserve
-        {
-            match reserve.take(cost, &self.clock) {
+        for part in parts {
+            match part.take(cost, &self.clock) {
                 Some(Ok(())) => return Step::Sent,
                 Some(Err(more)) => wait = Some(wait.map_or(more, |w| w.min(more))),
                 None => {}

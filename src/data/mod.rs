@@ -233,14 +233,9 @@ impl Background {
                         && kind == ScopeKind::Session
                         && let Some(email) = entry.scope.as_ref().and_then(scope::email)
                     {
-                        background.start(
-                            purpose,
-                            &route,
-                            ScopeKind::Contact,
-                            &workspace_id,
-                            &email,
-                            Skip::FreshBeyond(route.policy.refresh_ahead),
-                        );
+                        background
+                            .prefetch(&route, ScopeKind::Contact, &workspace_id, &email)
+                            .await;
                     }
                 }
                 Ok(None) => crate::telemetry::record_background(purpose.name(), "fresh"),
@@ -251,6 +246,33 @@ impl Background {
             }
         });
         self.outcome(purpose, Prefetched::Started)
+    }
+
+    /// A prefetch: nothing when the cache holds the record fresh and not yet due for
+    /// refresh-ahead (checked before anything is taken from the budget), else [`start`].
+    ///
+    /// [`start`]: Background::start
+    async fn prefetch(
+        self: &Arc<Self>,
+        route: &Arc<SourceRoute>,
+        kind: ScopeKind,
+        workspace_id: &str,
+        id: &str,
+    ) -> Prefetched {
+        if !route.prefetch {
+            return Prefetched::Off;
+        }
+        let skip = Skip::FreshBeyond(route.policy.refresh_ahead);
+        let key = CacheKey::new(kind, workspace_id, id);
+        if self
+            .cache
+            .servable(&key)
+            .await
+            .is_some_and(|entry| skip.applies(&entry))
+        {
+            return self.outcome(Purpose::Prefetch, Prefetched::Cached);
+        }
+        self.start(Purpose::Prefetch, route, kind, workspace_id, id, skip)
     }
 
     fn outcome(&self, purpose: Purpose, outcome: Prefetched) -> Prefetched {
@@ -448,29 +470,9 @@ impl DataService {
     pub async fn prefetch<I: ScopeId>(&self, workspace_id: &WorkspaceId, id: &I) -> Prefetched {
         let (kind, workspace_id, id): (ScopeKind, &str, &str) = (I::KIND, workspace_id, id);
         let route = self.sources.route(workspace_id);
-        if !route.prefetch {
-            return Prefetched::Off;
-        }
-        let window = route.policy.refresh_ahead;
-        let key = CacheKey::new(kind, workspace_id, id);
-        if self
-            .cache
-            .servable(&key)
+        self.background
+            .prefetch(route, kind, workspace_id, id)
             .await
-            .is_some_and(|entry| Skip::FreshBeyond(window).applies(&entry))
-        {
-            return self
-                .background
-                .outcome(Purpose::Prefetch, Prefetched::Cached);
-        }
-        self.background.start(
-            Purpose::Prefetch,
-            route,
-            kind,
-            workspace_id,
-            id,
-            Skip::FreshBeyond(window),
-        )
     }
 
     /// Each budgeted source's table and the requests it could send at once, for the gauge.

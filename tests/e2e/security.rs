@@ -85,6 +85,29 @@ async fn tokens_are_bound_to_workspaces_and_roles() {
         &["Admin"],
     );
 
+    // Prefetch is a render-role call, checked like every other.
+    let prefetch = |workspace: &str| pb::PrefetchRequest {
+        workspace_id: workspace.into(),
+        contact_id: JANE.into(),
+        session_id: String::new(),
+    };
+    assert_status(
+        client.prefetch(prefetch(DEMO)).await,
+        Code::Unauthenticated,
+        &["authorization"],
+    );
+    client
+        .prefetch(with_token(prefetch(DEMO), RENDER_TOKEN))
+        .await
+        .unwrap();
+    assert_status(
+        client
+            .prefetch(with_token(prefetch("acme"), RENDER_TOKEN))
+            .await,
+        Code::PermissionDenied,
+        &["acme"],
+    );
+
     // Another workspace: refused the same way whether or not the shortcut exists there.
     let created = client
         .create_shortcut(with_token(create("acme", "exists", "x"), ADMIN_TOKEN))

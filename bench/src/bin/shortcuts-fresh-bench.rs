@@ -214,6 +214,7 @@ struct Server {
     child: Child,
     grpc: Channel,
     hooks: String,
+    metrics: String,
     fake: Arc<FakeCrisp>,
     dir: std::path::PathBuf,
 }
@@ -243,6 +244,7 @@ async fn start_server(args: &Args, name: &'static str, policy: &str) -> anyhow::
     )?;
     let mut child = Command::new(&args.server_bin)
         .args(["--listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .arg("--store")
         .arg(dir.join("fresh.db"))
         .arg("--data-sources")
@@ -254,20 +256,29 @@ async fn start_server(args: &Args, name: &'static str, policy: &str) -> anyhow::
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            for marker in ["listening on ", "crisp web hooks accepted at "] {
+            for marker in [
+                "listening on ",
+                "crisp web hooks accepted at ",
+                "metrics served at ",
+            ] {
                 if let Some(rest) = line.split(marker).nth(1) {
                     let _ = tx.send((marker, rest.trim().to_string()));
                 }
             }
         }
     });
-    let (mut grpc, mut hooks) = (None, None);
-    while grpc.is_none() || hooks.is_none() {
+    let (mut grpc, mut hooks, mut metrics) = (None, None, None);
+    while grpc.is_none() || hooks.is_none() || metrics.is_none() {
         let (marker, value) = rx.recv_timeout(Duration::from_secs(30))?;
-        if marker == "listening on " {
-            grpc = Some(value);
-        } else {
-            hooks = Some(value);
+        let value = value
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        match marker {
+            "listening on " => grpc = Some(value),
+            "crisp web hooks accepted at " => hooks = Some(value),
+            _ => metrics = Some(value),
         }
     }
     let grpc = Channel::from_shared(format!("http://{}", grpc.unwrap()))?
@@ -278,6 +289,7 @@ async fn start_server(args: &Args, name: &'static str, policy: &str) -> anyhow::
         child,
         grpc,
         hooks: hooks.unwrap(),
+        metrics: metrics.unwrap(),
         fake,
         dir,
     })
@@ -497,6 +509,25 @@ async fn main() -> anyhow::Result<()> {
             tally.errors.load(Ordering::Relaxed),
             tally.rate_limit_errors.load(Ordering::Relaxed),
         );
+        // What the server's own metrics say about its requests and what it dropped.
+        if let Ok(response) = reqwest::get(&server.metrics).await
+            && let Ok(text) = response.text().await
+        {
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| {
+                    l.starts_with("shortcuts_upstream_requests_total")
+                        || l.starts_with("shortcuts_upstream_dropped_total")
+                        || l.starts_with("shortcuts_data_background_total")
+                })
+                .map(|l| {
+                    l.replace("table=\"workspaces.bench\",", "")
+                        .replace(",table=\"workspaces.bench\"", "")
+                })
+                .collect();
+            lines.sort();
+            println!("  {}: {}", server.name, lines.join("; "));
+        }
         if tally.hooks_failed.load(Ordering::Relaxed) > 0 {
             println!(
                 "  ({}: {} conversations' web hooks were refused)",
