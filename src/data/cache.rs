@@ -190,35 +190,7 @@ impl ScopeCache {
     where
         F: Future<Output = Result<CachedScope, FetchFailure>>,
     {
-        let mut failure: Option<FetchFailure> = None;
-        let slot = &mut failure;
-        let counter = self.invalidations(&key);
-        let result = self
-            .entries
-            .entry(key)
-            .and_compute_with(|current| async move {
-                if current
-                    .as_ref()
-                    .is_some_and(|entry| entry.value().is_fresh())
-                {
-                    return Op::Nop;
-                }
-                let before = counter.load(Ordering::Acquire);
-                match fetch.await {
-                    Ok(mut fetched) => {
-                        if counter.load(Ordering::Acquire) != before {
-                            // Serve it to this render, but fetch again for the next one.
-                            fetched.fresh_for = Duration::ZERO;
-                        }
-                        Op::Put(Arc::new(fetched))
-                    }
-                    Err(error) => {
-                        *slot = Some(error);
-                        Op::Nop
-                    }
-                }
-            })
-            .await;
+        let (result, failure) = self.fetch_unless(key, CachedScope::is_fresh, fetch).await;
         match (result, failure) {
             (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), _) => {
                 Lookup::Fetched(entry.into_value())
@@ -251,6 +223,30 @@ impl ScopeCache {
     where
         F: Future<Output = Result<CachedScope, FetchFailure>>,
     {
+        let (result, failure) = self.fetch_unless(key, skip, fetch).await;
+        match (result, failure) {
+            (_, Some(failure)) => Err(failure),
+            (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), None) => {
+                Ok(Some(entry.into_value()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The one fetch-and-store both [`lookup`](ScopeCache::lookup) and
+    /// [`refresh`](ScopeCache::refresh) make: under the entry's lock, unless the entry held
+    /// satisfies `skip`, fetch and store the result; a fetch that raced an invalidation of
+    /// its key is stored already expired (served to this caller, fetched again for the
+    /// next). A failure leaves the entry as it is and is handed back beside the outcome.
+    async fn fetch_unless<F>(
+        &self,
+        key: CacheKey,
+        skip: impl FnOnce(&CachedScope) -> bool,
+        fetch: F,
+    ) -> (CompResult<CacheKey, Arc<CachedScope>>, Option<FetchFailure>)
+    where
+        F: Future<Output = Result<CachedScope, FetchFailure>>,
+    {
         let mut failure: Option<FetchFailure> = None;
         let slot = &mut failure;
         let counter = self.invalidations(&key);
@@ -276,13 +272,7 @@ impl ScopeCache {
                 }
             })
             .await;
-        match (result, failure) {
-            (_, Some(failure)) => Err(failure),
-            (CompResult::Inserted(entry) | CompResult::ReplacedWith(entry), None) => {
-                Ok(Some(entry.into_value()))
-            }
-            _ => Ok(None),
-        }
+        (result, failure)
     }
 
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by
