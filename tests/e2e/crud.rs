@@ -18,6 +18,7 @@ fn by_bang(workspace: &str, bang: &str) -> pb::GetShortcutRequest {
     pb::GetShortcutRequest {
         workspace_id: workspace.into(),
         key: Some(Key::Bang(bang.into())),
+        ..Default::default()
     }
 }
 
@@ -25,6 +26,7 @@ fn by_id(workspace: &str, id: &str) -> pb::GetShortcutRequest {
     pb::GetShortcutRequest {
         workspace_id: workspace.into(),
         key: Some(Key::Id(id.into())),
+        ..Default::default()
     }
 }
 
@@ -157,6 +159,7 @@ async fn write_errors_name_the_problem_and_write_nothing(backend: Backend) {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: "team".into(),
                 key: None,
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,
@@ -261,6 +264,7 @@ async fn list_pages_filters_and_hides_disabled(backend: Backend) {
             page_token,
             tags,
             include_disabled,
+            ..Default::default()
         };
     let mut seen = Vec::new();
     let mut token = String::new();

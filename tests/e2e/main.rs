@@ -3,6 +3,7 @@
 mod authoring;
 mod batch;
 mod connections;
+mod consistency;
 mod crash;
 mod crud;
 mod data_sources;
@@ -23,6 +24,7 @@ mod search;
 mod security;
 mod server;
 mod snippets;
+mod store_outage;
 mod variants;
 mod warnings;
 mod web;

@@ -66,6 +66,7 @@ async fn writes_survive_a_restart_on_the_same_store(backend: Backend) {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: "team".into(),
             key: Some(pb::get_shortcut_request::Key::Bang("kept".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
