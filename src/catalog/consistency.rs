@@ -18,6 +18,9 @@ use crate::ids::WorkspaceId;
 
 /// The request field that carries a token.
 const FIELD: &str = "consistency_token";
+/// Longest a read waits for the store when the announcement did not come in time (less when
+/// the caller's deadline is nearer).
+const STORE_READ_BOUND: Duration = Duration::from_secs(3);
 /// Longer than any token we hand out; a longer one is refused before it is decoded.
 const MAX_TOKEN_CHARS: usize = 512;
 
@@ -134,7 +137,25 @@ impl Catalog {
                 return Ok(());
             }
         }
-        // Not announced in time (a lagging or lost notification): the store decides.
+        // Not announced in time (a lagging or lost notification): the store decides, within
+        // the caller's deadline.
+        let bound = crate::limits::call_deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or(STORE_READ_BOUND)
+            .min(STORE_READ_BOUND);
+        tokio::time::timeout(bound, self.read_from_store(token))
+            .await
+            .map_err(|_| Error::StoreUnavailable {
+                cause: format!(
+                    "this replica has not received the write the consistency_token names, and the store did not answer within {} ms",
+                    bound.as_millis()
+                )
+                .into(),
+            })?
+    }
+
+    /// Reads what `token` names from the store into memory, and checks it is there now.
+    async fn read_from_store(&self, token: &ConsistencyToken) -> Result<()> {
         match token {
             ConsistencyToken::Shortcut {
                 workspace_id, id, ..
