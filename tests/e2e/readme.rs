@@ -141,7 +141,8 @@ fn fenced_blocks(text: &str) -> Vec<(String, String)> {
 }
 
 /// Whether a real answer is what the docs show: the same fields (none more, none fewer),
-/// the same values, except that a shown `"…"` stands for any value (ids, times, ages).
+/// the same values, except that a shown `"…"` stands for any value (ids, times, ages), absence
+/// included.
 fn matches_shown(
     shown: &serde_json::Value,
     actual: &serde_json::Value,
@@ -151,15 +152,21 @@ fn matches_shown(
     match (shown, actual) {
         (Value::String(s), _) if s == "…" => Ok(()),
         (Value::Object(s), Value::Object(a)) => {
-            let shown_keys: Vec<_> = s.keys().collect();
+            // proto3's JSON mapping leaves out zero values, so a field shown as `"…"`
+            // (an age of 0 ms, say) may be absent from the answer.
+            let shown_keys: Vec<_> = s
+                .iter()
+                .filter(|(key, value)| a.contains_key(*key) || value.as_str() != Some("…"))
+                .map(|(key, _)| key)
+                .collect();
             let actual_keys: Vec<_> = a.keys().collect();
             if shown_keys != actual_keys {
                 return Err(format!(
                     "{path}: fields {shown_keys:?} shown, {actual_keys:?} answered"
                 ));
             }
-            for (key, value) in s {
-                matches_shown(value, &a[key], &format!("{path}.{key}"))?;
+            for key in shown_keys {
+                matches_shown(&s[key], &a[key], &format!("{path}.{key}"))?;
             }
             Ok(())
         }
