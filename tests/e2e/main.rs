@@ -86,6 +86,20 @@ pub fn structure(json: serde_json::Value) -> prost_types::Struct {
     }
 }
 
+/// A shortcut as a read returns it, from a write's answer: the same, without the consistency
+/// token that only a write hands out (see consistency.rs).
+#[track_caller]
+pub fn as_read(written: &pb::Shortcut) -> pb::Shortcut {
+    assert!(
+        !written.consistency_token.is_empty(),
+        "a write's answer has a token"
+    );
+    pb::Shortcut {
+        consistency_token: String::new(),
+        ..written.clone()
+    }
+}
+
 /// Asserts a call failed with `code` and a message containing every one of `needles`.
 #[track_caller]
 pub fn assert_status<T: std::fmt::Debug>(
