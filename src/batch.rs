@@ -341,9 +341,12 @@ mod tests {
         tempfile::TempDir,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open(dir.path().join("s.db").to_str().unwrap())
-            .await
-            .unwrap();
+        let store = crate::store::open(
+            dir.path().join("s.db").to_str().unwrap(),
+            crate::store::BreakerSettings::default(),
+        )
+        .await
+        .unwrap();
         let engine = Arc::new(Engine::new(RenderLimits::default()));
         let catalog = Arc::new(Catalog::load(store, engine).await.unwrap());
         let (report, watched) = watch::channel(0);

@@ -173,6 +173,21 @@ pub struct Config {
     /// of this replica: the bound on the upstream calls that batches make.
     #[arg(long, env = "SHORTCUTS_BATCH_CONCURRENCY", default_value_t = crate::batch::DEFAULT_CONCURRENCY as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_concurrency: u32,
+
+    /// Longest a write to the shortcut store may take before the caller is told UNAVAILABLE
+    /// (less when the caller's deadline comes first).
+    #[arg(long, env = "SHORTCUTS_STORE_WRITE_TIMEOUT", default_value = "3s", value_parser = crate::connections::parse_timeout)]
+    pub store_write_timeout: std::time::Duration,
+
+    /// Once a write found the store unreachable, writes are refused at once and the store is
+    /// probed this often until it answers again.
+    #[arg(long, env = "SHORTCUTS_STORE_PROBE_INTERVAL", default_value = "250ms", value_parser = crate::connections::parse_timeout)]
+    pub store_probe_interval: std::time::Duration,
+
+    /// How long a read with a `consistency_token` waits for this replica to receive the
+    /// write it names before reading it from the store.
+    #[arg(long, env = "SHORTCUTS_CONSISTENCY_WAIT", default_value = "100ms", value_parser = crate::connections::parse_timeout)]
+    pub consistency_wait: std::time::Duration,
 }
 
 /// One `--cors-allowed-origins` entry: `*`, or a scheme, host and optional port with
@@ -264,6 +279,14 @@ impl Config {
             max_struct_depth: self.max_struct_depth as usize,
             max_search_query_chars: self.max_search_query_chars as usize,
             max_batch_recipients: self.max_batch_recipients as usize,
+            consistency_wait: self.consistency_wait,
+        }
+    }
+
+    pub fn store_writes(&self) -> crate::store::BreakerSettings {
+        crate::store::BreakerSettings {
+            write_timeout: self.store_write_timeout,
+            probe_interval: self.store_probe_interval,
         }
     }
 }

@@ -27,14 +27,17 @@ pub struct App {
     pub renderer: Arc<Renderer>,
     pub data: Arc<DataService>,
     pub batch: Arc<BatchRenderer>,
+    /// Whether the store takes writes (see `store::breaker`), for the health service.
+    pub writable: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         let engine = Arc::new(Engine::new(config.render_limits()));
-        let store = crate::store::open(&config.store)
+        let store = crate::store::open(&config.store, config.store_writes())
             .await
             .with_context(|| format!("opening the store {:?}", config.store))?;
+        let writable = store.writable();
         // Listen before loading, so that no change made in between is missed.
         let feed = store
             .subscribe()
@@ -82,6 +85,7 @@ impl App {
             renderer,
             data,
             batch,
+            writable,
         })
     }
 }
@@ -123,6 +127,32 @@ fn aux_limits(config: &Config) -> Limits {
         handshake_timeout: config.handshake_timeout,
         idle_timeout: config.idle_timeout,
         handshake: Handshake::FirstRequest,
+    }
+}
+
+/// The health service's name for the write path: NOT_SERVING while the store is unreachable
+/// and writes are refused, while the service itself (reads, renders) stays SERVING.
+pub const WRITES_HEALTH_SERVICE: &str = "shortcuts.v1.ShortcutService/writes";
+
+/// Keeps the write path's health status and metric in step with the store.
+async fn report_writes(
+    health: tonic_health::server::HealthReporter,
+    mut writable: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = *writable.borrow_and_update();
+        crate::telemetry::record_store_writable(now);
+        let status = if now {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        health
+            .set_service_status(WRITES_HEALTH_SERVICE, status)
+            .await;
+        if writable.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -216,6 +246,7 @@ pub async fn serve(
     health_reporter
         .set_serving::<ShortcutServiceServer<ShortcutApi>>()
         .await;
+    tokio::spawn(report_writes(health_reporter.clone(), app.writable.clone()));
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()

@@ -62,6 +62,7 @@ pub async fn follow(
             StoreEvent::WorkspaceChanged { workspace_id } => {
                 match catalog.workspace_records().reload().await {
                     Ok(()) => {
+                        catalog.note_change();
                         tracing::info!(workspace = %workspace_id, "applied a workspace change from another replica")
                     }
                     Err(e) => {

@@ -8,8 +8,8 @@ use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::ids::{Origin, ScopeKind};
@@ -37,6 +37,8 @@ struct Metrics {
     source_dropped: IntCounterVec,
     source_budget_left: IntGaugeVec,
     background: IntCounterVec,
+    store_writable: IntGauge,
+    store_writes_refused: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -173,6 +175,17 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["purpose", "outcome"],
     )
     .expect("valid metric");
+    let store_writable = IntGauge::new(
+        "store_writable",
+        "1 while the shortcut store takes writes, 0 while it is unreachable and writes are refused at once",
+    )
+    .expect("valid metric");
+    store_writable.set(1);
+    let store_writes_refused = IntCounter::new(
+        "store_writes_refused_total",
+        "Writes refused at once because the shortcut store was unreachable (the breaker was open)",
+    )
+    .expect("valid metric");
     for metric in [
         Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(rpc_seconds.clone()),
@@ -191,6 +204,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(source_dropped.clone()),
         Box::new(source_budget_left.clone()),
         Box::new(background.clone()),
+        Box::new(store_writable.clone()),
+        Box::new(store_writes_refused.clone()),
     ] {
         registry.register(metric).expect("metric names are unique");
     }
@@ -213,6 +228,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         source_dropped,
         source_budget_left,
         background,
+        store_writable,
+        store_writes_refused,
     }
 });
 
@@ -408,6 +425,16 @@ pub fn record_background(purpose: &str, outcome: &str) {
         .background
         .with_label_values(&[purpose, outcome])
         .inc();
+}
+
+/// Whether the shortcut store takes writes now.
+pub fn record_store_writable(writable: bool) {
+    METRICS.store_writable.set(i64::from(writable));
+}
+
+/// A write refused at once because the store was unreachable.
+pub fn record_store_write_refused() {
+    METRICS.store_writes_refused.inc();
 }
 
 /// The data cache's size when scraped.

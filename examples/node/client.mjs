@@ -109,6 +109,13 @@ const updated = await client.updateShortcut(
   options,
 );
 summary.versions = [shortcut.version.toString(), updated.version.toString()];
+// A write's consistency token: passed to a read, on this replica or any other behind the same
+// load balancer, the read sees this write (or newer), never the text it replaced.
+const seen = await client.getShortcut(
+  { workspaceId: "demo", key: { case: "id", value: shortcut.id }, consistencyToken: updated.consistencyToken },
+  options,
+);
+summary.readYourWrite = { title: seen.title, version: seen.version.toString() };
 
 // 4. Errors: code and message.
 try {

@@ -2,6 +2,7 @@
 //! importing another help desk's canned replies.
 
 use super::{ShortcutApi, convert};
+use crate::catalog::consistency::ConsistencyToken;
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
 use crate::pb;
@@ -58,15 +59,10 @@ pub(super) async fn import_shortcuts(
     r: pb::ImportShortcutsRequest,
 ) -> Result<pb::ImportShortcutsResponse> {
     let format = import_format(r.format)?;
-    let report = crate::import::import(
-        &api.catalog,
-        &WorkspaceId::parse(&r.workspace_id)?,
-        format,
-        &r.content,
-        r.dry_run,
-    )
-    .await?;
-    Ok(import_report(report))
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let report =
+        crate::import::import(&api.catalog, &workspace, format, &r.content, r.dry_run).await?;
+    Ok(import_report(report, &workspace))
 }
 
 fn import_format(value: i32) -> Result<crate::import::Format> {
@@ -83,7 +79,10 @@ fn import_format(value: i32) -> Result<crate::import::Format> {
     }
 }
 
-fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResponse {
+fn import_report(
+    report: crate::import::ImportReport,
+    workspace: &WorkspaceId,
+) -> pb::ImportShortcutsResponse {
     let created = report
         .items
         .iter()
@@ -96,6 +95,17 @@ fn import_report(report: crate::import::ImportReport) -> pb::ImportShortcutsResp
             .items
             .into_iter()
             .map(|i| pb::ImportItemResult {
+                // A created shortcut is at its first version.
+                consistency_token: if i.shortcut_id.is_empty() {
+                    String::new()
+                } else {
+                    ConsistencyToken::Shortcut {
+                        workspace_id: workspace.as_str().to_owned(),
+                        id: i.shortcut_id.clone(),
+                        version: 1,
+                    }
+                    .encode()
+                },
                 index: i.index as u32,
                 source_name: i.source_name,
                 bang: i.bang,

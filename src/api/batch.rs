@@ -25,8 +25,10 @@ pub(super) async fn batch_render(
 ) -> Result<BatchRenderStream> {
     api.limits.check_batch_recipients(r.recipients.len())?;
     let max_depth = api.limits.max_struct_depth;
+    let workspace_id = WorkspaceId::parse(&r.workspace_id)?;
+    api.catch_up(&r.consistency_token, &workspace_id).await?;
     let batch = BatchRequest {
-        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
+        workspace_id,
         target: target(r.template)?,
         locale: r.locale,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,

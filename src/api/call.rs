@@ -1,6 +1,6 @@
 //! What every RPC of ours goes through, in one place: its tracing span (method, workspace,
 //! caller's `traceparent`), admission, authentication, per-workspace authorisation, the
-//! call metrics and the closing log line.
+//! caller's deadline made known to the work below, the call metrics and the closing log line.
 //!
 //! This runs after tonic has decoded the message rather than as a tower layer in front of
 //! it, because the workspace the caller acts on is a field of the message: the span, the
@@ -123,9 +123,11 @@ impl ShortcutApi {
                 guard
                     .authenticate(&metadata)?
                     .authorize(message.workspace_id(), M::ROLE)?;
+                // The deadline is known below too, so that a store write answers before it.
+                let deadline = super::convert::deadline(&metadata);
                 // Boxed, the (large) state machine of the work is moved by pointer through
                 // the wrappers rather than copied at each layer.
-                Box::pin(work(message, metadata)).await
+                crate::limits::with_call_deadline(deadline, Box::pin(work(message, metadata))).await
             }
             .instrument(span.clone()),
         )

@@ -7,9 +7,10 @@ use std::time::SystemTime;
 use minijinja::Value;
 use prost_types::value::Kind;
 
+use crate::catalog::consistency::ConsistencyToken;
 use crate::catalog::{Entry, InputType, ShortcutInput, ShortcutKey};
 use crate::error::{Error, Result};
-use crate::ids::{Bang, ShortcutId};
+use crate::ids::{Bang, ShortcutId, WorkspaceId};
 use crate::pb;
 
 pub fn shortcut(entry: &Entry) -> pb::Shortcut {
@@ -29,6 +30,7 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         inputs: inputs(&s.inputs),
         warnings: vec![],
         snippet: s.snippet,
+        consistency_token: String::new(),
     }
 }
 
@@ -37,8 +39,15 @@ pub fn written_shortcut(
     entry: &Entry,
     warnings: Vec<crate::template::TemplateWarning>,
 ) -> pb::Shortcut {
+    let s = &entry.shortcut;
+    let token = ConsistencyToken::Shortcut {
+        workspace_id: s.workspace_id.clone(),
+        id: s.id.clone(),
+        version: s.version,
+    };
     pb::Shortcut {
         warnings: warnings.into_iter().map(warning).collect(),
+        consistency_token: token.encode(),
         ..shortcut(entry)
     }
 }
@@ -124,6 +133,30 @@ pub fn workspace(w: &crate::workspace::Workspace) -> pb::Workspace {
         version: w.version,
         create_time: Some(timestamp(w.create_time)),
         update_time: Some(timestamp(w.update_time)),
+        consistency_token: String::new(),
+    }
+}
+
+/// A workspace record as a write's answer: with the token that reads pass to see it.
+pub fn written_workspace(w: &crate::workspace::Workspace) -> pb::Workspace {
+    let token = ConsistencyToken::Workspace {
+        workspace_id: w.id.clone(),
+        version: w.version,
+    };
+    pb::Workspace {
+        consistency_token: token.encode(),
+        ..workspace(w)
+    }
+}
+
+/// The token of a delete's answer.
+pub fn deleted_shortcut(workspace: &WorkspaceId, id: &ShortcutId) -> pb::DeleteShortcutResponse {
+    let token = ConsistencyToken::DeletedShortcut {
+        workspace_id: workspace.as_str().to_owned(),
+        id: id.as_str().to_owned(),
+    };
+    pb::DeleteShortcutResponse {
+        consistency_token: token.encode(),
     }
 }
 

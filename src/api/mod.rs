@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::batch::BatchRenderer;
 use crate::catalog::Catalog;
+use crate::catalog::consistency::ConsistencyToken;
 use crate::limits::RequestLimits;
 use crate::pb::{self, shortcut_service_server::ShortcutService};
 use crate::render::Renderer;
@@ -56,6 +57,23 @@ impl ShortcutApi {
     /// Checks requests against `limits` instead of the defaults.
     pub fn with_limits(self, limits: RequestLimits) -> Self {
         Self { limits, ..self }
+    }
+
+    /// Waits until this replica holds what the caller's consistency token names (see
+    /// [`crate::catalog::consistency`]); nothing to do without a token.
+    async fn catch_up(
+        &self,
+        token: &str,
+        workspace: &crate::ids::WorkspaceId,
+    ) -> crate::error::Result<()> {
+        match ConsistencyToken::parse(token, workspace)? {
+            Some(token) => {
+                self.catalog
+                    .catch_up(&token, self.limits.consistency_wait)
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 
     /// Uses `batch` (and its concurrency bound) for BatchRender.

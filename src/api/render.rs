@@ -22,6 +22,8 @@ pub(super) struct RenderFields {
     strict: bool,
     locale: String,
     best_effort: bool,
+    /// Only RenderShortcut takes one: an inline template reads no stored record.
+    consistency_token: String,
 }
 
 /// A render request message: its target, and the rest.
@@ -41,6 +43,7 @@ impl RenderMessage for pb::RenderShortcutRequest {
             strict: self.strict,
             locale: self.locale,
             best_effort: self.best_effort,
+            consistency_token: self.consistency_token,
         };
         (target, rest)
     }
@@ -57,6 +60,7 @@ impl RenderMessage for pb::RenderTemplateRequest {
             strict: self.strict,
             locale: self.locale,
             best_effort: self.best_effort,
+            consistency_token: String::new(),
         };
         (Ok(Target::Inline(self.body)), rest)
     }
@@ -70,9 +74,11 @@ pub(super) async fn render<M: RenderMessage>(
 ) -> Result<pb::RenderResponse> {
     let (target, r) = message.split();
     let max_depth = api.limits.max_struct_depth;
+    let workspace_id = WorkspaceId::parse(&r.workspace_id)?;
+    api.catch_up(&r.consistency_token, &workspace_id).await?;
     // The one place a render request is built from a call.
     let request = RenderRequest {
-        workspace_id: WorkspaceId::parse(&r.workspace_id)?,
+        workspace_id,
         target: target?,
         contact_id: ContactId::parse(&r.contact_id)?,
         session_id: SessionId::parse(&r.session_id)?,

@@ -11,16 +11,15 @@ pub(super) async fn search_shortcuts(
     r: pb::SearchShortcutsRequest,
 ) -> Result<pb::SearchShortcutsResponse> {
     api.limits.check_search_query(&r.query)?;
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    api.catch_up(&r.consistency_token, &workspace).await?;
     let query = SearchQuery {
         text: r.query,
         tags: r.tags,
         limit: r.limit,
         include_disabled: r.include_disabled,
     };
-    let hits = api
-        .catalog
-        .search()
-        .search(&WorkspaceId::parse(&r.workspace_id)?, &query)?;
+    let hits = api.catalog.search().search(&workspace, &query)?;
     Ok(pb::SearchShortcutsResponse {
         matches: hits.into_iter().map(shortcut_match).collect(),
     })

@@ -34,6 +34,7 @@ pub(super) async fn get_shortcut(
 ) -> Result<pb::Shortcut> {
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let key = convert::get_key(r.key)?;
+    api.catch_up(&r.consistency_token, &workspace).await?;
     Ok(convert::shortcut(&*api.catalog.get(&workspace, &key)?))
 }
 
@@ -72,7 +73,7 @@ pub(super) async fn delete_shortcut(
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let id = ShortcutId::parse(&r.id)?;
     api.catalog.delete(&workspace, &id, r.version).await?;
-    Ok(pb::DeleteShortcutResponse {})
+    Ok(convert::deleted_shortcut(&workspace, &id))
 }
 
 pub(super) async fn list_shortcuts(
@@ -80,6 +81,7 @@ pub(super) async fn list_shortcuts(
     r: pb::ListShortcutsRequest,
 ) -> Result<pb::ListShortcutsResponse> {
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    api.catch_up(&r.consistency_token, &workspace).await?;
     let query = ListQuery {
         page_size: r.page_size,
         page_token: r.page_token,

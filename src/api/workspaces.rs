@@ -17,17 +17,16 @@ pub(super) async fn create_workspace(
         time_zone: r.time_zone,
     };
     let entry = api.catalog.workspace_records().create(new).await?;
-    Ok(convert::workspace(&entry.record))
+    Ok(convert::written_workspace(&entry.record))
 }
 
 pub(super) async fn get_workspace(
     api: &ShortcutApi,
     r: pb::GetWorkspaceRequest,
 ) -> Result<pb::Workspace> {
-    let entry = api
-        .catalog
-        .workspace_records()
-        .get(&WorkspaceId::parse(&r.workspace_id)?)?;
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    api.catch_up(&r.consistency_token, &workspace).await?;
+    let entry = api.catalog.workspace_records().get(&workspace)?;
     Ok(convert::workspace(&entry.record))
 }
 
@@ -46,7 +45,7 @@ pub(super) async fn update_workspace(
         .workspace_records()
         .update(&workspace, r.version, changes)
         .await?;
-    Ok(convert::workspace(&entry.record))
+    Ok(convert::written_workspace(&entry.record))
 }
 
 pub(super) async fn list_workspaces(

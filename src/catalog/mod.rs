@@ -4,6 +4,7 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod consistency;
 pub mod inputs;
 pub mod keys;
 pub mod model;
@@ -98,6 +99,9 @@ pub struct Catalog {
     search: SearchIndex,
     /// The custom keys learned from the workspaces' data.
     custom_keys: keys::CustomKeys,
+    /// Bumped whenever memory changes, for reads waiting to see a write (see
+    /// [`consistency`]).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Catalog {
@@ -110,6 +114,7 @@ impl Catalog {
             engine,
             workspaces: RwLock::default(),
             search: SearchIndex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         };
         catalog.reload().await?;
         Ok(catalog)
@@ -186,6 +191,16 @@ impl Catalog {
                 tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped")
             }
         }
+    }
+
+    /// Follows changes to memory (a counter that grows with each).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Wakes the reads waiting to see a write: memory changed.
+    pub fn note_change(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The version memory holds of a shortcut, if any.
@@ -598,6 +613,8 @@ impl Catalog {
             .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
         ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
         self.search.upsert(&entry);
+        drop(workspaces);
+        self.note_change();
         entry
     }
 
@@ -613,6 +630,7 @@ impl Catalog {
             }
             self.search.remove(workspace_id, id);
             drop(workspaces);
+            self.note_change();
             self.recompile_includers(workspace_id, &key);
         }
     }

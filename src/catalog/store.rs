@@ -122,11 +122,20 @@ pub trait ChangeFeed: Send + Sync + 'static {
     }
 }
 
+/// Whether the store takes writes now: false while it is unreachable and writes are refused
+/// at once (see `crate::store::breaker`), as the health service and the metrics report it.
+pub trait WriteHealth: Send + Sync + 'static {
+    fn writable(&self) -> tokio::sync::watch::Receiver<bool>;
+}
+
 /// A whole store, as `crate::store::open` returns it: each part of the service keeps the
 /// interface it uses (an `Arc<dyn Store>` coerces to an `Arc` of any of them).
 pub trait Store:
-    ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed
+    ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed + WriteHealth
 {
 }
 
-impl<T: ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed> Store for T {}
+impl<T> Store for T where
+    T: ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed + WriteHealth
+{
+}

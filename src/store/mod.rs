@@ -2,6 +2,7 @@
 //! (one SQLite file) and, for several replicas, PostgreSQL; their statements are shared
 //! ([`sql`]), and so is the mapping of database errors to ours (here).
 
+pub mod breaker;
 pub mod postgres;
 pub mod row;
 pub mod sql;
@@ -11,17 +12,21 @@ use std::sync::Arc;
 
 use crate::catalog::store::Store;
 use crate::error::{Error, Result, Versioned, quote};
+pub use breaker::BreakerSettings;
 
-/// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL.
-pub async fn open(spec: &str) -> Result<Arc<dyn Store>> {
+/// Opens the store named by `--store`: a `postgres://` URL, or a file path or `sqlite:` URL;
+/// its writes are bounded and fail fast as `writes` says.
+pub async fn open(spec: &str, writes: BreakerSettings) -> Result<Arc<dyn Store>> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PgStore::open(spec).await?));
+        let store = postgres::PgStore::open(spec).await?;
+        return Ok(Arc::new(store.with_write_settings(writes)));
     }
     let path = spec
         .strip_prefix("sqlite://")
         .or_else(|| spec.strip_prefix("sqlite:"))
         .unwrap_or(spec);
-    Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    let store = sqlite::SqliteStore::open(path).await?;
+    Ok(Arc::new(store.with_write_settings(writes)))
 }
 
 /// Maps a database error to ours by what it means: a unique violation on a shortcut write

@@ -60,23 +60,31 @@ impl PgStore {
             .fetch_one(&pool)
             .await
             .map_err(|e| db_error(e, None))?;
-        Ok(Self {
-            pool,
-            feed: PgFeed {
-                options,
-                channel: format!("shortcuts_{schema}"),
-            },
-        })
+        let description = format!(
+            "the PostgreSQL store at {}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let feed = PgFeed {
+            options,
+            channel: format!("shortcuts_{schema}"),
+        };
+        Ok(Self::new(pool, feed, description))
     }
 }
 
 impl PgFeed {
     async fn listen(&self) -> std::result::Result<PgListener, sqlx::Error> {
         let name = format!("shortcuts-listener-{}", std::process::id());
+        // The listener reconnects through this pool when its connection drops: a short
+        // acquire timeout makes a database that stays down show as an error soon (and trip
+        // the write breaker) rather than after the default 30 s.
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
+            .acquire_timeout(Duration::from_secs(1))
             .connect_with(self.options.clone().application_name(&name))
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
@@ -130,7 +138,15 @@ impl Announcement {
 
 /// Forwards announcements until the receiver is dropped, reconnecting (with backoff) when
 /// the connection is lost and asking for a resync once it is back.
-async fn follow(feed: PgFeed, mut listener: PgListener, events: mpsc::Sender<StoreEvent>) {
+///
+/// A failed reconnection means the database is unreachable: `unreachable` is then called, so
+/// that writes fail at once instead of each waiting for its own timeout.
+async fn follow(
+    feed: PgFeed,
+    mut listener: PgListener,
+    events: mpsc::Sender<StoreEvent>,
+    unreachable: impl Fn() + Send + 'static,
+) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
@@ -160,6 +176,7 @@ async fn follow(feed: PgFeed, mut listener: PgListener, events: mpsc::Sender<Sto
                 Ok(listener) => break listener,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?delay, "cannot re-establish the change feed");
+                    unreachable();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RECONNECT_DELAY);
                 }
@@ -181,7 +198,9 @@ impl ChangeFeed for PgStore {
             .await
             .map_err(|e| Error::StoreUnavailable { cause: e.into() })?;
         let (events, feed) = mpsc::channel(1024);
-        tokio::spawn(follow(self.feed.clone(), listener, events));
+        let (breaker, pool) = (self.breaker.clone(), self.pool.clone());
+        let unreachable = move || super::sql::trip(&breaker, &pool);
+        tokio::spawn(follow(self.feed.clone(), listener, events, unreachable));
         Ok(Some(feed))
     }
 

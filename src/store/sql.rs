@@ -4,13 +4,19 @@
 //! `ON CONFLICT ... DO NOTHING`, so one statement text serves both; what differs (opening,
 //! the change feed, the count of rows a write touched) is behind [`Backend`].
 
+use std::future::Future;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
+use super::breaker::{Breaker, BreakerSettings};
 use super::db_error;
 use super::row::{ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json};
-use crate::catalog::store::{CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore};
+use crate::catalog::store::{
+    CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore, WriteHealth,
+};
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
@@ -28,6 +34,49 @@ pub trait Backend: Database {
 pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
     pub(super) feed: DB::Feed,
+    /// Every write passes through it (see [`super::breaker`]).
+    pub(super) breaker: Arc<Breaker>,
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    pub(super) fn new(pool: Pool<DB>, feed: DB::Feed, description: String) -> Self {
+        Self {
+            pool,
+            feed,
+            breaker: Arc::new(Breaker::new(description, BreakerSettings::default())),
+        }
+    }
+
+    /// Bounds writes and probes an unreachable store as `settings` say.
+    pub fn with_write_settings(mut self, settings: BreakerSettings) -> Self {
+        self.breaker = Arc::new(Breaker::new(self.breaker.store().to_owned(), settings));
+        self
+    }
+
+    /// Runs one write through the breaker; the write that finds the store unreachable trips
+    /// it.
+    async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let result = self.breaker.write(work).await;
+        if matches!(result, Err(Error::StoreUnavailable { .. })) {
+            trip(&self.breaker, &self.pool);
+        }
+        result
+    }
+}
+
+impl<DB: Backend> WriteHealth for SqlStore<DB> {
+    fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.breaker.subscribe()
+    }
+}
+
+/// Refuses writes to the store behind `pool` until a connection to it opens again.
+pub(super) fn trip<DB: Database>(breaker: &Arc<Breaker>, pool: &Pool<DB>) {
+    let pool = pool.clone();
+    breaker.trip(move |bound| {
+        let pool = pool.clone();
+        async move { matches!(tokio::time::timeout(bound, pool.acquire()).await, Ok(Ok(_))) }
+    });
 }
 
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
@@ -64,54 +113,63 @@ where
     }
 
     async fn insert(&self, s: &Shortcut) -> Result<()> {
-        insert_shortcut(s)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_error(e, Some(s)))?;
-        Ok(())
+        self.write(async {
+            insert_shortcut(s)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
-        for s in shortcuts {
-            insert_shortcut(s)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_error(e, Some(s)))?;
-        }
-        // Dropping the transaction on an error above rolls every insert back.
-        tx.commit().await.map_err(|e| db_error(e, None))?;
-        Ok(())
+        self.write(async {
+            let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+            for s in shortcuts {
+                insert_shortcut(s)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_error(e, Some(s)))?;
+            }
+            // Dropping the transaction on an error above rolls every insert back.
+            tx.commit().await.map_err(|e| db_error(e, None))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
-        let key = bang_key(&s.bang);
-        let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
-        let done = sqlx::query(
-            "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11
-             WHERE id = $12 AND workspace_id = $13 AND version = $14",
-        )
-        .bind(s.bang.as_str())
-        .bind(key.as_str())
-        .bind(s.title.as_str())
-        .bind(s.body.as_str())
-        .bind(tags.as_str())
-        .bind(s.disabled)
-        .bind(variants.as_str())
-        .bind(inputs.as_str())
-        .bind(s.snippet)
-        .bind(s.version as i64)
-        .bind(millis(s.update_time))
-        .bind(s.id.as_str())
-        .bind(s.workspace_id.as_str())
-        .bind(expected_version as i64)
-        .execute(&self.pool)
+        self.write(async {
+            let key = bang_key(&s.bang);
+            let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
+            let done = sqlx::query(
+                "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11
+                 WHERE id = $12 AND workspace_id = $13 AND version = $14",
+            )
+            .bind(s.bang.as_str())
+            .bind(key.as_str())
+            .bind(s.title.as_str())
+            .bind(s.body.as_str())
+            .bind(tags.as_str())
+            .bind(s.disabled)
+            .bind(variants.as_str())
+            .bind(inputs.as_str())
+            .bind(s.snippet)
+            .bind(s.version as i64)
+            .bind(millis(s.update_time))
+            .bind(s.id.as_str())
+            .bind(s.workspace_id.as_str())
+            .bind(expected_version as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, Some(s)))?;
+            if DB::rows_affected(&done) == 1 {
+                return Ok(());
+            }
+            Err(why_not_at_version(self, &s.workspace_id, &s.id, expected_version).await)
+        })
         .await
-        .map_err(|e| db_error(e, Some(s)))?;
-        if DB::rows_affected(&done) == 1 {
-            return Ok(());
-        }
-        Err(why_not_at_version(self, &s.workspace_id, &s.id, expected_version).await)
     }
 
     async fn delete(
@@ -120,20 +178,23 @@ where
         id: &str,
         expected_version: Option<u64>,
     ) -> Result<()> {
-        // The version column is never NULL, so a NULL $3 matches any version.
-        let done = sqlx::query(
-            "DELETE FROM shortcuts WHERE id = $1 AND workspace_id = $2 AND version = COALESCE($3, version)",
-        )
-        .bind(id)
-        .bind(workspace_id)
-        .bind(expected_version.map(|v| v as i64))
-        .execute(&self.pool)
+        self.write(async {
+            // The version column is never NULL, so a NULL $3 matches any version.
+            let done = sqlx::query(
+                "DELETE FROM shortcuts WHERE id = $1 AND workspace_id = $2 AND version = COALESCE($3, version)",
+            )
+            .bind(id)
+            .bind(workspace_id)
+            .bind(expected_version.map(|v| v as i64))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+            if DB::rows_affected(&done) == 1 {
+                return Ok(());
+            }
+            Err(why_not_at_version(self, workspace_id, id, expected_version.unwrap_or(0)).await)
+        })
         .await
-        .map_err(|e| db_error(e, None))?;
-        if DB::rows_affected(&done) == 1 {
-            return Ok(());
-        }
-        Err(why_not_at_version(self, workspace_id, id, expected_version.unwrap_or(0)).await)
     }
 
     async fn get(&self, workspace_id: &str, id: &str) -> Result<Option<Shortcut>> {
@@ -206,58 +267,64 @@ where
     }
 
     async fn insert_workspace(&self, w: &Workspace) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO workspaces (id, display_name, default_locale, time_zone, version, create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(w.id.as_str())
-        .bind(w.display_name.as_str())
-        .bind(w.default_locale.as_str())
-        .bind(w.time_zone.as_str())
-        .bind(w.version as i64)
-        .bind(millis(w.create_time))
-        .bind(millis(w.update_time))
-        .execute(&self.pool)
+        self.write(async {
+            sqlx::query(
+                "INSERT INTO workspaces (id, display_name, default_locale, time_zone, version, create_time, update_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(w.id.as_str())
+            .bind(w.display_name.as_str())
+            .bind(w.default_locale.as_str())
+            .bind(w.time_zone.as_str())
+            .bind(w.version as i64)
+            .bind(millis(w.create_time))
+            .bind(millis(w.update_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    super::workspace_exists(&w.id)
+                } else {
+                    db_error(e, None)
+                }
+            })?;
+            Ok(())
+        })
         .await
-        .map_err(|e| {
-            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
-                super::workspace_exists(&w.id)
-            } else {
-                db_error(e, None)
-            }
-        })?;
-        Ok(())
     }
 
     async fn update_workspace(&self, w: &Workspace, expected_version: u64) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE workspaces SET display_name = $1, default_locale = $2, time_zone = $3, version = $4, update_time = $5
-             WHERE id = $6 AND version = $7",
-        )
-        .bind(w.display_name.as_str())
-        .bind(w.default_locale.as_str())
-        .bind(w.time_zone.as_str())
-        .bind(w.version as i64)
-        .bind(millis(w.update_time))
-        .bind(w.id.as_str())
-        .bind(expected_version as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, None))?;
-        if DB::rows_affected(&done) == 1 {
-            return Ok(());
-        }
-        // No record, or moved on?
-        let current: Option<(i64,)> =
-            sqlx::query_as("SELECT version FROM workspaces WHERE id = $1")
-                .bind(w.id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| db_error(e, None))?;
-        Err(match current {
-            Some((version,)) => super::stale_workspace(&w.id, expected_version, version as u64),
-            None => super::workspace_without_record(&w.id),
+        self.write(async {
+            let done = sqlx::query(
+                "UPDATE workspaces SET display_name = $1, default_locale = $2, time_zone = $3, version = $4, update_time = $5
+                 WHERE id = $6 AND version = $7",
+            )
+            .bind(w.display_name.as_str())
+            .bind(w.default_locale.as_str())
+            .bind(w.time_zone.as_str())
+            .bind(w.version as i64)
+            .bind(millis(w.update_time))
+            .bind(w.id.as_str())
+            .bind(expected_version as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+            if DB::rows_affected(&done) == 1 {
+                return Ok(());
+            }
+            // No record, or moved on?
+            let current: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM workspaces WHERE id = $1")
+                    .bind(w.id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_error(e, None))?;
+            Err(match current {
+                Some((version,)) => super::stale_workspace(&w.id, expected_version, version as u64),
+                None => super::workspace_without_record(&w.id),
+            })
         })
+        .await
     }
 }
 
@@ -280,15 +347,18 @@ where
     }
 
     async fn set_marker(&self, name: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO markers (name, set_time) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(millis(std::time::SystemTime::now()))
-        .execute(&self.pool)
+        self.write(async {
+            sqlx::query(
+                "INSERT INTO markers (name, set_time) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(millis(std::time::SystemTime::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+            Ok(())
+        })
         .await
-        .map_err(|e| db_error(e, None))?;
-        Ok(())
     }
 }
 
@@ -310,20 +380,23 @@ where
         kind: crate::ids::ScopeKind,
         keys: &[String],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
-        for key in keys {
-            sqlx::query(
-                "INSERT INTO custom_keys (workspace_id, scope, key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(workspace_id)
-            .bind(kind.name())
-            .bind(key.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error(e, None))?;
-        }
-        tx.commit().await.map_err(|e| db_error(e, None))?;
-        Ok(())
+        self.write(async {
+            let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
+            for key in keys {
+                sqlx::query(
+                    "INSERT INTO custom_keys (workspace_id, scope, key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(workspace_id)
+                .bind(kind.name())
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, None))?;
+            }
+            tx.commit().await.map_err(|e| db_error(e, None))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn custom_keys(

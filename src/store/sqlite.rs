@@ -52,7 +52,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| Error::store("migrating the schema", e))?;
-        Ok(Self { pool, feed: () })
+        Ok(Self::new(pool, (), format!("the SQLite store at {path:?}")))
     }
 }
 

@@ -238,6 +238,7 @@ async fn request_level_problems_fail_the_call_up_front() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("hello".into())),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 use tonic::Code;
 
 use crate::harness::{Backend, start_backend};
-use crate::{DEMO, assert_status, create};
+use crate::{DEMO, as_read, assert_status, create};
 use shortcuts::pb;
 use shortcuts::pb::get_shortcut_request::Key;
 
@@ -18,6 +18,7 @@ fn by_bang(workspace: &str, bang: &str) -> pb::GetShortcutRequest {
     pb::GetShortcutRequest {
         workspace_id: workspace.into(),
         key: Some(Key::Bang(bang.into())),
+        ..Default::default()
     }
 }
 
@@ -25,6 +26,7 @@ fn by_id(workspace: &str, id: &str) -> pb::GetShortcutRequest {
     pb::GetShortcutRequest {
         workspace_id: workspace.into(),
         key: Some(Key::Id(id.into())),
+        ..Default::default()
     }
 }
 
@@ -47,7 +49,7 @@ async fn create_get_update_delete(backend: Backend) {
         by_bang("team", "!WELCOME"),
     ] {
         let got = client.get_shortcut(request).await.unwrap().into_inner();
-        assert_eq!(got, created);
+        assert_eq!(got, as_read(&created));
     }
 
     let updated = client
@@ -71,7 +73,7 @@ async fn create_get_update_delete(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(got, updated);
+    assert_eq!(got, as_read(&updated));
 
     client
         .delete_shortcut(pb::DeleteShortcutRequest {
@@ -157,6 +159,7 @@ async fn write_errors_name_the_problem_and_write_nothing(backend: Backend) {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: "team".into(),
                 key: None,
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,
@@ -261,6 +264,7 @@ async fn list_pages_filters_and_hides_disabled(backend: Backend) {
             page_token,
             tags,
             include_disabled,
+            ..Default::default()
         };
     let mut seen = Vec::new();
     let mut token = String::new();
@@ -353,7 +357,7 @@ async fn workspaces_are_isolated(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(alpha, secret);
+    assert_eq!(alpha, as_read(&secret));
 
     // The demo library lives in `demo` only.
     client.get_shortcut(by_bang(DEMO, "refund")).await.unwrap();

@@ -99,6 +99,7 @@ async fn errors_quote_only_a_short_piece_of_the_input() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang(huge.clone())),
+            ..Default::default()
         })
         .await
         .expect_err("no such bang");
@@ -106,6 +107,7 @@ async fn errors_quote_only_a_short_piece_of_the_input() {
     get = client
         .get_workspace(pb::GetWorkspaceRequest {
             workspace_id: huge.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("no such workspace");
@@ -204,6 +206,7 @@ async fn a_full_disk_fails_writes_clearly_and_reads_keep_serving() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Id(before.id.clone())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -224,6 +227,7 @@ async fn a_full_disk_fails_writes_clearly_and_reads_keep_serving() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("after".into())),
+            ..Default::default()
         })
         .await;
     assert_eq!(

@@ -218,7 +218,7 @@ async fn templates_cannot_escape_include_themselves_or_run_away() {
         );
     }
     still_serving(&server).await;
-    let _ = pb::DeleteShortcutResponse {};
+    let _ = pb::DeleteShortcutResponse::default();
 }
 
 /// One body per family of the hostile templates: each built a value minijinja did

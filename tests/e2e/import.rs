@@ -87,6 +87,7 @@ async fn each_format_imports_and_renders() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("closing".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -96,6 +97,7 @@ async fn each_format_imports_and_renders() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("welcome".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -225,6 +227,7 @@ async fn one_bad_item_writes_nothing_and_each_item_is_reported() {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: DEMO.into(),
                 key: Some(pb::get_shortcut_request::Key::Bang("thanks".into())),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
@@ -254,6 +257,7 @@ async fn one_bad_item_writes_nothing_and_each_item_is_reported() {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: DEMO.into(),
                 key: Some(pb::get_shortcut_request::Key::Bang("refund-policy".into())),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
@@ -294,6 +298,7 @@ async fn dry_runs_and_bad_requests() {
                 key: Some(pb::get_shortcut_request::Key::Bang(
                     "reset-your-password".into(),
                 )),
+                ..Default::default()
             })
             .await,
         Code::NotFound,

@@ -87,6 +87,7 @@ async fn inputs_are_stored_and_carried_by_every_read(backend: Backend) {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Id(created.id.clone())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -141,6 +142,7 @@ async fn inputs_are_stored_and_carried_by_every_read(backend: Backend) {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Id(created.id.clone())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -167,6 +169,7 @@ async fn inputs_are_stored_and_carried_by_every_read(backend: Backend) {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Id(created.id.clone())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -256,6 +259,7 @@ async fn declarations_are_checked_when_written() {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: DEMO.into(),
                 key: Some(pb::get_shortcut_request::Key::Bang("bad-inputs".into())),
+                ..Default::default()
             })
             .await,
         Code::NotFound,

@@ -3,6 +3,7 @@
 mod authoring;
 mod batch;
 mod connections;
+mod consistency;
 mod crash;
 mod crud;
 mod data_sources;
@@ -23,6 +24,7 @@ mod search;
 mod security;
 mod server;
 mod snippets;
+mod store_outage;
 mod variants;
 mod warnings;
 mod web;
@@ -81,6 +83,20 @@ pub fn structure(json: serde_json::Value) -> prost_types::Struct {
             fields: map.into_iter().map(|(k, v)| (k, value(v))).collect(),
         },
         other => panic!("not an object: {other}"),
+    }
+}
+
+/// A shortcut as a read returns it, from a write's answer: the same, without the consistency
+/// token that only a write hands out (see consistency.rs).
+#[track_caller]
+pub fn as_read(written: &pb::Shortcut) -> pb::Shortcut {
+    assert!(
+        !written.consistency_token.is_empty(),
+        "a write's answer has a token"
+    );
+    pb::Shortcut {
+        consistency_token: String::new(),
+        ..written.clone()
     }
 }
 

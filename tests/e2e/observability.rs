@@ -8,7 +8,7 @@ use shortcuts::pb;
 use crate::{DEMO, JANE, JANE_SESSION, NO_PLAN_CONTACT, assert_status, create, inline};
 
 /// The value of the sample of `name` carrying every one of `labels` (`key="value"`).
-fn sample(exposition: &str, name: &str, labels: &[&str]) -> f64 {
+pub(crate) fn sample(exposition: &str, name: &str, labels: &[&str]) -> f64 {
     exposition
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -20,12 +20,12 @@ fn sample(exposition: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// The metrics exposition served at `url`.
-async fn scrape(url: &str) -> String {
+pub(crate) async fn scrape(url: &str) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
 /// The metrics endpoint's URL, as the server logs it.
-fn metrics_url(server: &TestServer) -> String {
+pub(crate) fn metrics_url(server: &TestServer) -> String {
     let line = server.wait_for_log(|l| l.contains("metrics served at "));
     line.split("metrics served at ")
         .nth(1)

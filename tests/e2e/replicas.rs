@@ -189,6 +189,7 @@ async fn a_replica_that_loses_its_listener_catches_up() {
     let get_other = pb::GetShortcutRequest {
         workspace_id: DEMO.into(),
         key: Some(pb::get_shortcut_request::Key::Id(other.id.clone())),
+        ..Default::default()
     };
     // B listens again before it reloads: a shortcut created before that is in the reload,
     // one created after it (the resync can come between A's two writes) arrives as a

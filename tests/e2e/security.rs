@@ -117,6 +117,7 @@ async fn tokens_are_bound_to_workspaces_and_roles() {
     let get = |key: pb::get_shortcut_request::Key| pb::GetShortcutRequest {
         workspace_id: "acme".into(),
         key: Some(key),
+        ..Default::default()
     };
     let existing = assert_status(
         client

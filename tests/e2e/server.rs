@@ -66,11 +66,12 @@ async fn writes_survive_a_restart_on_the_same_store(backend: Backend) {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: "team".into(),
             key: Some(pb::get_shortcut_request::Key::Bang("kept".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(got, updated);
+    assert_eq!(got, crate::as_read(&updated));
     assert_eq!(count(&mut client, "team").await, 1);
     // The demo library is seeded once, not again on every start.
     assert_eq!(count(&mut client, "demo").await, demo_count);

@@ -154,6 +154,7 @@ async fn variants_are_checked_like_the_body() {
             .get_shortcut(pb::GetShortcutRequest {
                 workspace_id: DEMO.into(),
                 key: Some(pb::get_shortcut_request::Key::Bang("bad-variant".into())),
+                ..Default::default()
             })
             .await,
         Code::NotFound,

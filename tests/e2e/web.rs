@@ -497,6 +497,15 @@ async fn the_node_example_runs() {
             "{case}"
         );
         assert_eq!(summary["search"][0]["kind"], "BANG_PREFIX", "{case}");
+        // The update's consistency token, passed to a read.
+        assert_eq!(
+            summary["readYourWrite"]["title"], "Node example (updated)",
+            "{case}"
+        );
+        assert_eq!(
+            summary["readYourWrite"]["version"], summary["versions"][1],
+            "{case}"
+        );
         assert_eq!(summary["stale"]["code"], "FailedPrecondition", "{case}");
         assert_eq!(summary["notFound"]["code"], "NotFound", "{case}");
         assert_eq!(summary["invalid"]["code"], "InvalidArgument", "{case}");

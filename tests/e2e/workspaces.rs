@@ -35,6 +35,7 @@ async fn the_demo_workspace_has_a_record_in_its_scope() {
     let demo = client
         .get_workspace(pb::GetWorkspaceRequest {
             workspace_id: DEMO.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -69,6 +70,7 @@ async fn a_workspace_without_a_record_renders_with_the_defaults() {
         client
             .get_workspace(pb::GetWorkspaceRequest {
                 workspace_id: "no-record".into(),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
@@ -166,11 +168,18 @@ async fn create_update_and_list_drive_renders_and_survive_a_restart() {
     let after = client
         .get_workspace(pb::GetWorkspaceRequest {
             workspace_id: "laden".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(after, updated);
+    assert_eq!(
+        after,
+        pb::Workspace {
+            consistency_token: String::new(),
+            ..updated.clone()
+        }
+    );
     let reply = client
         .render_template(in_workspace("laden", body))
         .await
@@ -251,6 +260,7 @@ async fn bad_workspace_input_names_the_field() {
     let demo = client
         .get_workspace(pb::GetWorkspaceRequest {
             workspace_id: DEMO.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

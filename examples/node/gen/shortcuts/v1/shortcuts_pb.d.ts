@@ -109,6 +109,14 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
    * @generated from field: bool snippet = 14;
    */
   snippet: boolean;
+
+  /**
+   * Set in the answers of writes (CreateShortcut, UpdateShortcut, ImportShortcuts): pass it
+   * as `consistency_token` to a read on any replica to be sure to see this write.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -331,6 +339,15 @@ export declare type GetShortcutRequest = Message<"shortcuts.v1.GetShortcutReques
     value: string;
     case: "bang";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -463,6 +480,13 @@ export declare const DeleteShortcutRequestSchema: GenMessage<DeleteShortcutReque
  * @generated from message shortcuts.v1.DeleteShortcutResponse
  */
 export declare type DeleteShortcutResponse = Message<"shortcuts.v1.DeleteShortcutResponse"> & {
+  /**
+   * Pass it as `consistency_token` to a read on any replica to be sure not to see the
+   * deleted shortcut any more.
+   *
+   * @generated from field: string consistency_token = 1;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -505,6 +529,15 @@ export declare type ListShortcutsRequest = Message<"shortcuts.v1.ListShortcutsRe
    * @generated from field: bool include_disabled = 5;
    */
   includeDisabled: boolean;
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -613,6 +646,15 @@ export declare type RenderShortcutRequest = Message<"shortcuts.v1.RenderShortcut
    * @generated from field: string locale = 9;
    */
   locale: string;
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -942,6 +984,14 @@ export declare type Workspace = Message<"shortcuts.v1.Workspace"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 7;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Set in the answers of CreateWorkspace and UpdateWorkspace: pass it as
+   * `consistency_token` to a read on any replica to be sure to see this write.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -989,6 +1039,15 @@ export declare type GetWorkspaceRequest = Message<"shortcuts.v1.GetWorkspaceRequ
    * @generated from field: string workspace_id = 1;
    */
   workspaceId: string;
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -1228,6 +1287,14 @@ export declare type ImportItemResult = Message<"shortcuts.v1.ImportItemResult"> 
    * @generated from field: string error = 6;
    */
   error: string;
+
+  /**
+   * Set when the shortcut was created: pass it as `consistency_token` to a read on any
+   * replica to be sure to see it.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -1581,6 +1648,15 @@ export declare type SearchShortcutsRequest = Message<"shortcuts.v1.SearchShortcu
    * @generated from field: bool include_disabled = 5;
    */
   includeDisabled: boolean;
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -1806,6 +1882,15 @@ export declare type BatchRenderRequest = Message<"shortcuts.v1.BatchRenderReques
    * @generated from field: repeated shortcuts.v1.BatchRecipient recipients = 8;
    */
   recipients: BatchRecipient[];
+
+  /**
+   * A `consistency_token` from a write's answer (on any replica): this call then sees that
+   * write or something newer, waiting briefly for this replica to catch up (see docs/api.md,
+   * "Read your writes"). Empty: whatever this replica holds now, as fast as ever.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
 };
 
 /**
