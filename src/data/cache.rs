@@ -70,11 +70,10 @@ pub struct CachedScope {
     pub keep_for: Duration,
     /// Approximate memory held, for the byte-bounded eviction.
     pub weight: u32,
-    /// Renders served this answer (the one that fetched it included): refresh-ahead only
-    /// pays for entries read more than once in their life, since an entry read once per
-    /// `ttl` gains nothing from being fetched early and would cost a request cache-aside
-    /// never makes.
-    pub reads: AtomicU32,
+    /// Renders served this answer in its refresh-ahead window: refresh-ahead pays only for
+    /// entries read there more than once, since one read once there gains nothing from
+    /// being fetched early and would cost a request cache-aside never makes.
+    pub reads_in_window: AtomicU32,
 }
 
 impl CachedScope {
@@ -86,9 +85,12 @@ impl CachedScope {
         self.fetched_at.elapsed()
     }
 
-    /// Counts one more render served this answer; returns the count with it.
-    pub fn read(&self) -> u32 {
-        self.reads.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+    /// Counts one more render served this answer in its refresh-ahead window; returns the
+    /// count with it.
+    pub fn read_in_window(&self) -> u32 {
+        self.reads_in_window
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
     }
 }
 

@@ -371,9 +371,10 @@ impl DataService {
         let key = CacheKey::new(kind, workspace_id, id);
         if let Some(entry) = self.cache.fresh(&key).await {
             let route = self.sources.route(workspace_id);
-            // Read at least twice in its life: an entry read once per `ttl` (a prefetch
-            // and one render, say) would be fetched early for nobody.
-            if entry.read() >= 2 && due(&entry, route.policy.refresh_ahead) {
+            // Refreshed on its second read in the window, not its first: an entry read
+            // once there (the last render of a conversation, an entry read once per
+            // `ttl`) would be fetched early for nobody, a request cache-aside never makes.
+            if due(&entry, route.policy.refresh_ahead) && entry.read_in_window() >= 2 {
                 // Served as it is now; the next reader gets the refreshed entry.
                 self.background.start(
                     Purpose::Refresh,
@@ -438,9 +439,6 @@ impl DataService {
             }
             None => self.cache.lookup(key.clone(), fetch).await,
         };
-        if let Lookup::Cached(entry) | Lookup::Fetched(entry) = &lookup {
-            entry.read();
-        }
         match lookup {
             Lookup::Cached(entry) => found(
                 kind,
@@ -605,7 +603,7 @@ async fn fetch_entry(
             fresh_for: policy.not_found_ttl,
             keep_for: policy.not_found_ttl,
             weight: 64,
-            reads: Default::default(),
+            reads_in_window: Default::default(),
         }),
         Err(other) => Err(other),
     }
@@ -619,7 +617,7 @@ fn cache_entry(id: &str, record: &Record, policy: &upstream::SourcePolicy) -> Ca
         fresh_for: policy.ttl,
         keep_for: policy.ttl + policy.stale_grace,
         weight: scope::weight(record),
-        reads: Default::default(),
+        reads_in_window: Default::default(),
     }
 }
 

@@ -588,9 +588,9 @@ pub async fn prefetch_can_be_turned_off() {
     assert_eq!(setup.session_calls(), 1);
 }
 
-/// An entry read once in its life is not refreshed ahead: a prefetch and one render in the
-/// refresh window cost the source one fetch, as cache-aside would; a second read in the
-/// window (an entry in use) is refreshed.
+/// An entry read once in its refresh-ahead window is not refreshed: a prefetch and one
+/// render in the window cost the source one fetch, as cache-aside would; a second read in
+/// the window (an entry in use) is refreshed.
 pub async fn refresh_ahead_skips_entries_read_once(upstream: Upstream) {
     let setup = Setup::start(upstream, "ttl = \"1s\"\nrefresh_ahead = \"60%\"", &[]).await;
     let mut client = setup.server.client().await;
@@ -617,10 +617,14 @@ pub async fn refresh_ahead_skips_entries_read_once(upstream: Upstream) {
     // Let any refresh it started reach the source (it would take a few ms).
     let settled = Instant::now();
     while settled.elapsed() < Duration::from_millis(200) {
-        assert_eq!(setup.contact_calls(), 1, "an entry read once was refreshed");
+        assert_eq!(
+            setup.contact_calls(),
+            1,
+            "an entry read once in its window was refreshed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // The second read in its life is refreshed ahead.
+    // The second read in its window is refreshed ahead.
     let second = client
         .render_template(render(PEOPLE_ID, ""))
         .await
