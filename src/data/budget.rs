@@ -2,11 +2,15 @@
 //! the `--data-sources` file): every request the service sends to the source — for a
 //! render, a batch, a refresh-ahead or a prefetch — takes from it first.
 //!
-//! The budget is two GCRA limiters (the `governor` crate): a *reserve* (a quarter of the
+//! The budget is two GCRA limiters (the `governor` crate): a *reserve* (a tenth of the
 //! rate and burst) that only renders an agent waits on may use, and which they use first,
-//! and a *shared* one that every purpose draws from. So when the budget runs short, refreshes and prefetches (which never
-//! wait: they are dropped) and batches (which wait for the shared part only) give way
-//! first, and renders still get the reserve. A 429 from the source pauses the whole
+//! and a *shared* one that every purpose draws from. So when the budget runs short,
+//! refreshes and prefetches (which never wait: they are dropped) and batches (which wait
+//! for the shared part only) give way first, and renders still get the reserve. The
+//! reserve is small because with prefetch and refresh-ahead at work renders rarely call the
+//! source at all, and what the reserve holds back is lost to the background work that keeps
+//! them from having to (a quarter of a 1,000/min budget starved the prefetches of a working
+//! day: bench/fresh.sh). A 429 from the source pauses the whole
 //! source for its `Retry-After`: background work is dropped meanwhile and renders wait if
 //! their deadline allows.
 
@@ -85,10 +89,13 @@ pub struct BudgetSpec {
 }
 
 impl BudgetSpec {
-    /// The default burst: ten seconds' worth of requests, at least 2 (a Crisp contact is
-    /// two requests).
+    /// The default burst: twelve seconds' worth of requests, at least 2 (a Crisp contact
+    /// is two requests). Sized for the opening of a day, when every agent's first
+    /// conversation opens in the same second with nothing cached: three requests each (the
+    /// conversation's meta, the contact's profile and data), so 1,000/min lets 50 agents
+    /// start at once. A rolling minute may then see `requests_per_minute + burst`.
     pub fn default_burst(requests_per_minute: u32) -> u32 {
-        (requests_per_minute / 6).max(2)
+        (requests_per_minute / 5).max(2)
     }
 }
 
@@ -181,8 +188,8 @@ impl Budget {
         let Some(spec) = spec else {
             return budget;
         };
-        // A quarter for renders only; what does not divide goes to the shared part.
-        let (reserve_rate, reserve_burst) = (spec.requests_per_minute / 4, spec.burst / 4);
+        // A tenth for renders only; what does not divide goes to the shared part.
+        let (reserve_rate, reserve_burst) = (spec.requests_per_minute / 10, spec.burst / 10);
         budget.reserve = Part::new(reserve_rate, reserve_burst, &budget.clock);
         let (shared_rate, shared_burst) = match budget.reserve {
             Some(_) => (
@@ -327,16 +334,16 @@ mod tests {
 
     #[tokio::test]
     async fn background_work_gives_way_before_renders() {
-        // 40 per minute, burst 8: 6 shared, 2 reserved for renders.
+        // 40 per minute, burst 20: 18 shared, 2 reserved for renders (4 a minute).
         let budget = Budget::new(
             "t",
             Some(BudgetSpec {
                 requests_per_minute: 40,
-                burst: 8,
+                burst: 20,
             }),
         );
         let now = Instant::now();
-        for _ in 0..6 {
+        for _ in 0..18 {
             assert_eq!(budget.acquire(Purpose::Prefetch, 1, now).await, Ok(()));
         }
         assert_eq!(
@@ -353,7 +360,8 @@ mod tests {
             budget.acquire(Purpose::Render, 1, now).await,
             Err(Refusal::Budget)
         );
-        // A render with time to wait gets the next refill (1.5 s per request here).
+        // A render with time to wait gets the next refill (the shared part's, 1.7 s per
+        // request here).
         let started = Instant::now();
         assert_eq!(budget.acquire(Purpose::Render, 1, far()).await, Ok(()));
         assert!(started.elapsed() >= Duration::from_millis(500));

@@ -178,7 +178,9 @@ impl Drop for InFlight {
 
 impl Background {
     /// Starts fetching one record in the background, unless that is already under way,
-    /// too much is, or the source's budget says no.
+    /// too much is, or the source's budget says no. `first`: a prefetch whose answer an
+    /// invalidation overtook (so it was stored already expired) is made once more.
+    #[allow(clippy::too_many_arguments)]
     fn start(
         self: &Arc<Self>,
         purpose: Purpose,
@@ -187,6 +189,7 @@ impl Background {
         workspace_id: &str,
         id: &str,
         skip: Skip,
+        first: bool,
     ) -> Prefetched {
         let key = CacheKey::new(kind, workspace_id, id);
         let permit = {
@@ -214,7 +217,6 @@ impl Background {
         };
         let (route, workspace_id, id) = (route.clone(), workspace_id.to_owned(), id.to_owned());
         tokio::spawn(async move {
-            let _slot = permit;
             let fetch = fetch_entry(&route, kind, &workspace_id, &id, None, purpose);
             let result = guard
                 .background
@@ -222,19 +224,25 @@ impl Background {
                 .refresh(key, |entry| skip.applies(entry), fetch)
                 .await;
             let background = guard.background.clone();
+            // Both freed before the contact's prefetch below: a burst of new
+            // conversations otherwise holds every slot with meta fetches that are
+            // finishing, and their contacts are dropped as `busy`.
             drop(guard);
+            drop(permit);
             match result {
                 Ok(Some(entry)) => {
                     crate::telemetry::record_background(purpose.name(), "ok");
                     tracing::debug!(purpose = purpose.name(), scope = kind.name(), workspace = %workspace_id, id = %id, "fetched in the background");
-                    // A conversation's meta names its contact's email, which Crisp
-                    // accepts as a people id: warm that contact too.
-                    if purpose == Purpose::Prefetch
-                        && kind == ScopeKind::Session
-                        && let Some(email) = entry.scope.as_ref().and_then(scope::email)
-                    {
+                    // Events that come together (a visitor's message, then the contact
+                    // bound to the conversation) find the first one's prefetch under way;
+                    // the second one's invalidation spoilt its answer: fetch once more, or
+                    // the agent's first render waits.
+                    if purpose == Purpose::Prefetch && first && !entry.is_fresh() {
+                        background.start(purpose, &route, kind, &workspace_id, &id, skip, false);
+                    }
+                    if purpose == Purpose::Prefetch && kind == ScopeKind::Session {
                         background
-                            .prefetch(&route, ScopeKind::Contact, &workspace_id, &email)
+                            .prefetch_contact_of(&route, &workspace_id, &entry)
                             .await;
                     }
                 }
@@ -264,15 +272,30 @@ impl Background {
         }
         let skip = Skip::FreshBeyond(route.policy.refresh_ahead);
         let key = CacheKey::new(kind, workspace_id, id);
-        if self
-            .cache
-            .servable(&key)
-            .await
-            .is_some_and(|entry| skip.applies(&entry))
+        if let Some(entry) = self.cache.servable(&key).await
+            && skip.applies(&entry)
         {
+            // The conversation is cached, its contact may not be (a later message of a
+            // long conversation): that is checked the same way.
+            if kind == ScopeKind::Session {
+                Box::pin(self.prefetch_contact_of(route, workspace_id, &entry)).await;
+            }
             return self.outcome(Purpose::Prefetch, Prefetched::Cached);
         }
-        self.start(Purpose::Prefetch, route, kind, workspace_id, id, skip)
+        self.start(Purpose::Prefetch, route, kind, workspace_id, id, skip, true)
+    }
+
+    /// A conversation's meta names its contact's email, which Crisp accepts as a people
+    /// id: warm that contact too (nothing when it is cached fresh).
+    async fn prefetch_contact_of(
+        self: &Arc<Self>,
+        route: &Arc<SourceRoute>,
+        workspace_id: &str,
+        session: &CachedScope,
+    ) {
+        if let Some(email) = session.scope.as_ref().and_then(scope::email) {
+            Box::pin(self.prefetch(route, ScopeKind::Contact, workspace_id, &email)).await;
+        }
     }
 
     fn outcome(&self, purpose: Purpose, outcome: Prefetched) -> Prefetched {
@@ -348,7 +371,10 @@ impl DataService {
         let key = CacheKey::new(kind, workspace_id, id);
         if let Some(entry) = self.cache.fresh(&key).await {
             let route = self.sources.route(workspace_id);
-            if due(&entry, route.policy.refresh_ahead) {
+            // Refreshed on its second read in the window, not its first: an entry read
+            // once there (the last render of a conversation, an entry read once per
+            // `ttl`) would be fetched early for nobody, a request cache-aside never makes.
+            if due(&entry, route.policy.refresh_ahead) && entry.read_in_window() >= 2 {
                 // Served as it is now; the next reader gets the refreshed entry.
                 self.background.start(
                     Purpose::Refresh,
@@ -357,6 +383,7 @@ impl DataService {
                     workspace_id,
                     id,
                     Skip::NewerThan(entry.fetched_at),
+                    false,
                 );
             }
             let source = route.source.name();
@@ -576,6 +603,7 @@ async fn fetch_entry(
             fresh_for: policy.not_found_ttl,
             keep_for: policy.not_found_ttl,
             weight: 64,
+            reads_in_window: Default::default(),
         }),
         Err(other) => Err(other),
     }
@@ -589,6 +617,7 @@ fn cache_entry(id: &str, record: &Record, policy: &upstream::SourcePolicy) -> Ca
         fresh_for: policy.ttl,
         keep_for: policy.ttl + policy.stale_grace,
         weight: scope::weight(record),
+        reads_in_window: Default::default(),
     }
 }
 

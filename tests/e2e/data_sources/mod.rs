@@ -208,11 +208,17 @@ fresh_for_both_upstreams!(
     prefetch_rpc_warms_the_cache,
     a_prefetch_storm_stays_within_the_budget,
     a_429_pauses_the_whole_source,
+    refresh_ahead_skips_entries_read_once,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crisp_web_hooks_prefetch_conversations() {
     fresh::crisp_web_hooks_prefetch_conversations().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crisp_web_hooks_that_come_together() {
+    fresh::crisp_web_hooks_that_come_together().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
