@@ -367,6 +367,20 @@ mod tests {
         }
     }
 
+    /// What building every locale costs (once per process):
+    /// `cargo test --release --lib build_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn build_cost() {
+        let started = std::time::Instant::now();
+        for tag in SUPPORTED {
+            let one = std::time::Instant::now();
+            std::hint::black_box(Locale::build(tag).unwrap());
+            println!("{tag}: {:?}", one.elapsed());
+        }
+        println!("all {}: {:?}", SUPPORTED.len(), started.elapsed());
+    }
+
     #[test]
     fn numbers_follow_each_locale() {
         let n = 1_234_567.891;

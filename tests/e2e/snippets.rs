@@ -398,6 +398,18 @@ async fn a_snippet_change_reaches_includers_on_another_replica() {
         l.contains("applied a change") && l.contains(&sig.id) && l.contains("version=2")
     });
     assert_eq!(text(&mut on_b, "signed").await, "Hello v2");
+    // The other replica knows the includer: deleting the snippet there is refused too.
+    assert_status(
+        on_b.delete_shortcut(pb::DeleteShortcutRequest {
+            workspace_id: DEMO.into(),
+            id: sig.id.clone(),
+            version: None,
+        })
+        .await,
+        Code::FailedPrecondition,
+        &["cannot delete snippet !team-sig", "!signed"],
+    );
+    assert_eq!(text(&mut on_a, "signed").await, "Hello v2");
     drop(schema);
 }
 
