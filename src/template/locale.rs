@@ -86,6 +86,11 @@ impl fmt::Debug for Locale {
 /// `de-AT` to `de`); `no` is Norwegian Bokmål, Chinese of Taiwan, Hong Kong and Macao is
 /// traditional.
 fn resolve(tag: &str) -> Option<usize> {
+    // Every render resolves its tag: the usual case, a supported tag as stored, allocates
+    // nothing.
+    if let Some(i) = SUPPORTED.iter().position(|s| *s == tag) {
+        return Some(i);
+    }
     let canonical = canonical_tag(tag.trim());
     let mut parts: Vec<&str> = canonical.split('-').collect();
     let language = match parts.first().copied() {
