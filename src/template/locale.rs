@@ -35,8 +35,10 @@ pub const SUPPORTED: &[&str] = &[
     "da", "nb", "fi", "tr", "ru", "zh", "zh-Hant", "ko", "cs",
 ];
 
-/// One built locale per entry of [`SUPPORTED`], built on first use.
-static BUILT: [OnceLock<Locale>; SUPPORTED.len()] = [const { OnceLock::new() }; SUPPORTED.len()];
+/// One built locale per entry of [`SUPPORTED`], built on first use (`None`: its data
+/// failed to load, which a unit test rules out for every entry).
+static BUILT: [OnceLock<Option<Locale>>; SUPPORTED.len()] =
+    [const { OnceLock::new() }; SUPPORTED.len()];
 
 /// Currency formatters kept per locale; a template can name any three letters, so the
 /// cache is bounded and a code past it is formatted without being kept.
@@ -124,24 +126,25 @@ fn build_err(tag: &str, what: &str, err: impl fmt::Display) -> String {
 /// Names for the twelve months or seven weekdays, printed through a one-field CLDR pattern
 /// (`MMMM`, `LLLL`, `EEEE`, ...) so that they are exactly what ICU4X prints in a date.
 fn names_of<const N: usize>(
+    tag: &str,
     prefs: icu_datetime::DateTimeFormatterPreferences,
     pattern: &str,
     dates: impl Fn(usize) -> Date<Gregorian>,
 ) -> Result<[String; N], String> {
     let pattern: DateTimePattern = pattern
         .parse()
-        .map_err(|e| build_err("", pattern, format!("{e:?}")))?;
+        .map_err(|e| build_err(tag, pattern, format!("{e:?}")))?;
     let mut names = FixedCalendarDateTimeNames::<Gregorian, DateFieldSet>::try_new(prefs)
-        .map_err(|e| build_err("", "names", e))?;
+        .map_err(|e| build_err(tag, "names", e))?;
     let formatter = names
         .include_for_pattern(&pattern)
-        .map_err(|e| build_err("", "names", format!("{e:?}")))?;
+        .map_err(|e| build_err(tag, "names", format!("{e:?}")))?;
     let mut out: [String; N] = std::array::from_fn(|_| String::new());
     for (i, slot) in out.iter_mut().enumerate() {
         *slot = formatter
             .format(&dates(i))
             .try_write_to_string()
-            .map_err(|(e, _)| build_err("", "names", format!("{e:?}")))?
+            .map_err(|(e, _)| build_err(tag, "names", format!("{e:?}")))?
             .into_owned();
     }
     Ok(out)
@@ -155,12 +158,12 @@ impl Locale {
         let month = |i: usize| Date::try_new_gregorian(2026, i as u8 + 1, 1).expect("valid date");
         let weekday = |i: usize| Date::try_new_gregorian(2026, 1, 5 + i as u8).expect("valid date");
         let names = Names {
-            months: names_of(dt_prefs, "MMMM", month)?,
-            months_abbr: names_of(dt_prefs, "MMM", month)?,
-            months_standalone: names_of(dt_prefs, "LLLL", month)?,
-            months_standalone_abbr: names_of(dt_prefs, "LLL", month)?,
-            weekdays: names_of(dt_prefs, "EEEE", weekday)?,
-            weekdays_abbr: names_of(dt_prefs, "EEE", weekday)?,
+            months: names_of(tag, dt_prefs, "MMMM", month)?,
+            months_abbr: names_of(tag, dt_prefs, "MMM", month)?,
+            months_standalone: names_of(tag, dt_prefs, "LLLL", month)?,
+            months_standalone_abbr: names_of(tag, dt_prefs, "LLL", month)?,
+            weekdays: names_of(tag, dt_prefs, "EEEE", weekday)?,
+            weekdays_abbr: names_of(tag, dt_prefs, "EEE", weekday)?,
         };
         let long_date = FixedCalendarDateTimeFormatter::try_new(dt_prefs, YMD::long())
             .map_err(|e| build_err(tag, "date pattern", e))?;
@@ -194,19 +197,24 @@ impl Locale {
 
     /// The locale for a language tag (`fr-BE` uses `fr`), if its language is supported.
     pub fn find(tag: &str) -> Option<&'static Locale> {
-        resolve(tag).map(Self::get)
+        resolve(tag).and_then(Self::get)
     }
 
-    fn get(index: usize) -> &'static Locale {
-        BUILT[index].get_or_init(|| {
-            // The compiled data holds every supported locale (a unit test builds them all),
-            // so this cannot fail at run time short of a broken build.
-            Locale::build(SUPPORTED[index]).unwrap_or_else(|e| panic!("{e}"))
-        })
+    /// A locale whose data does not load (ruled out by a unit test) is logged and treated
+    /// as unsupported, so that a render falls back instead of failing.
+    fn get(index: usize) -> Option<&'static Locale> {
+        BUILT[index]
+            .get_or_init(|| {
+                Locale::build(SUPPORTED[index])
+                    .inspect_err(|error| tracing::error!(%error, "locale data failed to load"))
+                    .ok()
+            })
+            .as_ref()
     }
 
     pub fn english() -> &'static Locale {
-        Self::get(0)
+        // English is the last fallback; its data is compiled in and built by a unit test.
+        Self::get(0).expect("English locale data is compiled in")
     }
 
     /// `value` with `decimals` fraction digits, grouped and with this locale's marks.
