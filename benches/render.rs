@@ -2,7 +2,8 @@
 //! 5 placeholders, a fallback, a condition): compile, render from cached scopes, render when
 //! converting JSON on every call (what the cache avoids), and a naive hand-written
 //! `<<path>>` substitution as the floor, and the same template in a bare minijinja
-//! environment as a reference.
+//! environment as a reference; and a French reply through every formatting filter (CLDR
+//! names, long date, relative date, number, currency).
 //!
 //! `cargo bench --bench render`
 
@@ -11,7 +12,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shortcuts::data::scope;
-use shortcuts::template::{Engine, RenderLimits};
+use shortcuts::template::locale::Locale;
+use shortcuts::template::{Engine, RenderContext, RenderLimits, RenderSettings};
 
 #[path = "common/render_fixture.rs"]
 mod fixture;
@@ -66,6 +68,26 @@ fn benches(c: &mut Criterion) {
             let contact = scope::build(JANE, black_box(&contact_record));
             let session = scope::build(SESSION, black_box(&session_record));
             engine.render(&compiled, context(contact, session)).unwrap()
+        })
+    });
+
+    // Every formatting filter in one reply, in French: what the locale data costs a render.
+    let localised = engine
+        .compile("Bonjour <<contact.first_name>>, <<contact.lifetime_value | number>> soit <<contact.lifetime_value | currency(\"EUR\")>>, renouvelé le <<\"2026-12-15T09:30:00Z\" | date(\"%A %d %B %Y\")>> (<<\"2026-12-12T09:30:00Z\" | date(\"relative\")>>), échéance <<\"2026-12-15\" | date>>.")
+        .unwrap();
+    let settings = RenderSettings {
+        locale: Locale::find("fr").unwrap(),
+        time_zone: "Europe/Paris".parse().unwrap(),
+        now: "2026-12-01T10:00:00Z".parse().unwrap(),
+    };
+    c.bench_function("render_localised_fr", |b| {
+        b.iter(|| {
+            let root = RenderContext {
+                contact: contact.clone(),
+                settings: settings.into_value(),
+                ..Default::default()
+            };
+            engine.render(&localised, root.into_value()).unwrap()
         })
     });
 

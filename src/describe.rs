@@ -212,6 +212,10 @@ pub async fn describe(
     ));
     let workspace = catalog.workspace_records().resolve(workspace_id);
     let record = &workspace.record;
+    let locale_description = format!(
+        "default locale of replies; supported: {} (another region uses its language's)",
+        crate::template::locale::SUPPORTED.join(", ")
+    );
     for (key, sample, description) in [
         ("id", record.id.as_str(), "the workspace's id"),
         (
@@ -222,7 +226,7 @@ pub async fn describe(
         (
             "locale",
             record.default_locale.as_str(),
-            "default locale of replies",
+            locale_description.as_str(),
         ),
         (
             "time_zone",

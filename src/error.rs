@@ -46,6 +46,14 @@ pub enum Error {
         expected: u64,
         actual: u64,
     },
+    /// A snippet that other shortcuts include cannot be deleted, un-marked or renamed:
+    /// their includes would print nothing. `includers` are their bangs (without `!`).
+    #[error("{}", bounded(&format!("cannot {action} snippet !{bang}: {} include it; remove the include from them first", .includers.iter().map(|b| format!("!{b}")).collect::<Vec<_>>().join(", "))))]
+    SnippetInUse {
+        bang: String,
+        action: &'static str,
+        includers: Vec<String>,
+    },
     /// The shortcut exists but is switched off.
     #[error("shortcut !{bang} is disabled; enable it before rendering")]
     ShortcutDisabled { bang: String },

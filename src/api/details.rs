@@ -36,6 +36,7 @@ pub fn reason(err: &Error) -> &'static str {
         Error::BangTaken { .. } => "BANG_TAKEN",
         Error::StaleVersion { .. } => "STALE_VERSION",
         Error::ShortcutDisabled { .. } => "SHORTCUT_DISABLED",
+        Error::SnippetInUse { .. } => "SNIPPET_IN_USE",
         Error::WorkspaceNotFound { .. } => "WORKSPACE_NOT_FOUND",
         Error::WorkspaceExists { .. } => "WORKSPACE_EXISTS",
         Error::StarterTooLarge { .. } => "STARTER_TOO_LARGE",
@@ -115,6 +116,19 @@ pub fn details(err: &Error) -> ErrorDetails {
                 format!("!{bang}"),
                 "the shortcut is disabled",
             );
+        }
+        Error::SnippetInUse {
+            bang, includers, ..
+        } => {
+            put("bang", bang);
+            put("includer_count", &includers.len().to_string());
+            for includer in includers.iter().take(MAX_VIOLATIONS) {
+                details.add_precondition_failure_violation(
+                    "SNIPPET_IN_USE",
+                    short(&format!("!{includer}")),
+                    format!("includes the snippet !{}", short(bang)),
+                );
+            }
         }
         Error::WorkspaceNotFound { workspace } | Error::WorkspaceExists { workspace } => {
             put("workspace_id", workspace);

@@ -18,6 +18,7 @@ pub fn code(err: &Error) -> Code {
         Error::BangTaken { .. } | Error::WorkspaceExists { .. } => Code::AlreadyExists,
         Error::StaleVersion { .. }
         | Error::ShortcutDisabled { .. }
+        | Error::SnippetInUse { .. }
         | Error::StarterTooLarge { .. }
         | Error::MissingData { .. }
         | Error::MissingInputs { .. }

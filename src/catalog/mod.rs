@@ -263,6 +263,32 @@ impl Catalog {
         })
     }
 
+    /// Refuses a change that would leave includes of `snippet` with nothing to include,
+    /// naming the shortcuts that include it (directly or through another snippet).
+    fn refuse_if_included(&self, snippet: &Shortcut, action: &'static str) -> Result<()> {
+        let key = snippet.bang_key();
+        let mut includers: Vec<String> = {
+            let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+            let Some(ws) = workspaces.get(&snippet.workspace_id) else {
+                return Ok(());
+            };
+            ws.by_id
+                .values()
+                .filter(|e| e.shortcut.id != snippet.id && e.includes.contains(&key))
+                .map(|e| e.shortcut.bang.clone())
+                .collect()
+        };
+        if includers.is_empty() {
+            return Ok(());
+        }
+        includers.sort();
+        Err(Error::SnippetInUse {
+            bang: snippet.bang.clone(),
+            action,
+            includers,
+        })
+    }
+
     /// Compiles again, in memory, every shortcut of the workspace that includes the snippet
     /// `bang_key`, so that a snippet's change (or removal) shows in every includer.
     fn recompile_includers(&self, workspace_id: &str, bang_key: &str) {
@@ -475,6 +501,12 @@ impl Catalog {
         if let Some(snippet) = changes.snippet {
             shortcut.snippet = snippet;
         }
+        let old = &current.shortcut;
+        if old.snippet && !shortcut.snippet {
+            self.refuse_if_included(old, "un-mark")?;
+        } else if old.snippet && old.bang_key() != shortcut.bang_key() {
+            self.refuse_if_included(old, "rename")?;
+        }
         let entry = self.build_entry(shortcut, Includes::Strict)?;
         let mut shortcut = entry.shortcut.clone();
         shortcut.version = expected_version + 1;
@@ -489,6 +521,13 @@ impl Catalog {
         id: &ShortcutId,
         expected_version: Option<u64>,
     ) -> Result<()> {
+        // Checked against memory: a replica that has not yet seen a new includer lets the
+        // delete through, and that include then renders as nothing (and is logged).
+        if let Ok(current) = self.get(workspace_id, &ShortcutKey::Id(id.clone()))
+            && current.shortcut.snippet
+        {
+            self.refuse_if_included(&current.shortcut, "delete")?;
+        }
         self.store
             .delete(workspace_id, id, expected_version)
             .await?;

@@ -1,13 +1,18 @@
 //! The `date` filter: parses ISO-8601 strings and Unix seconds or milliseconds, converts
-//! to an IANA time zone and formats with strftime patterns or as a relative phrase.
+//! to an IANA time zone and formats with strftime patterns, the locale's long date, or as
+//! a relative phrase.
+//!
+//! chrono does the strftime layout and the arithmetic; every word comes from the locale's
+//! CLDR data (`locale.rs`): `%B` `%b` `%A` `%a` are swapped for its names before chrono
+//! writes, and relative phrases are CLDR's.
 
 use std::fmt::Write;
 
-use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-use super::locale::Locale;
+use super::locale::{Locale, NameWidth};
 
 /// The format name that prints "in 3 days" / "2 hours ago".
 pub const RELATIVE: &str = "relative";
@@ -91,18 +96,28 @@ pub fn parse_zone(name: &str) -> Result<Tz, DateError> {
         .map_err(|_| DateError::BadZone(name.to_string()))
 }
 
-/// Formats `moment` in `zone` with a strftime pattern, or relatively to `now`.
+/// Formats `moment` in `zone` with a strftime pattern, or relatively to `now`; `None`
+/// is the locale's long date.
 pub fn format(
     moment: Moment,
-    format: &str,
+    format: Option<&str>,
     zone: Tz,
     locale: &Locale,
     now: DateTime<Utc>,
 ) -> Result<String, DateError> {
+    let day = match moment {
+        Moment::Instant(dt) => dt.with_timezone(&zone).date_naive(),
+        Moment::Day(day) => day,
+    };
+    let Some(format) = format else {
+        return locale
+            .long_date(day.year(), day.month(), day.day())
+            .ok_or(DateError::Unprintable);
+    };
     if format == RELATIVE {
         return Ok(relative(moment, zone, locale, now));
     }
-    let items = parse_format(format)?;
+    let items = localise(parse_format(format)?, locale, day);
     let mut out = String::new();
     let written = match moment {
         Moment::Instant(dt) => write!(
@@ -116,9 +131,37 @@ pub fn format(
     Ok(out)
 }
 
-/// "in 3 days", "2 hours ago", in the locale's words; whole units, rounded down.
+/// The pattern with month and weekday names replaced by the locale's for `day`. A month
+/// name takes CLDR's format form ("1 grudnia") in a pattern with a day of the month and
+/// its standalone form ("grudzień 2026") in one without.
+fn localise<'a>(mut items: Vec<Item<'a>>, locale: &'a Locale, day: NaiveDate) -> Vec<Item<'a>> {
+    let standalone = !items
+        .iter()
+        .any(|i| matches!(i, Item::Numeric(Numeric::Day, _)));
+    let month = day.month();
+    let weekday = day.weekday().num_days_from_monday();
+    for item in &mut items {
+        let name = match item {
+            Item::Fixed(Fixed::LongMonthName) => {
+                locale.month_name(month, NameWidth::Wide, standalone)
+            }
+            Item::Fixed(Fixed::ShortMonthName) => {
+                locale.month_name(month, NameWidth::Abbreviated, standalone)
+            }
+            Item::Fixed(Fixed::LongWeekdayName) => locale.weekday_name(weekday, NameWidth::Wide),
+            Item::Fixed(Fixed::ShortWeekdayName) => {
+                locale.weekday_name(weekday, NameWidth::Abbreviated)
+            }
+            _ => continue,
+        };
+        *item = Item::Literal(name);
+    }
+    items
+}
+
+/// "in 3 days", "2 hours ago", "yesterday", in the locale's words (CLDR); whole units,
+/// rounded down.
 fn relative(moment: Moment, zone: Tz, locale: &Locale, now: DateTime<Utc>) -> String {
-    let phrases = &locale.relative;
     let seconds = match moment {
         Moment::Instant(dt) => (dt - now).num_seconds(),
         Moment::Day(day) => {
@@ -129,7 +172,8 @@ fn relative(moment: Moment, zone: Tz, locale: &Locale, now: DateTime<Utc>) -> St
     };
     let abs = seconds.unsigned_abs();
     let (amount, unit) = match abs {
-        0..=44 if matches!(moment, Moment::Instant(_)) => return phrases.now.to_string(),
+        // Under 45 seconds is "now" (CLDR's word for zero seconds).
+        0..=44 if matches!(moment, Moment::Instant(_)) => (0, 0),
         0..=59 => (abs, 0),
         60..=3_599 => (abs / 60, 1),
         3_600..=86_399 => (abs / 3_600, 2),
@@ -137,23 +181,14 @@ fn relative(moment: Moment, zone: Tz, locale: &Locale, now: DateTime<Utc>) -> St
         2_592_000..=31_535_999 => (abs / 2_592_000, 4),
         _ => (abs / 31_536_000, 5),
     };
-    if amount == 0 {
-        return phrases.now.to_string();
-    }
-    let (singular, plural) = phrases.units[unit];
-    let words = if amount == 1 { singular } else { plural };
-    // Japanese units carry their own leading space; the others need one.
-    let counted = if words.starts_with(' ') {
-        format!("{amount}{}", words.trim_start())
+    // A calendar date that is today: zero days, CLDR's "today".
+    let unit = if matches!(moment, Moment::Day(_)) && amount == 0 {
+        3
     } else {
-        format!("{amount} {words}")
+        unit
     };
-    let pattern = if seconds >= 0 {
-        phrases.future
-    } else {
-        phrases.past
-    };
-    pattern.replace("{}", &counted)
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    locale.relative(if seconds < 0 { -amount } else { amount }, unit)
 }
 
 #[cfg(test)]
@@ -172,7 +207,7 @@ mod tests {
     fn fmt(text: &str, pattern: &str, zone: &str) -> String {
         format(
             at(text),
-            pattern,
+            Some(pattern),
             parse_zone(zone).unwrap(),
             en(),
             Utc::now(),
@@ -254,25 +289,68 @@ mod tests {
         assert!(parse_format("%Q").is_err());
         assert!(parse_zone("Mars/Olympus").is_err());
         let day = at("2026-03-05");
-        assert!(format(day, "%Z", Tz::UTC, en(), Utc::now()).is_err());
+        assert!(format(day, Some("%Z"), Tz::UTC, en(), Utc::now()).is_err());
     }
 
     #[test]
     fn relative_phrases() {
         let now = Utc.with_ymd_and_hms(2026, 3, 5, 10, 0, 0).unwrap();
         let rel = |text: &str, tag: &str| {
-            format(at(text), RELATIVE, Tz::UTC, Locale::find(tag).unwrap(), now).unwrap()
+            format(
+                at(text),
+                Some(RELATIVE),
+                Tz::UTC,
+                Locale::find(tag).unwrap(),
+                now,
+            )
+            .unwrap()
         };
         assert_eq!(rel("2026-03-08T12:00:00Z", "en"), "in 3 days");
         assert_eq!(rel("2026-03-05T08:00:00Z", "en"), "2 hours ago");
-        assert_eq!(rel("2026-03-05T10:00:10Z", "en"), "just now");
-        assert_eq!(rel("2026-03-06T10:00:00Z", "en"), "in 1 day");
+        assert_eq!(rel("2026-03-05T10:00:10Z", "en"), "now");
+        assert_eq!(rel("2026-03-06T10:00:00Z", "en"), "tomorrow");
+        assert_eq!(rel("2026-03-04", "fr"), "hier");
+        assert_eq!(rel("2026-03-05", "de"), "heute");
+        assert_eq!(rel("2026-03-02T08:00:00Z", "pl"), "3 dni temu");
         assert_eq!(rel("2026-03-08T12:00:00Z", "fr"), "dans 3 jours");
         assert_eq!(rel("2026-03-05T08:00:00Z", "fr"), "il y a 2 heures");
         assert_eq!(rel("2026-03-08T12:00:00Z", "de"), "in 3 Tagen");
         assert_eq!(rel("2026-03-05T08:00:00Z", "es"), "hace 2 horas");
-        assert_eq!(rel("2026-03-08T12:00:00Z", "ja"), "3日後");
+        assert_eq!(rel("2026-03-08T12:00:00Z", "ja"), "3 日後");
         assert_eq!(rel("2024-03-05T10:00:00Z", "it"), "2 anni fa");
         assert_eq!(rel("2026-03-07", "en"), "in 2 days");
+    }
+
+    #[test]
+    fn names_in_the_locale() {
+        let name = |pattern: &str, tag: &str| {
+            format(
+                at("2026-12-01T10:00:00Z"),
+                Some(pattern),
+                Tz::UTC,
+                Locale::find(tag).unwrap(),
+                Utc::now(),
+            )
+            .unwrap()
+        };
+        assert_eq!(name("%A %d %B", "fr"), "mardi 01 décembre");
+        assert_eq!(name("%A %d %B", "de"), "Dienstag 01 Dezember");
+        assert_eq!(name("%A %d %B", "en"), "Tuesday 01 December");
+        assert_eq!(name("%-d %B %Y", "pl"), "1 grudnia 2026");
+        assert_eq!(name("%B %Y", "pl"), "grudzień 2026");
+        assert_eq!(name("%a %-d %b", "en"), "Tue 1 Dec");
+        let long = |tag: &str| {
+            format(
+                at("2026-12-15"),
+                None,
+                Tz::UTC,
+                Locale::find(tag).unwrap(),
+                Utc::now(),
+            )
+            .unwrap()
+        };
+        assert_eq!(long("en"), "December 15, 2026");
+        assert_eq!(long("en-GB"), "15 December 2026");
+        assert_eq!(long("fr"), "15 décembre 2026");
     }
 }

@@ -71,8 +71,13 @@ pub fn date(
     }) else {
         return trace::filter_failed(state, "date", format!("{value:?} is not a date"));
     };
-    let format = format.as_deref().unwrap_or(settings.locale.date_format);
-    match dates::format(moment, format, zone, settings.locale, settings.now) {
+    match dates::format(
+        moment,
+        format.as_deref(),
+        zone,
+        settings.locale,
+        settings.now,
+    ) {
         Ok(text) => Ok(Value::from(text)),
         Err(err) => trace::filter_failed(state, "date", err.to_string()),
     }

@@ -26,7 +26,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 pub struct Workspace {
     pub id: String,
     pub display_name: String,
-    /// A language tag whose language is one of [`locale::SUPPORTED`] (e.g. `fr-CA`).
+    /// A language tag that resolves to one of [`locale::SUPPORTED`] (e.g. `fr-BE`).
     pub default_locale: String,
     /// An IANA time zone name.
     pub time_zone: String,
@@ -293,7 +293,7 @@ fn default_locale(tag: &str) -> Result<String> {
         return Err(Error::invalid(
             "default_locale",
             format!(
-                "{} is not a supported locale; use a language tag whose language is one of {}",
+                "{} is not a supported locale; use one of {} or a regional tag of one (e.g. fr-BE)",
                 quote(tag),
                 locale::SUPPORTED.join(", ")
             ),

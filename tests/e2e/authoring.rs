@@ -95,6 +95,16 @@ async fn describe_context_lists_real_fields_with_samples() {
     assert_eq!(sample("session.order_id").sample, "ORD-48213");
     assert_eq!(sample("workspace.name").sample, "Demo Shop");
     assert_eq!(sample("workspace.time_zone").sample, "Europe/Paris");
+    // The supported locales are listed where an editor shows the workspace's.
+    let locale = sample("workspace.locale");
+    assert_eq!(locale.sample, "en");
+    assert!(
+        locale
+            .description
+            .contains("supported: en, en-GB, fr, fr-CA, de, es, es-MX, pt, pt-PT, it, nl, ja, pl, sv, da, nb, fi, tr, ru, zh, zh-Hant, ko, cs"),
+        "{}",
+        locale.description
+    );
     assert_eq!(sample("agent.first_name").source, "convention");
     // Every path it offers is one a template may use.
     for field in &reply.fields {

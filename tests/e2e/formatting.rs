@@ -27,6 +27,8 @@ async fn numbers_and_currencies_follow_the_request_locale() {
     let vars = json!({"big": 1234567.25, "yen": 98765});
     let nbsp = '\u{a0}';
     let nnbsp = '\u{202f}';
+    // CLDR's conventions: the symbol, its place and spacing, the grouping (Spanish, Italian,
+    // Polish and European Portuguese group from five digits), per locale and region.
     let cases = [
         (
             "en",
@@ -34,10 +36,11 @@ async fn numbers_and_currencies_follow_the_request_locale() {
             "4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250".to_string(),
         ),
         (
-            "fr-CA",
+            // A region without data of its own formats as its language.
+            "fr-BE",
             "fr",
             format!(
-                "4{nnbsp}820,50|4{nnbsp}820,50{nbsp}€|129,90{nbsp}$|1{nnbsp}234{nnbsp}567,2|98{nnbsp}765{nbsp}¥|250"
+                "4{nnbsp}820,50|4{nnbsp}820,50{nbsp}€|129,90{nbsp}$US|1{nnbsp}234{nnbsp}567,2|98{nnbsp}765{nbsp}JP¥|250"
             ),
         ),
         (
@@ -48,27 +51,53 @@ async fn numbers_and_currencies_follow_the_request_locale() {
         (
             "es",
             "es",
-            format!("4820,50|4820,50{nbsp}€|129,90{nbsp}$|1.234.567,2|98.765{nbsp}¥|250"),
+            format!("4820,50|4820,50{nbsp}€|129,90{nbsp}US$|1.234.567,2|98.765{nbsp}JP¥|250"),
+        ),
+        (
+            "es-MX",
+            "es-MX",
+            "4,820.50|€4,820.50|US$129.90|1,234,567.2|JP¥98,765|250".to_string(),
         ),
         (
             "pt-BR",
             "pt",
-            format!("4.820,50|€{nbsp}4.820,50|${nbsp}129,90|1.234.567,2|¥{nbsp}98.765|250"),
+            format!("4.820,50|€{nbsp}4.820,50|US${nbsp}129,90|1.234.567,2|JP¥{nbsp}98.765|250"),
+        ),
+        (
+            "pt-PT",
+            "pt-PT",
+            format!(
+                "4820,50|4820,50{nbsp}€|129,90{nbsp}US$|1{nbsp}234{nbsp}567,2|98{nbsp}765{nbsp}JP¥|250"
+            ),
         ),
         (
             "it",
             "it",
-            format!("4.820,50|4.820,50{nbsp}€|129,90{nbsp}$|1.234.567,2|98.765{nbsp}¥|250"),
+            format!("4820,50|4820,50{nbsp}€|129,90{nbsp}US$|1.234.567,2|98.765{nbsp}JP¥|250"),
         ),
         (
             "nl",
             "nl",
-            format!("4.820,50|€{nbsp}4.820,50|${nbsp}129,90|1.234.567,2|¥{nbsp}98.765|250"),
+            format!("4.820,50|€{nbsp}4.820,50|US${nbsp}129,90|1.234.567,2|JP¥{nbsp}98.765|250"),
         ),
         (
             "ja",
             "ja",
-            "4,820.50|€4,820.50|$129.90|1,234,567.2|¥98,765|250".to_string(),
+            "4,820.50|€4,820.50|$129.90|1,234,567.2|￥98,765|250".to_string(),
+        ),
+        (
+            "sv-SE",
+            "sv",
+            format!(
+                "4{nbsp}820,50|4{nbsp}820,50{nbsp}€|129,90{nbsp}US$|1{nbsp}234{nbsp}567,2|98{nbsp}765{nbsp}JP¥|250"
+            ),
+        ),
+        (
+            "pl",
+            "pl",
+            format!(
+                "4820,50|4820,50{nbsp}€|129,90{nbsp}US$|1{nbsp}234{nbsp}567,2|98{nbsp}765{nbsp}JP¥|250"
+            ),
         ),
     ];
     for (requested, used, expected) in cases {
@@ -82,9 +111,9 @@ async fn numbers_and_currencies_follow_the_request_locale() {
         assert!(reply.missing.is_empty(), "{requested}: {:?}", reply.missing);
     }
 
-    // A locale we have no table for formats like the workspace's default (demo: en).
+    // A language we have no data for formats like the workspace's default (demo: en).
     let reply = client
-        .render_template(with_locale(body, "sv-SE", vars.clone()))
+        .render_template(with_locale(body, "xx-YY", vars.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -172,10 +201,13 @@ async fn dates_default_to_the_workspace_zone_and_locale_format() {
         reply.text,
         "2026-12-15 00:30|December 15, 2026|December 15, 2026"
     );
+    // Without a format: the locale's long date pattern from CLDR.
     for (locale, expected) in [
-        ("fr", "15/12/2026"),
-        ("de", "15.12.2026"),
-        ("ja", "2026/12/15"),
+        ("fr", "15 décembre 2026"),
+        ("de", "15. Dezember 2026"),
+        ("ja", "2026年12月15日"),
+        ("en-GB", "15 December 2026"),
+        ("pl", "15 grudnia 2026"),
     ] {
         let reply = client
             .render_template(with_locale("<<vars.at | date>>", locale, vars.clone()))
@@ -202,7 +234,10 @@ async fn relative_dates_in_three_locales() {
         ("en", "in 3 days|2 hours ago"),
         ("fr", "dans 3 jours|il y a 2 heures"),
         ("de", "in 3 Tagen|vor 2 Stunden"),
-        ("ja", "3日後|2時間前"),
+        ("ja", "3 日後|2 時間前"),
+        ("pl", "za 3 dni|2 godziny temu"),
+        ("ru", "через 3 дня|2 часа назад"),
+        ("tr", "3 gün sonra|2 saat önce"),
     ] {
         let reply = client
             .render_template(with_locale(body, locale, vars.clone()))
@@ -211,6 +246,70 @@ async fn relative_dates_in_three_locales() {
             .into_inner();
         assert_eq!(reply.text, expected, "{locale}");
     }
+    // CLDR's words for the day before, the day itself and the day after, where the locale
+    // has them (calendar dates, counted in the zone given).
+    let today = now.date_naive();
+    let days = json!({
+        "yesterday": (today - Duration::days(1)).to_string(),
+        "today": today.to_string(),
+        "tomorrow": (today + Duration::days(1)).to_string(),
+        "later": (today + Duration::days(5)).to_string(),
+    });
+    let body = "<<vars.yesterday | date(\"relative\", \"UTC\")>>|<<vars.today | date(\"relative\", \"UTC\")>>|<<vars.tomorrow | date(\"relative\", \"UTC\")>>|<<vars.later | date(\"relative\", \"UTC\")>>";
+    for (locale, expected) in [
+        ("en", "yesterday|today|tomorrow|in 5 days"),
+        ("fr", "hier|aujourd’hui|demain|dans 5 jours"),
+        ("de", "gestern|heute|morgen|in 5 Tagen"),
+    ] {
+        let reply = client
+            .render_template(with_locale(body, locale, days.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.text, expected, "{locale}");
+    }
+}
+
+#[tokio::test]
+async fn month_and_day_names_from_cldr() {
+    let server = TestServer::start();
+    let mut client = server.client().await;
+    // Tuesday 1 December 2026. A month next to a day takes CLDR's format form (Polish and
+    // Russian genitive), alone its standalone form.
+    let vars = json!({"d": "2026-12-01"});
+    let body = "<<vars.d | date(\"%A %d %B\")>>|<<vars.d | date(\"%a %-d %b\")>>|<<vars.d | date(\"%B %Y\")>>";
+    for (locale, expected) in [
+        ("fr", "mardi 01 décembre|mar. 1 déc.|décembre 2026"),
+        ("de", "Dienstag 01 Dezember|Di. 1 Dez.|Dezember 2026"),
+        ("ja", "火曜日 01 12月|火 1 12月|12月 2026"),
+        ("pl", "wtorek 01 grudnia|wt. 1 gru|grudzień 2026"),
+        ("ru", "вторник 01 декабря|вт 1 дек.|декабрь 2026"),
+        ("en-GB", "Tuesday 01 December|Tue 1 Dec|December 2026"),
+    ] {
+        let reply = client
+            .render_template(with_locale(body, locale, vars.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.text, expected, "{locale}");
+        assert_eq!(reply.format_locale, locale);
+    }
+    // `now` in the workspace's zone, in the request's language.
+    let reply = client
+        .render_template(with_locale("<<now | date(\"%A\")>>", "de", json!({})))
+        .await
+        .unwrap()
+        .into_inner();
+    let german_days = [
+        "Montag",
+        "Dienstag",
+        "Mittwoch",
+        "Donnerstag",
+        "Freitag",
+        "Samstag",
+        "Sonntag",
+    ];
+    assert!(german_days.contains(&reply.text.as_str()), "{}", reply.text);
 }
 
 #[tokio::test]

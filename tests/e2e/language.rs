@@ -113,4 +113,29 @@ async fn variant_texts_are_searchable() {
         .into_inner();
     let bangs: Vec<&str> = found.matches.iter().map(|m| m.bang.as_str()).collect();
     assert_eq!(bangs, ["refund-intl"]);
+    // The preview shows the variant's text, where the match is, not the default body.
+    let hit = &found.matches[0];
+    assert_eq!(hit.preview, "Votre remboursement est en route");
+    let ranges: Vec<(u32, u32)> = hit
+        .preview_highlights
+        .iter()
+        .map(|r| (r.start, r.end))
+        .collect();
+    assert_eq!(ranges, [(6, 14)]);
+    // A word of the default body still previews the default body.
+    let found = client
+        .search_shortcuts(pb::SearchShortcutsRequest {
+            workspace_id: DEMO.into(),
+            query: "refund way".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let hit = found
+        .matches
+        .iter()
+        .find(|m| m.bang == "refund-intl")
+        .unwrap();
+    assert_eq!(hit.preview, "Your refund is on its way");
 }

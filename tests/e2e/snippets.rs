@@ -138,19 +138,101 @@ async fn snippets_are_included_and_their_changes_show_everywhere() {
         text(&mut client, "thanks-sig").await,
         "Thanks!\nCheers, JaneTerms apply.Cheers, Jane"
     );
-    // A deleted snippet renders as nothing in its includers.
-    client
-        .delete_shortcut(pb::DeleteShortcutRequest {
-            workspace_id: DEMO.into(),
-            id: signature.id,
-            version: None,
-        })
+    // A snippet that other shortcuts include is not deleted, un-marked or renamed: the
+    // refusal names every includer (`legal` directly, `thanks-sig` directly and through it).
+    let delete = pb::DeleteShortcutRequest {
+        workspace_id: DEMO.into(),
+        id: signature.id.clone(),
+        version: None,
+    };
+    let status = assert_status(
+        client.delete_shortcut(delete.clone()).await,
+        Code::FailedPrecondition,
+        &["cannot delete snippet !signature", "!legal, !thanks-sig"],
+    );
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let violations = &details.precondition_failure().unwrap().violations;
+    let subjects: Vec<&str> = violations.iter().map(|v| v.subject.as_str()).collect();
+    assert_eq!(subjects, ["!legal", "!thanks-sig"]);
+    assert_status(
+        client
+            .update_shortcut(pb::UpdateShortcutRequest {
+                snippet: Some(false),
+                ..set_body(&signature.id, 2, "Cheers")
+            })
+            .await,
+        Code::FailedPrecondition,
+        &["cannot un-mark snippet !signature", "!legal, !thanks-sig"],
+    );
+    assert_status(
+        client
+            .update_shortcut(pb::UpdateShortcutRequest {
+                bang: Some("sig2".into()),
+                ..set_body(&signature.id, 2, "Cheers")
+            })
+            .await,
+        Code::FailedPrecondition,
+        &["cannot rename snippet !signature"],
+    );
+    // Nothing was written: the includers still show it.
+    assert_eq!(
+        text(&mut client, "thanks-sig").await,
+        "Thanks!\nCheers, JaneTerms apply.Cheers, Jane"
+    );
+
+    // Should the snippet go anyway (another replica deleting it before it saw a new
+    // includer; here, the store changed behind the server's back), its includes render as
+    // nothing instead of failing the reply.
+    server.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.display()))
         .await
         .unwrap();
+    let deleted = sqlx::query("DELETE FROM shortcuts WHERE id = ?")
+        .bind(&signature.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    pool.close().await;
+    let server = TestServer::start_on(&store, &[]);
+    let mut client = server.client().await;
     assert_eq!(
         text(&mut client, "thanks-sig").await,
         "Thanks!\nTerms apply."
     );
+    // Once nothing includes a snippet, it can be deleted.
+    let legal = client
+        .get_shortcut(pb::GetShortcutRequest {
+            workspace_id: DEMO.into(),
+            key: Some(pb::get_shortcut_request::Key::Bang("legal".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .update_shortcut(set_body(&legal.id, legal.version, "Terms apply."))
+        .await
+        .unwrap();
+    let thanks = client
+        .get_shortcut(pb::GetShortcutRequest {
+            workspace_id: DEMO.into(),
+            key: Some(pb::get_shortcut_request::Key::Bang("thanks-sig".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .update_shortcut(set_body(&thanks.id, thanks.version, "Thanks!"))
+        .await
+        .unwrap();
+    client
+        .delete_shortcut(pb::DeleteShortcutRequest {
+            workspace_id: DEMO.into(),
+            id: legal.id,
+            version: None,
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -316,6 +398,18 @@ async fn a_snippet_change_reaches_includers_on_another_replica() {
         l.contains("applied a change") && l.contains(&sig.id) && l.contains("version=2")
     });
     assert_eq!(text(&mut on_b, "signed").await, "Hello v2");
+    // The other replica knows the includer: deleting the snippet there is refused too.
+    assert_status(
+        on_b.delete_shortcut(pb::DeleteShortcutRequest {
+            workspace_id: DEMO.into(),
+            id: sig.id.clone(),
+            version: None,
+        })
+        .await,
+        Code::FailedPrecondition,
+        &["cannot delete snippet !team-sig", "!signed"],
+    );
+    assert_eq!(text(&mut on_a, "signed").await, "Hello v2");
     drop(schema);
 }
 

@@ -199,8 +199,8 @@ async fn bad_workspace_input_names_the_field() {
             vec!["workspace_id"],
         ),
         (
-            new_workspace("w1", "Shop", "sv", "UTC"),
-            vec!["default_locale", "en, fr, de, es, pt, it, nl, ja"],
+            new_workspace("w1", "Shop", "xx", "UTC"),
+            vec!["default_locale", "en, en-GB, fr, fr-CA, de", "pl, sv"],
         ),
         (
             new_workspace("w1", "Shop", "english", "UTC"),

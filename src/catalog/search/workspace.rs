@@ -24,6 +24,8 @@ pub struct Doc {
     /// The folded bang, for exact and prefix matches of the whole query.
     pub folded_bang: String,
     pub body: BodyText,
+    /// The localised variants' bodies, for the preview of a match found only in one.
+    pub variants: Vec<BodyText>,
 }
 
 /// A prefix shared by more words than this has its union cached: typing `1` must not
@@ -92,6 +94,12 @@ impl WorkspaceIndex {
         let doc = Doc {
             folded_bang: fold::fold(&entry.shortcut.bang),
             body: BodyText::new(&entry.shortcut.body),
+            variants: entry
+                .shortcut
+                .variants
+                .values()
+                .map(|v| BodyText::new(v))
+                .collect(),
             entry,
         };
         let (title_words, all_words) = doc_words(&doc);
@@ -291,8 +299,8 @@ fn doc_words(doc: &Doc) -> (HashSet<String>, HashSet<String>) {
     }
     all.extend(doc.body.words().map(|w| w.folded));
     // Localised variants are searched too: a French keystroke finds the French words.
-    for variant in shortcut.variants.values() {
-        all.extend(BodyText::new(variant).words().map(|w| w.folded));
+    for variant in &doc.variants {
+        all.extend(variant.words().map(|w| w.folded));
     }
     (title, all)
 }
