@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use minijinja::Value;
+use tokio::sync::Semaphore;
 
 pub use filter::{Decision, Filter, Matcher};
 pub use token::{Position, ResumeToken};
@@ -33,6 +35,9 @@ pub const MAX_PREVIEW_LIMIT: u64 = 1_000_000;
 pub const SAMPLE_SIZE: usize = 10;
 /// How long a preview scans when the caller set no deadline.
 pub const DEFAULT_PREVIEW_TIME: Duration = Duration::from_secs(10);
+/// Contacts of one page fetched whole at once (those a listing returns without their
+/// custom data); a batch's scan also holds one of its `--batch-concurrency` permits each.
+pub const FETCH_CONCURRENCY: usize = 16;
 
 /// One contact a scan reached.
 pub struct Scanned {
@@ -48,14 +53,17 @@ pub struct Scanner {
     data: Arc<DataService>,
     workspace_id: WorkspaceId,
     deadline: Option<Instant>,
-    /// The page being read, the cursor it started at, and how many of it are done.
-    page: VecDeque<ListedContact>,
+    /// The page being read (each contact's id and scope), the cursor it started at, and
+    /// how many of it are done.
+    page: VecDeque<(String, Result<Value>)>,
     page_cursor: String,
     done_in_page: u32,
     /// Where the next page starts; `None` once the last page was read.
     next: Option<String>,
     /// Contacts of the first page to step over (a resumed scan).
     skip: u32,
+    /// Held by each whole-contact fetch, when the scan shares a bound (a batch's).
+    permits: Option<Arc<Semaphore>>,
 }
 
 impl Scanner {
@@ -74,7 +82,15 @@ impl Scanner {
             done_in_page: 0,
             next: Some(start.cursor),
             skip: start.skip,
+            permits: None,
         }
+    }
+
+    /// Makes each whole-contact fetch hold a permit of `permits` (a batch's bound on the
+    /// upstream calls in flight).
+    pub fn with_permits(mut self, permits: Arc<Semaphore>) -> Self {
+        self.permits = Some(permits);
+        self
     }
 
     /// The next contact, or `None` after the last one. A source failure ends the scan.
@@ -92,16 +108,17 @@ impl Scanner {
                 .await?;
             self.page_cursor = cursor;
             self.done_in_page = 0;
-            self.page = page.contacts.into();
-            self.next = page.next.filter(|_| !self.page.is_empty());
+            let mut contacts: VecDeque<ListedContact> = page.contacts.into();
+            self.next = page.next.filter(|_| !contacts.is_empty());
             let skip = std::mem::take(&mut self.skip);
             for _ in 0..skip {
-                if self.page.pop_front().is_some() {
+                if contacts.pop_front().is_some() {
                     self.done_in_page += 1;
                 }
             }
+            self.page = self.scopes(contacts).await;
         }
-        let Some(contact) = self.page.pop_front() else {
+        let Some((id, scope)) = self.page.pop_front() else {
             return Ok(None);
         };
         self.done_in_page += 1;
@@ -115,16 +132,29 @@ impl Scanner {
                 skip: self.done_in_page,
             },
         };
-        let scope = if contact.complete {
-            Ok(self.data.remember(&self.workspace_id, &contact).await)
-        } else {
-            self.fetch_whole(&contact.id).await
-        };
-        Ok(Some(Scanned {
-            id: contact.id,
-            scope,
-            after,
-        }))
+        Ok(Some(Scanned { id, scope, after }))
+    }
+
+    /// The scopes of a page's contacts, in order: those listed whole are cached as they
+    /// are; the others are fetched whole (through the cache), [`FETCH_CONCURRENCY`] at once.
+    async fn scopes(&self, contacts: VecDeque<ListedContact>) -> VecDeque<(String, Result<Value>)> {
+        let this = &*self;
+        futures::stream::iter(contacts)
+            .map(|contact| async move {
+                let scope = if contact.complete {
+                    Ok(this.data.remember(&this.workspace_id, &contact).await)
+                } else {
+                    let _permit = match &this.permits {
+                        Some(permits) => permits.clone().acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    this.fetch_whole(&contact.id).await
+                };
+                (contact.id, scope)
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .collect()
+            .await
     }
 
     /// A contact listed without its custom data, fetched whole (through the cache).
