@@ -138,7 +138,7 @@ impl Scanner {
     /// The scopes of a page's contacts, in order: those listed whole are cached as they
     /// are; the others are fetched whole (through the cache), [`FETCH_CONCURRENCY`] at once.
     async fn scopes(&self, contacts: VecDeque<ListedContact>) -> VecDeque<(String, Result<Value>)> {
-        let this = &*self;
+        let this = self;
         futures::stream::iter(contacts)
             .map(|contact| async move {
                 let scope = if contact.complete {
