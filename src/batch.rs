@@ -299,8 +299,8 @@ impl Job {
             }
         };
         let data = self.renderer.data().clone();
-        let mut scanner = Scanner::new(data, self.workspace_id.clone(), start, None)
-            .with_permits(self.permits.clone());
+        let mut scanner =
+            Scanner::with_permits(data, self.workspace_id.clone(), start, self.permits.clone());
         loop {
             let contact = match scanner.next().await {
                 Ok(Some(contact)) => contact,

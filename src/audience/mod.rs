@@ -49,78 +49,56 @@ pub struct Scanned {
 }
 
 /// Walks a workspace's contacts from a position, one page in memory at a time.
+///
+/// Contacts listed without their custom data are fetched whole [`FETCH_CONCURRENCY`] at a
+/// time, across page boundaries: the next page is asked for while the last fetches of the
+/// one before are still under way, so a slow source is kept busy instead of waited on.
 pub struct Scanner {
+    contacts: std::pin::Pin<Box<dyn futures::Stream<Item = Result<Scanned>> + Send>>,
+}
+
+/// Where the listing stands, for [`Scanner`]'s stream of listed contacts.
+struct Listing {
     data: Arc<DataService>,
     workspace_id: WorkspaceId,
     deadline: Option<Instant>,
-    /// The page being read (each contact's id and scope), the cursor it started at, and
-    /// how many of it are done.
-    page: VecDeque<(String, Result<Value>)>,
+    /// The page being read, the cursor it started at, and how many of it are done.
+    page: VecDeque<ListedContact>,
     page_cursor: String,
     done_in_page: u32,
-    /// Where the next page starts; `None` once the last page was read.
+    /// Where the next page starts; `None` once the last page was read (or one failed).
     next: Option<String>,
     /// Contacts of the first page to step over (a resumed scan).
     skip: u32,
-    /// Held by each whole-contact fetch, when the scan shares a bound (a batch's).
-    permits: Option<Arc<Semaphore>>,
 }
 
-impl Scanner {
-    pub fn new(
-        data: Arc<DataService>,
-        workspace_id: WorkspaceId,
-        start: Position,
-        deadline: Option<Instant>,
-    ) -> Self {
-        Scanner {
-            data,
-            workspace_id,
-            deadline,
-            page: VecDeque::new(),
-            page_cursor: String::new(),
-            done_in_page: 0,
-            next: Some(start.cursor),
-            skip: start.skip,
-            permits: None,
-        }
-    }
-
-    /// Makes each whole-contact fetch hold a permit of `permits` (a batch's bound on the
-    /// upstream calls in flight).
-    pub fn with_permits(mut self, permits: Arc<Semaphore>) -> Self {
-        self.permits = Some(permits);
-        self
-    }
-
-    /// The next contact, or `None` after the last one. A source failure ends the scan.
-    pub async fn next(&mut self) -> Result<Option<Scanned>> {
+impl Listing {
+    /// The next listed contact and the position after it.
+    async fn next(&mut self) -> Option<Result<(ListedContact, Position)>> {
         while self.page.is_empty() {
-            let Some(cursor) = self.next.take() else {
-                return Ok(None);
-            };
+            let cursor = self.next.take()?;
             // A page from the file source is ready at once: let other tasks run between
             // pages all the same.
             tokio::task::yield_now().await;
-            let page = self
+            let page = match self
                 .data
                 .list_contacts(&self.workspace_id, &cursor, self.deadline)
-                .await?;
+                .await
+            {
+                Ok(page) => page,
+                Err(err) => return Some(Err(err)),
+            };
             self.page_cursor = cursor;
             self.done_in_page = 0;
-            let mut contacts: VecDeque<ListedContact> = page.contacts.into();
-            self.next = page.next.filter(|_| !contacts.is_empty());
-            let skip = std::mem::take(&mut self.skip);
-            for _ in 0..skip {
-                if contacts.pop_front().is_some() {
+            self.page = page.contacts.into();
+            self.next = page.next.filter(|_| !self.page.is_empty());
+            for _ in 0..std::mem::take(&mut self.skip) {
+                if self.page.pop_front().is_some() {
                     self.done_in_page += 1;
                 }
             }
-            self.page = self.scopes(contacts).await;
         }
-        let Some((id, scope)) = self.page.pop_front() else {
-            return Ok(None);
-        };
+        let contact = self.page.pop_front()?;
         self.done_in_page += 1;
         let after = match (&self.next, self.page.is_empty()) {
             (Some(next), true) => Position {
@@ -132,34 +110,31 @@ impl Scanner {
                 skip: self.done_in_page,
             },
         };
-        Ok(Some(Scanned { id, scope, after }))
+        Some(Ok((contact, after)))
     }
+}
 
-    /// The scopes of a page's contacts, in order: those listed whole are cached as they
-    /// are; the others are fetched whole (through the cache), [`FETCH_CONCURRENCY`] at once.
-    async fn scopes(&self, contacts: VecDeque<ListedContact>) -> VecDeque<(String, Result<Value>)> {
-        let this = self;
-        futures::stream::iter(contacts)
-            .map(|contact| async move {
-                let scope = if contact.complete {
-                    Ok(this.data.remember(&this.workspace_id, &contact).await)
-                } else {
-                    let _permit = match &this.permits {
-                        Some(permits) => permits.clone().acquire_owned().await.ok(),
-                        None => None,
-                    };
-                    this.fetch_whole(&contact.id).await
-                };
-                (contact.id, scope)
-            })
-            .buffered(FETCH_CONCURRENCY)
-            .collect()
-            .await
-    }
+/// What a scan needs to turn a listed contact into its scope.
+#[derive(Clone)]
+struct Resolver {
+    data: Arc<DataService>,
+    workspace_id: WorkspaceId,
+    deadline: Option<Instant>,
+    permits: Option<Arc<Semaphore>>,
+}
 
-    /// A contact listed without its custom data, fetched whole (through the cache).
-    async fn fetch_whole(&self, id: &str) -> Result<Value> {
-        let id = ContactId::parse_as("contact_id", id)?;
+impl Resolver {
+    /// A contact listed whole is cached as it is; another is fetched whole (through the
+    /// cache), holding a permit when the scan shares a bound.
+    async fn scope(&self, contact: &ListedContact) -> Result<Value> {
+        if contact.complete {
+            return Ok(self.data.remember(&self.workspace_id, contact).await);
+        }
+        let _permit = match &self.permits {
+            Some(permits) => permits.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let id = ContactId::parse_as("contact_id", &contact.id)?;
         let options = FetchOptions {
             deadline: self.deadline,
             best_effort: false,
@@ -170,6 +145,84 @@ impl Scanner {
             .scope(&self.workspace_id, &id, options)
             .await?
             .value)
+    }
+}
+
+impl Scanner {
+    pub fn new(
+        data: Arc<DataService>,
+        workspace_id: WorkspaceId,
+        start: Position,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self::build(data, workspace_id, start, deadline, None)
+    }
+
+    /// A scan whose whole-contact fetches each hold a permit of `permits` (a batch's bound
+    /// on the upstream calls in flight).
+    pub fn with_permits(
+        data: Arc<DataService>,
+        workspace_id: WorkspaceId,
+        start: Position,
+        permits: Arc<Semaphore>,
+    ) -> Self {
+        Self::build(data, workspace_id, start, None, Some(permits))
+    }
+
+    fn build(
+        data: Arc<DataService>,
+        workspace_id: WorkspaceId,
+        start: Position,
+        deadline: Option<Instant>,
+        permits: Option<Arc<Semaphore>>,
+    ) -> Self {
+        let listing = Listing {
+            data: data.clone(),
+            workspace_id: workspace_id.clone(),
+            deadline,
+            page: VecDeque::new(),
+            page_cursor: String::new(),
+            done_in_page: 0,
+            next: Some(start.cursor),
+            skip: start.skip,
+        };
+        let resolver = Resolver {
+            data,
+            workspace_id,
+            deadline,
+            permits,
+        };
+        let listed = futures::stream::unfold(listing, |mut listing| async move {
+            let item = listing.next().await?;
+            // After a failed page, the stream ends with that failure.
+            if item.is_err() {
+                listing.next = None;
+                listing.page.clear();
+            }
+            Some((item, listing))
+        });
+        let contacts = listed
+            .map(move |item| {
+                let resolver = resolver.clone();
+                async move {
+                    let (contact, after) = item?;
+                    let scope = resolver.scope(&contact).await;
+                    Ok(Scanned {
+                        id: contact.id,
+                        scope,
+                        after,
+                    })
+                }
+            })
+            .buffered(FETCH_CONCURRENCY);
+        Scanner {
+            contacts: Box::pin(contacts),
+        }
+    }
+
+    /// The next contact, or `None` after the last one. A source failure ends the scan.
+    pub async fn next(&mut self) -> Result<Option<Scanned>> {
+        self.contacts.next().await.transpose()
     }
 }
 
