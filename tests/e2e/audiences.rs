@@ -1,11 +1,12 @@
 //! Campaigns on the file source (the demo data): PreviewAudience, BatchRender to an
 //! audience (only matched contacts, in order, with a summary, resumable without repeats),
-//! and saved audiences (create, read, update, delete, list; used by name).
+//! and saved audiences (create, read, update, delete, list; used by name) on both stores,
+//! and across replicas sharing PostgreSQL.
 
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::harness::TestServer;
+use crate::harness::{Backend, PgSchema, TestServer, start_backend};
 use crate::{DEMO, JANE, assert_status};
 use shortcuts::pb;
 use shortcuts::pb::batch_audience::Audience;
@@ -220,9 +221,10 @@ async fn a_batch_renders_to_the_audience_and_resumes_without_repeats() {
     );
 }
 
-#[tokio::test]
-async fn saved_audiences_are_kept_and_used_by_name() {
-    let server = TestServer::start();
+crate::on_both_backends!(saved_audiences_are_kept_and_used_by_name);
+
+async fn saved_audiences_are_kept_and_used_by_name(backend: Backend) {
+    let (server, _schema) = start_backend(backend).await;
     let mut client = server.client().await;
     let created = client
         .create_audience(pb::CreateAudienceRequest {
@@ -348,5 +350,59 @@ async fn saved_audiences_are_kept_and_used_by_name() {
             .await,
         Code::NotFound,
         &["pro-customers"],
+    );
+}
+
+/// Replicas read saved audiences from the shared store on every use: one written through a
+/// replica is used, changed and deleted through another at once.
+#[tokio::test]
+async fn a_saved_audience_is_shared_by_replicas() {
+    let schema = PgSchema::create().await;
+    let a = TestServer::start_on(schema.url(), &[]);
+    let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    let (mut a, mut b) = (a.client().await, b.client().await);
+    a.create_audience(pb::CreateAudienceRequest {
+        workspace_id: DEMO.into(),
+        name: "pro".into(),
+        filter: PRO.into(),
+        description: String::new(),
+    })
+    .await
+    .unwrap();
+    let (results, _) = run(&mut b, audience_batch(Audience::Name("pro".into()), "")).await;
+    assert_eq!(results.len(), 2);
+    b.update_audience(pb::UpdateAudienceRequest {
+        workspace_id: DEMO.into(),
+        name: "pro".into(),
+        version: 1,
+        filter: Some(r#"contact.country == "FR""#.into()),
+        description: None,
+    })
+    .await
+    .unwrap();
+    let got = a
+        .get_audience(pb::GetAudienceRequest {
+            workspace_id: DEMO.into(),
+            name: "PRO".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.version, got.filter.as_str()),
+        (2, r#"contact.country == "FR""#)
+    );
+    a.delete_audience(pb::DeleteAudienceRequest {
+        workspace_id: DEMO.into(),
+        name: "pro".into(),
+        version: None,
+    })
+    .await
+    .unwrap();
+    assert_status(
+        b.batch_render(audience_batch(Audience::Name("pro".into()), ""))
+            .await,
+        Code::NotFound,
+        &["pro"],
     );
 }
