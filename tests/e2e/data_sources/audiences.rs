@@ -211,3 +211,32 @@ async fn a_failing_listing_is_the_sources_failure() {
         .expect_err("the upstream is down");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
 }
+
+/// An audience batch's whole-contact fetches hold its `--batch-concurrency` permits: with
+/// 2, at most two contacts (a profile and a people data request each) and the next page of
+/// the people list are asked for at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audience_batch_stays_within_the_batch_bound() {
+    let setup = Setup::start(Upstream::Crisp, "", &["--batch-concurrency", "2"]).await;
+    setup
+        .fake
+        .state
+        .set_mode(Mode::Slow(Duration::from_millis(20)));
+    let mut client = setup.server.client().await;
+    let mut stream = client
+        .batch_render(batch(FRENCH_PRO, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut rendered = 0;
+    while let Some(result) = stream.message().await.unwrap() {
+        if let Some(Outcome::Rendered(_)) = result.outcome {
+            rendered += 1;
+        }
+    }
+    assert_eq!(rendered, 4);
+    assert_eq!(setup.fake.state.count("data"), LISTED_PEOPLE + 1);
+    let most = setup.fake.state.most_in_flight();
+    assert!(most <= 2 * 2 + 1, "{most} requests at once");
+    assert!(most >= 2, "contacts are fetched concurrently: {most}");
+}
