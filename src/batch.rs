@@ -192,6 +192,15 @@ struct ScanCounts {
     failed: std::sync::atomic::AtomicU64,
 }
 
+/// Whether a render holds one of the replica's `--batch-concurrency` permits: those of
+/// listed recipients fetch their data; those of an audience find it cached by the scan,
+/// which held a permit for each fetch.
+#[derive(Debug, Clone, Copy)]
+enum NeedsPermit {
+    Yes,
+    No,
+}
+
 /// A matched contact on its way to a render.
 struct Matched {
     index: u32,
@@ -208,7 +217,7 @@ impl Job {
                 let renders = futures::stream::iter(list.into_iter().enumerate())
                     .map(|(index, recipient)| {
                         job.clone()
-                            .spawn_render(index as u32, recipient)
+                            .spawn_render(index as u32, recipient, NeedsPermit::Yes)
                             .map(BatchEvent::Result)
                     })
                     .buffer_unordered(job.concurrency);
@@ -249,8 +258,11 @@ impl Job {
                                 vars: Value::from(()),
                             }
                         });
+                    // The scan fetched the contact (holding a permit) and cached it: the
+                    // render reads the cache, and this batch's renders are bounded by
+                    // `buffered` below.
                     job.clone()
-                        .spawn_render(found.index, recipient)
+                        .spawn_render(found.index, recipient, NeedsPermit::No)
                         .map(move |mut result| {
                             result.contact_id = Some(found.contact_id);
                             result.resume_token = Some(found.token);
@@ -444,11 +456,18 @@ impl Job {
         self: Arc<Self>,
         index: u32,
         recipient: Result<Recipient>,
+        permit: NeedsPermit,
     ) -> impl Future<Output = RecipientResult> + Send + 'static {
         let task = AbortOnDropHandle::new(tokio::spawn(
             async move {
-                let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-                    return Err(Error::Internal("the batch semaphore was closed".into()));
+                let _permit = match permit {
+                    NeedsPermit::Yes => match self.permits.clone().acquire_owned().await {
+                        Ok(permit) => Some(permit),
+                        Err(_) => {
+                            return Err(Error::Internal("the batch semaphore was closed".into()));
+                        }
+                    },
+                    NeedsPermit::No => None,
                 };
                 // A recipient still waiting for a permit when the batch was cancelled.
                 if self.cancel.load(Ordering::Relaxed) {

@@ -2,11 +2,11 @@
 //! contacts page by page from its data source and decides on each, the preview of what a
 //! filter matches, and the resume token that says where a scan stands.
 //!
-//! A scan holds one page of contacts at a time, never the whole list: its memory does not
-//! grow with the audience. Contacts a source lists whole (file, gRPC upstream) are cached
-//! as they pass, so that rendering to them fetches nothing; those listed without their
-//! custom data (Crisp's people list) are fetched through the cache before the filter reads
-//! them.
+//! A scan holds about two pages of contacts at a time, never the whole list: its memory
+//! does not grow with the audience. In a batch, contacts a source lists whole (file, gRPC
+//! upstream) are cached as they pass, so that rendering to them fetches nothing; those
+//! listed without their custom data (Crisp's people list) are fetched through the cache
+//! before the filter reads them.
 
 pub mod filter;
 pub mod token;
@@ -55,7 +55,13 @@ pub struct Scanned {
 /// one before are still under way, so a slow source is kept busy instead of waited on.
 pub struct Scanner {
     contacts: std::pin::Pin<Box<dyn futures::Stream<Item = Result<Scanned>> + Send>>,
+    /// The task that reads the pages ahead of the fetches; stopped with the scanner.
+    _listing: tokio_util::task::AbortOnDropHandle<()>,
 }
+
+/// Listed contacts read ahead of the ones being decided on: about two pages, so the next
+/// page is under way while the last contacts of one are fetched.
+const LIST_AHEAD: usize = 2 * crate::data::PAGE_SIZE as usize;
 
 /// Where the listing stands, for [`Scanner`]'s stream of listed contacts.
 struct Listing {
@@ -121,6 +127,10 @@ struct Resolver {
     workspace_id: WorkspaceId,
     deadline: Option<Instant>,
     permits: Option<Arc<Semaphore>>,
+    /// Put contacts listed whole into the data cache (a batch, whose renders read them
+    /// next); a preview does not, so that scanning a million contacts does not push the
+    /// agents' contacts out of the cache.
+    cache: bool,
 }
 
 impl Resolver {
@@ -128,7 +138,11 @@ impl Resolver {
     /// cache), holding a permit when the scan shares a bound.
     async fn scope(&self, contact: &ListedContact) -> Result<Value> {
         if contact.complete {
-            return Ok(self.data.remember(&self.workspace_id, contact).await);
+            return Ok(if self.cache {
+                self.data.remember(&self.workspace_id, contact).await
+            } else {
+                crate::data::scope::build(&contact.id, &contact.record)
+            });
         }
         let _permit = match &self.permits {
             Some(permits) => permits.clone().acquire_owned().await.ok(),
@@ -158,8 +172,8 @@ impl Scanner {
         Self::build(data, workspace_id, start, deadline, None)
     }
 
-    /// A scan whose whole-contact fetches each hold a permit of `permits` (a batch's bound
-    /// on the upstream calls in flight).
+    /// A batch's scan: its whole-contact fetches each hold a permit of `permits` (the bound
+    /// on the upstream calls in flight), and the contacts it lists go into the data cache.
     pub fn with_permits(
         data: Arc<DataService>,
         workspace_id: WorkspaceId,
@@ -190,17 +204,21 @@ impl Scanner {
             data,
             workspace_id,
             deadline,
+            cache: permits.is_some(),
             permits,
         };
-        let listed = futures::stream::unfold(listing, |mut listing| async move {
-            let item = listing.next().await?;
-            // After a failed page, the stream ends with that failure.
-            if item.is_err() {
-                listing.next = None;
-                listing.page.clear();
+        let (ahead, listed) = tokio::sync::mpsc::channel(LIST_AHEAD);
+        let mut listing = listing;
+        let reader = tokio::spawn(async move {
+            while let Some(item) = listing.next().await {
+                let failed = item.is_err();
+                // After a failed page, the stream ends with that failure.
+                if ahead.send(item).await.is_err() || failed {
+                    return;
+                }
             }
-            Some((item, listing))
         });
+        let listed = tokio_stream::wrappers::ReceiverStream::new(listed);
         let contacts = listed
             .map(move |item| {
                 let resolver = resolver.clone();
@@ -217,6 +235,7 @@ impl Scanner {
             .buffered(FETCH_CONCURRENCY);
         Scanner {
             contacts: Box::pin(contacts),
+            _listing: tokio_util::task::AbortOnDropHandle::new(reader),
         }
     }
 
@@ -254,7 +273,7 @@ pub async fn preview(
     let mut scanner = Scanner::new(data, workspace_id, Position::default(), Some(deadline));
     let mut preview = Preview::default();
     loop {
-        if preview.scanned >= limit || Instant::now() >= deadline {
+        if Instant::now() >= deadline {
             return Ok(preview);
         }
         let next = match scanner.next().await {
@@ -267,6 +286,10 @@ pub async fn preview(
             preview.complete = true;
             return Ok(preview);
         };
+        // One more than the limit was read only to know whether the limit ended the scan.
+        if preview.scanned >= limit {
+            return Ok(preview);
+        }
         preview.scanned += 1;
         let decision = match &contact.scope {
             Ok(scope) => matcher.decide(scope)?,
