@@ -35,9 +35,13 @@ pub const MAX_PREVIEW_LIMIT: u64 = 1_000_000;
 pub const SAMPLE_SIZE: usize = 10;
 /// How long a preview scans when the caller set no deadline.
 pub const DEFAULT_PREVIEW_TIME: Duration = Duration::from_secs(10);
-/// Contacts of one page fetched whole at once (those a listing returns without their
-/// custom data); a batch's scan also holds one of its `--batch-concurrency` permits each.
+/// Contacts fetched whole at once by a preview (those a listing returns without their
+/// custom data); a batch's scan holds one of the replica's `--batch-concurrency` permits for
+/// each instead.
 pub const FETCH_CONCURRENCY: usize = 16;
+/// Contacts a scan has under way at once, in order: more than the fetches that may run, so
+/// that one slow answer does not leave the permits idle behind it.
+const SCAN_WINDOW: usize = 4 * FETCH_CONCURRENCY;
 
 /// One contact a scan reached.
 pub struct Scanned {
@@ -51,7 +55,7 @@ pub struct Scanned {
 /// Walks a workspace's contacts from a position, one page in memory at a time.
 ///
 /// Contacts listed without their custom data are fetched whole [`FETCH_CONCURRENCY`] at a
-/// time, across page boundaries: the next page is asked for while the last fetches of the
+/// time (a batch: within its permits), across page boundaries: the next page is asked for while the last fetches of the
 /// one before are still under way, so a slow source is kept busy instead of waited on.
 pub struct Scanner {
     contacts: std::pin::Pin<Box<dyn futures::Stream<Item = Result<Scanned>> + Send>>,
@@ -126,7 +130,7 @@ struct Resolver {
     data: Arc<DataService>,
     workspace_id: WorkspaceId,
     deadline: Option<Instant>,
-    permits: Option<Arc<Semaphore>>,
+    permits: Arc<Semaphore>,
     /// Put contacts listed whole into the data cache (a batch, whose renders read them
     /// next); a preview does not, so that scanning a million contacts does not push the
     /// agents' contacts out of the cache.
@@ -144,10 +148,7 @@ impl Resolver {
                 crate::data::scope::build(&contact.id, &contact.record)
             });
         }
-        let _permit = match &self.permits {
-            Some(permits) => permits.clone().acquire_owned().await.ok(),
-            None => None,
-        };
+        let _permit = self.permits.clone().acquire_owned().await.ok();
         let id = ContactId::parse_as("contact_id", &contact.id)?;
         let options = FetchOptions {
             deadline: self.deadline,
@@ -205,7 +206,7 @@ impl Scanner {
             workspace_id,
             deadline,
             cache: permits.is_some(),
-            permits,
+            permits: permits.unwrap_or_else(|| Arc::new(Semaphore::new(FETCH_CONCURRENCY))),
         };
         let (ahead, listed) = tokio::sync::mpsc::channel(LIST_AHEAD);
         let mut listing = listing;
@@ -232,7 +233,7 @@ impl Scanner {
                     })
                 }
             })
-            .buffered(FETCH_CONCURRENCY);
+            .buffered(SCAN_WINDOW);
         Scanner {
             contacts: Box::pin(contacts),
             _listing: tokio_util::task::AbortOnDropHandle::new(reader),
