@@ -377,6 +377,7 @@ impl Job {
         let _cancel = CancelOnDrop(job.cancel.clone());
         let mut tally = Tally::default();
         let mut paused_notice = false;
+        let mut stopped = false;
         let finished = loop {
             let next = tokio::select! {
                 biased;
@@ -421,6 +422,7 @@ impl Job {
                 Err(_) => break false,
             }
             if stop {
+                stopped = true;
                 break false;
             }
         };
@@ -437,6 +439,15 @@ impl Job {
                 "batch done"
             );
             Some(tally)
+        } else if stopped {
+            tracing::warn!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                duration_ms,
+                "batch stopped: its audience's scan failed; the last resume_token continues it"
+            );
+            None
         } else {
             tracing::info!(
                 done,
@@ -444,7 +455,7 @@ impl Job {
                 failed = tally.failed,
                 total,
                 duration_ms,
-                "batch ended early (the caller went away, or its audience's scan failed); remaining recipients dropped"
+                "batch cancelled by the caller; remaining recipients dropped"
             );
             None
         }
