@@ -8,17 +8,24 @@
 //! caller goes away the channel closes and the work still in flight is aborted: tasks
 //! waiting are dropped, and renders already running (in a render slot, off the runtime,
 //! where aborting a task cannot reach them) see the batch's cancel flag at their next charge.
+//!
+//! An audience batch has no recipient list: a scan of the workspace's contacts (see
+//! [`crate::audience`]) feeds the matched ones to the same renders through a bounded
+//! channel, so the scan runs only as far ahead of the renders as the bound allows. Its
+//! results keep the source's order (each carries the resume token of its position, which
+//! is only true if every result before it was sent) and end with a summary.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, Stream, StreamExt};
 use minijinja::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+use crate::audience::{Decision, Filter, Position, ResumeToken, Scanner};
 use crate::data::{FetchOptions, Purpose};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
@@ -40,8 +47,20 @@ pub struct BatchRequest {
     pub locale: String,
     pub agent: Value,
     pub strict: bool,
+    pub recipients: Recipients,
+}
+
+/// Who a batch renders to.
+#[derive(Debug)]
+pub enum Recipients {
     /// Each recipient, or why it could not be read (reported for that recipient alone).
-    pub recipients: Vec<Result<Recipient>>,
+    Listed(Vec<Result<Recipient>>),
+    /// Every contact of the workspace's source that the filter matches, from the start or
+    /// from where a resume token says an earlier batch stood.
+    Audience {
+        filter: Filter,
+        resume: Option<ResumeToken>,
+    },
 }
 
 #[derive(Debug)]
@@ -56,6 +75,28 @@ pub struct Recipient {
 pub struct RecipientResult {
     pub index: u32,
     pub outcome: Result<RenderOutcome>,
+    /// Audience batches: the contact, and where the scan stands after it.
+    pub contact_id: Option<String>,
+    pub resume_token: Option<String>,
+}
+
+/// What a batch streams back.
+#[derive(Debug)]
+pub enum BatchEvent {
+    Result(RecipientResult),
+    /// The last message of an audience batch that scanned every contact.
+    Summary(Summary),
+    /// The scan of an audience failed (its source is down): the batch ends here, and the
+    /// last result's resume token continues it.
+    Stopped(Error),
+}
+
+/// How an audience batch went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub matched: u64,
+    pub skipped: u64,
+    pub failed: u64,
 }
 
 /// Runs batches with a bound on the recipients in flight across all of them.
@@ -77,10 +118,15 @@ impl BatchRenderer {
 
     /// Checks the request as a whole (template, recipient count, locale) and starts
     /// rendering; results arrive on the returned channel in the order they are ready.
-    pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<RecipientResult>> {
+    pub fn start(&self, request: BatchRequest) -> Result<mpsc::Receiver<BatchEvent>> {
         // Their number is bounded at the API boundary, before they are even converted.
-        if request.recipients.is_empty() {
-            return Err(Error::invalid("recipients", "at least one is required"));
+        if let Recipients::Listed(list) = &request.recipients
+            && list.is_empty()
+        {
+            return Err(Error::invalid(
+                "recipients",
+                "at least one is required (or set `audience`)",
+            ));
         }
         validate_locale(&request.locale)?;
         let template = self
@@ -139,38 +185,221 @@ struct Tally {
     failed: usize,
 }
 
+/// What an audience's scan counted besides the matches.
+#[derive(Debug, Default)]
+struct ScanCounts {
+    skipped: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+/// Whether a render holds one of the replica's `--batch-concurrency` permits: those of
+/// listed recipients fetch their data; those of an audience find it cached by the scan,
+/// which held a permit for each fetch.
+#[derive(Debug, Clone, Copy)]
+enum NeedsPermit {
+    Yes,
+    No,
+}
+
+/// A matched contact on its way to a render.
+struct Matched {
+    index: u32,
+    contact_id: String,
+    token: String,
+}
+
 impl Job {
-    async fn run(self, recipients: Vec<Result<Recipient>>, results: mpsc::Sender<RecipientResult>) {
-        let started = Instant::now();
-        let total = recipients.len();
+    async fn run(self, recipients: Recipients, results: mpsc::Sender<BatchEvent>) {
         let job = Arc::new(self);
-        let renders = futures::stream::iter(recipients.into_iter().enumerate())
-            .map(|(index, recipient)| job.clone().spawn_render(index as u32, recipient))
-            .buffer_unordered(job.concurrency);
+        match recipients {
+            Recipients::Listed(list) => {
+                let total = list.len();
+                let renders = futures::stream::iter(list.into_iter().enumerate())
+                    .map(|(index, recipient)| {
+                        job.clone()
+                            .spawn_render(index as u32, recipient, NeedsPermit::Yes)
+                            .map(BatchEvent::Result)
+                    })
+                    .buffer_unordered(job.concurrency);
+                job.deliver(renders, &results, Some(total)).await;
+            }
+            Recipients::Audience { filter, resume } => {
+                job.run_audience(filter, resume, results).await;
+            }
+        }
+    }
+
+    /// Scans the audience on its own task, renders the matched contacts in the scan's
+    /// order, and ends with the summary (or the scan's failure).
+    async fn run_audience(
+        self: Arc<Self>,
+        filter: Filter,
+        resume: Option<ResumeToken>,
+        results: mpsc::Sender<BatchEvent>,
+    ) {
+        let (start, sent) = resume.map_or((Position::default(), 0), |t| (t.position, t.sent));
+        let counts = Arc::new(ScanCounts::default());
+        let (matched, queue) = mpsc::channel::<Result<Matched>>(self.concurrency);
+        let scan = AbortOnDropHandle::new(tokio::spawn(
+            self.clone()
+                .scan(filter, start, sent, matched, counts.clone())
+                .in_current_span(),
+        ));
+        let job = self.clone();
+        let renders = tokio_stream::wrappers::ReceiverStream::new(queue)
+            .map(move |next| match next {
+                Ok(found) => {
+                    let recipient =
+                        ContactId::parse_as("contact_id", &found.contact_id).map(|contact_id| {
+                            Recipient {
+                                contact_id,
+                                session_id: SessionId::parse("")
+                                    .expect("an empty session id is valid"),
+                                vars: Value::from(()),
+                            }
+                        });
+                    // The scan fetched the contact (holding a permit) and cached it: the
+                    // render reads the cache, and this batch's renders are bounded by
+                    // `buffered` below.
+                    job.clone()
+                        .spawn_render(found.index, recipient, NeedsPermit::No)
+                        .map(move |mut result| {
+                            result.contact_id = Some(found.contact_id);
+                            result.resume_token = Some(found.token);
+                            BatchEvent::Result(result)
+                        })
+                        .left_future()
+                }
+                Err(err) => futures::future::ready(BatchEvent::Stopped(err)).right_future(),
+            })
+            .buffered(self.concurrency);
+        let delivered = self.deliver(renders, &results, None).await;
+        drop(scan);
+        if let Some(tally) = delivered {
+            let summary = Summary {
+                matched: (tally.rendered + tally.failed) as u64,
+                skipped: counts.skipped.load(Ordering::Relaxed),
+                failed: tally.failed as u64 + counts.failed.load(Ordering::Relaxed),
+            };
+            tracing::info!(?summary, "audience batch done");
+            let _ = results.send(BatchEvent::Summary(summary)).await;
+        }
+    }
+
+    /// Walks the contacts and queues each one the filter matches, with its index and
+    /// resume token; a scan failure is queued last.
+    async fn scan(
+        self: Arc<Self>,
+        filter: Filter,
+        start: Position,
+        mut sent: u32,
+        matched: mpsc::Sender<Result<Matched>>,
+        counts: Arc<ScanCounts>,
+    ) {
+        let catalog = self.renderer.catalog();
+        let engine = catalog.engine().clone();
+        let workspace = catalog
+            .workspace_records()
+            .resolve(&self.workspace_id)
+            .scope
+            .clone();
+        let matcher = match filter.matcher(&engine, workspace) {
+            Ok(matcher) => matcher,
+            Err(err) => {
+                let _ = matched.send(Err(err)).await;
+                return;
+            }
+        };
+        let data = self.renderer.data().clone();
+        let mut scanner =
+            Scanner::with_permits(data, self.workspace_id.clone(), start, self.permits.clone());
+        loop {
+            let contact = match scanner.next().await {
+                Ok(Some(contact)) => contact,
+                Ok(None) => return,
+                Err(err) => {
+                    let _ = matched.send(Err(err)).await;
+                    return;
+                }
+            };
+            let decision = match &contact.scope {
+                Ok(scope) => match matcher.decide(scope) {
+                    Ok(decision) => decision,
+                    Err(err) => {
+                        let _ = matched.send(Err(err)).await;
+                        return;
+                    }
+                },
+                Err(Error::DataNotFound { .. }) => Decision::Skipped,
+                Err(_) => Decision::Failed,
+            };
+            match decision {
+                Decision::Matched => {
+                    let token = ResumeToken::new(
+                        &self.workspace_id,
+                        filter.source(),
+                        contact.after,
+                        sent + 1,
+                    );
+                    let found = Matched {
+                        index: sent,
+                        contact_id: contact.id,
+                        token: token.encode(),
+                    };
+                    sent += 1;
+                    if matched.send(Ok(found)).await.is_err() {
+                        return;
+                    }
+                }
+                Decision::Skipped => {
+                    counts.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Decision::Failed => {
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Sends each event to the caller as it is ready, no faster than the caller reads;
+    /// the tally when every event was delivered, `None` when the caller went away or the
+    /// batch stopped.
+    async fn deliver(
+        &self,
+        renders: impl Stream<Item = BatchEvent>,
+        results: &mpsc::Sender<BatchEvent>,
+        total: Option<usize>,
+    ) -> Option<Tally> {
+        let started = Instant::now();
+        let job = self;
         let mut renders = std::pin::pin!(renders);
         // Declared after the renders so that it drops, and stops them, first.
         let _cancel = CancelOnDrop(job.cancel.clone());
         let mut tally = Tally::default();
         let mut paused_notice = false;
+        let mut stopped = false;
         let finished = loop {
             let next = tokio::select! {
                 biased;
                 _ = results.closed() => break false,
                 next = renders.next() => next,
             };
-            let Some(result) = next else { break true };
-            match &result.outcome {
-                Ok(_) => {
-                    tally.rendered += 1;
-                    if tally.rendered == 1 {
-                        job.record_use();
+            let Some(event) = next else { break true };
+            let stop = matches!(event, BatchEvent::Stopped(_));
+            if let BatchEvent::Result(result) = &event {
+                match &result.outcome {
+                    Ok(_) => {
+                        tally.rendered += 1;
+                        if tally.rendered == 1 {
+                            job.record_use();
+                        }
                     }
+                    Err(Error::Internal(message)) => {
+                        tally.failed += 1;
+                        tracing::error!(index = result.index, error = %message, "recipient failed");
+                    }
+                    Err(_) => tally.failed += 1,
                 }
-                Err(Error::Internal(message)) => {
-                    tally.failed += 1;
-                    tracing::error!(index = result.index, error = %message, "recipient failed");
-                }
-                Err(_) => tally.failed += 1,
             }
             // Wait for room in the channel: while the caller is not reading, no new
             // recipient starts.
@@ -181,7 +410,7 @@ impl Job {
                         paused_notice = true;
                         tracing::info!(
                             done = tally.rendered + tally.failed,
-                            total,
+                            total = total.unwrap_or_default(),
                             "batch paused: the caller is not reading its results"
                         );
                     }
@@ -189,12 +418,17 @@ impl Job {
                 }
             };
             match room {
-                Ok(room) => room.send(result),
+                Ok(room) => room.send(event),
                 Err(_) => break false,
+            }
+            if stop {
+                stopped = true;
+                break false;
             }
         };
         let done = tally.rendered + tally.failed;
         let duration_ms = started.elapsed().as_millis() as u64;
+        let total = total.unwrap_or(done);
         if finished {
             tracing::info!(
                 done,
@@ -204,6 +438,16 @@ impl Job {
                 duration_ms,
                 "batch done"
             );
+            Some(tally)
+        } else if stopped {
+            tracing::warn!(
+                done,
+                rendered = tally.rendered,
+                failed = tally.failed,
+                duration_ms,
+                "batch stopped: its audience's scan failed; the last resume_token continues it"
+            );
+            None
         } else {
             tracing::info!(
                 done,
@@ -213,6 +457,7 @@ impl Job {
                 duration_ms,
                 "batch cancelled by the caller; remaining recipients dropped"
             );
+            None
         }
     }
 
@@ -222,11 +467,18 @@ impl Job {
         self: Arc<Self>,
         index: u32,
         recipient: Result<Recipient>,
+        permit: NeedsPermit,
     ) -> impl Future<Output = RecipientResult> + Send + 'static {
         let task = AbortOnDropHandle::new(tokio::spawn(
             async move {
-                let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-                    return Err(Error::Internal("the batch semaphore was closed".into()));
+                let _permit = match permit {
+                    NeedsPermit::Yes => match self.permits.clone().acquire_owned().await {
+                        Ok(permit) => Some(permit),
+                        Err(_) => {
+                            return Err(Error::Internal("the batch semaphore was closed".into()));
+                        }
+                    },
+                    NeedsPermit::No => None,
                 };
                 // A recipient still waiting for a permit when the batch was cancelled.
                 if self.cancel.load(Ordering::Relaxed) {
@@ -258,7 +510,12 @@ impl Job {
             let outcome = task
                 .await
                 .unwrap_or_else(|e| Err(Error::Internal(format!("render task failed: {e}"))));
-            RecipientResult { index, outcome }
+            RecipientResult {
+                index,
+                outcome,
+                contact_id: None,
+                resume_token: None,
+            }
         }
     }
 
@@ -373,15 +630,17 @@ mod tests {
             locale: String::new(),
             agent: Value::from(()),
             strict: false,
-            recipients: (0..recipients)
-                .map(|i| {
-                    Ok(Recipient {
-                        contact_id: ContactId::parse(&format!("c{i}")).unwrap(),
-                        session_id: SessionId::parse("").unwrap(),
-                        vars: Value::from(()),
+            recipients: Recipients::Listed(
+                (0..recipients)
+                    .map(|i| {
+                        Ok(Recipient {
+                            contact_id: ContactId::parse(&format!("c{i}")).unwrap(),
+                            session_id: SessionId::parse("").unwrap(),
+                            vars: Value::from(()),
+                        })
                     })
-                })
-                .collect(),
+                    .collect(),
+            ),
         }
     }
 

@@ -69,6 +69,12 @@ pub enum Error {
         quote(workspace)
     )]
     WorkspaceExists { workspace: String },
+    /// No saved audience of that name in the workspace.
+    #[error("{}", bounded(&format!("no audience named {} in workspace {}", quote(name), quote(workspace))))]
+    AudienceNotFound { workspace: String, name: String },
+    /// CreateAudience with a name the workspace already uses.
+    #[error("{}", bounded(&format!("workspace {} already has an audience named {}; use UpdateAudience", quote(workspace), quote(name))))]
+    AudienceExists { workspace: String, name: String },
     /// A starter shortcut does not fit the configured limits (a start-up error).
     #[error(
         "the starter shortcut !{bang} (templates/) has a {bytes}-byte body, over --max-body-bytes {limit}: raise --max-body-bytes to at least {bytes} or start with --seed-demo=false"
@@ -191,6 +197,7 @@ impl std::fmt::Display for TemplateDiagnostic {
 pub enum Versioned {
     Shortcut,
     Workspace,
+    Audience,
 }
 
 impl std::fmt::Display for Versioned {
@@ -198,6 +205,7 @@ impl std::fmt::Display for Versioned {
         f.write_str(match self {
             Versioned::Shortcut => "shortcut",
             Versioned::Workspace => "workspace",
+            Versioned::Audience => "audience",
         })
     }
 }

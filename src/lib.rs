@@ -11,6 +11,7 @@
 //! rest is private to the crate.
 
 pub(crate) mod api;
+pub mod audience;
 pub(crate) mod auth;
 pub(crate) mod batch;
 pub mod catalog;

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["workspace", "data"],
     &["catalog"],
     &["store", "sync", "import", "describe", "render", "seed"],
+    &["audience"],
     &["batch"],
     &["config", "api"],
     &["server"],

@@ -8,7 +8,8 @@ use tonic::Status;
 
 use super::render::render_response;
 use super::{ShortcutApi, convert};
-use crate::batch::{BatchRequest, Recipient, RecipientResult};
+use crate::audience::ResumeToken;
+use crate::batch::{BatchEvent, BatchRequest, Recipient, RecipientResult, Recipients};
 use crate::catalog::ShortcutKey;
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ContactId, SessionId, ShortcutId, WorkspaceId};
@@ -27,18 +28,75 @@ pub(super) async fn batch_render(
     let max_depth = api.limits.max_struct_depth;
     let workspace_id = WorkspaceId::parse(&r.workspace_id)?;
     api.catch_up(&r.consistency_token, &workspace_id).await?;
+    let recipients = match r.audience {
+        None => {
+            if !r.resume_token.is_empty() {
+                return Err(Error::invalid(
+                    "resume_token",
+                    "resumes audience batches only: set `audience` too",
+                ));
+            }
+            Recipients::Listed(recipients(r.recipients, max_depth))
+        }
+        Some(audience) => {
+            if !r.recipients.is_empty() {
+                return Err(Error::invalid(
+                    "audience",
+                    "give either `recipients` or `audience`, not both",
+                ));
+            }
+            use pb::batch_audience::Audience;
+            let (field, source) = match audience.audience {
+                Some(Audience::Filter(filter)) => ("audience.filter", filter),
+                Some(Audience::Name(name)) => (
+                    "audience.name",
+                    super::audiences::saved(api, &workspace_id, &name)
+                        .await
+                        .map_err(|e| e.for_field("audience.name"))?
+                        .filter,
+                ),
+                None => {
+                    return Err(Error::invalid(
+                        "audience",
+                        "set `filter` or the `name` of a saved audience",
+                    ));
+                }
+            };
+            let filter = super::audiences::filter(api, &workspace_id, field, &source).await?;
+            let resume = match r.resume_token.as_str() {
+                "" => None,
+                token => Some(ResumeToken::decode(token, &workspace_id, filter.source())?),
+            };
+            Recipients::Audience { filter, resume }
+        }
+    };
     let batch = BatchRequest {
         workspace_id,
         target: target(r.template)?,
         locale: r.locale,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,
         strict: r.strict,
-        recipients: recipients(r.recipients, max_depth),
+        recipients,
     };
     let results = api.batch.start(batch)?;
-    let stream: BatchRenderStream =
-        Box::pin(ReceiverStream::new(results).map(|result| Ok(batch_result(result))));
+    let stream: BatchRenderStream = Box::pin(ReceiverStream::new(results).map(batch_event));
     Ok(stream)
+}
+
+fn batch_event(event: BatchEvent) -> std::result::Result<pb::BatchRenderResult, Status> {
+    use pb::batch_render_result::Outcome;
+    match event {
+        BatchEvent::Result(result) => Ok(batch_result(result)),
+        BatchEvent::Summary(summary) => Ok(pb::BatchRenderResult {
+            outcome: Some(Outcome::Summary(pb::BatchSummary {
+                matched: summary.matched,
+                skipped: summary.skipped,
+                failed: summary.failed,
+            })),
+            ..Default::default()
+        }),
+        BatchEvent::Stopped(err) => Err(Status::from(err)),
+    }
 }
 
 fn target(template: Option<pb::batch_render_request::Template>) -> Result<Target> {
@@ -88,5 +146,7 @@ fn batch_result(result: RecipientResult) -> pb::BatchRenderResult {
     pb::BatchRenderResult {
         index: result.index,
         outcome: Some(outcome),
+        contact_id: result.contact_id.unwrap_or_default(),
+        resume_token: result.resume_token.unwrap_or_default(),
     }
 }

@@ -72,6 +72,12 @@ rpcs! {
     SearchShortcutsRequest => "SearchShortcuts", Render;
     BatchRenderRequest => "BatchRender", Render;
     PrefetchRequest => "Prefetch", Render;
+    PreviewAudienceRequest => "PreviewAudience", Render;
+    CreateAudienceRequest => "CreateAudience", Admin;
+    GetAudienceRequest => "GetAudience", Render;
+    ListAudiencesRequest => "ListAudiences", Render;
+    UpdateAudienceRequest => "UpdateAudience", Admin;
+    DeleteAudienceRequest => "DeleteAudience", Admin;
 }
 
 impl Rpc for pb::ListWorkspacesRequest {
@@ -190,6 +196,12 @@ mod tests {
             name::<pb::SearchShortcutsRequest>(),
             name::<pb::BatchRenderRequest>(),
             name::<pb::PrefetchRequest>(),
+            name::<pb::PreviewAudienceRequest>(),
+            name::<pb::CreateAudienceRequest>(),
+            name::<pb::GetAudienceRequest>(),
+            name::<pb::ListAudiencesRequest>(),
+            name::<pb::UpdateAudienceRequest>(),
+            name::<pb::DeleteAudienceRequest>(),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

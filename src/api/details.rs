@@ -39,6 +39,8 @@ pub fn reason(err: &Error) -> &'static str {
         Error::SnippetInUse { .. } => "SNIPPET_IN_USE",
         Error::WorkspaceNotFound { .. } => "WORKSPACE_NOT_FOUND",
         Error::WorkspaceExists { .. } => "WORKSPACE_EXISTS",
+        Error::AudienceNotFound { .. } => "AUDIENCE_NOT_FOUND",
+        Error::AudienceExists { .. } => "AUDIENCE_EXISTS",
         Error::StarterTooLarge { .. } => "STARTER_TOO_LARGE",
         Error::DataNotFound { .. } => "DATA_NOT_FOUND",
         Error::SourceFailed { cause, .. } => match **cause {
@@ -132,6 +134,10 @@ pub fn details(err: &Error) -> ErrorDetails {
         }
         Error::WorkspaceNotFound { workspace } | Error::WorkspaceExists { workspace } => {
             put("workspace_id", workspace);
+        }
+        Error::AudienceNotFound { workspace, name } | Error::AudienceExists { workspace, name } => {
+            put("workspace_id", workspace);
+            put("name", name);
         }
         Error::DataNotFound {
             scope,

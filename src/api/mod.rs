@@ -2,6 +2,7 @@
 //! It holds no logic of its own: what every call goes through is in [`call`], errors
 //! become statuses in [`status`], and the handlers live by area in the modules below.
 
+mod audiences;
 mod authoring;
 mod batch;
 mod call;
@@ -85,8 +86,6 @@ impl ShortcutApi {
 /// Each RPC to its handler.
 #[tonic::async_trait]
 impl ShortcutService for ShortcutApi {
-    type BatchRenderStream = BatchRenderStream;
-
     async fn create_shortcut(&self, r: Request<pb::CreateShortcutRequest>) -> Reply<pb::Shortcut> {
         self.call(r, |m, _| shortcuts::create_shortcut(self, m))
             .await
@@ -211,14 +210,47 @@ impl ShortcutService for ShortcutApi {
         self.call(r, |m, _| search::search_shortcuts(self, m)).await
     }
 
-    async fn batch_render(
-        &self,
-        r: Request<pb::BatchRenderRequest>,
-    ) -> Reply<Self::BatchRenderStream> {
+    async fn batch_render(&self, r: Request<pb::BatchRenderRequest>) -> Reply<BatchRenderStream> {
         self.call(r, |m, _| batch::batch_render(self, m)).await
     }
 
     async fn prefetch(&self, r: Request<pb::PrefetchRequest>) -> Reply<pb::PrefetchResponse> {
         self.call(r, |m, _| data::prefetch(self, m)).await
+    }
+
+    async fn preview_audience(
+        &self,
+        r: Request<pb::PreviewAudienceRequest>,
+    ) -> Reply<pb::PreviewAudienceResponse> {
+        self.call(r, |m, metadata| {
+            audiences::preview(self, m, convert::deadline(&metadata))
+        })
+        .await
+    }
+
+    async fn create_audience(&self, r: Request<pb::CreateAudienceRequest>) -> Reply<pb::Audience> {
+        self.call(r, |m, _| audiences::create(self, m)).await
+    }
+
+    async fn get_audience(&self, r: Request<pb::GetAudienceRequest>) -> Reply<pb::Audience> {
+        self.call(r, |m, _| audiences::get(self, m)).await
+    }
+
+    async fn list_audiences(
+        &self,
+        r: Request<pb::ListAudiencesRequest>,
+    ) -> Reply<pb::ListAudiencesResponse> {
+        self.call(r, |m, _| audiences::list(self, m)).await
+    }
+
+    async fn update_audience(&self, r: Request<pb::UpdateAudienceRequest>) -> Reply<pb::Audience> {
+        self.call(r, |m, _| audiences::update(self, m)).await
+    }
+
+    async fn delete_audience(
+        &self,
+        r: Request<pb::DeleteAudienceRequest>,
+    ) -> Reply<pb::DeleteAudienceResponse> {
+        self.call(r, |m, _| audiences::delete(self, m)).await
     }
 }

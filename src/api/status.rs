@@ -14,8 +14,11 @@ pub fn code(err: &Error) -> Code {
         Error::InvalidField { .. } | Error::InvalidTemplate { .. } => Code::InvalidArgument,
         Error::ShortcutNotFound { .. }
         | Error::WorkspaceNotFound { .. }
+        | Error::AudienceNotFound { .. }
         | Error::DataNotFound { .. } => Code::NotFound,
-        Error::BangTaken { .. } | Error::WorkspaceExists { .. } => Code::AlreadyExists,
+        Error::BangTaken { .. } | Error::WorkspaceExists { .. } | Error::AudienceExists { .. } => {
+            Code::AlreadyExists
+        }
         Error::StaleVersion { .. }
         | Error::ShortcutDisabled { .. }
         | Error::SnippetInUse { .. }

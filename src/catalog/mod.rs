@@ -4,6 +4,7 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod audiences;
 pub mod consistency;
 pub mod inputs;
 pub mod keys;

@@ -72,6 +72,7 @@ pub trait ShortcutStore: Send + Sync + 'static {
 
 /// The workspace records' part of the store: declared in `workspace` (below the catalogue),
 /// implemented by every backend beside the catalogue's own parts.
+pub use super::audiences::AudienceStore;
 pub use crate::workspace::WorkspaceStore;
 
 /// One-time markers, such as "demo data seeded", set once per store.
@@ -131,11 +132,23 @@ pub trait WriteHealth: Send + Sync + 'static {
 /// A whole store, as `crate::store::open` returns it: each part of the service keeps the
 /// interface it uses (an `Arc<dyn Store>` coerces to an `Arc` of any of them).
 pub trait Store:
-    ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed + WriteHealth
+    ShortcutStore
+    + WorkspaceStore
+    + SeedMarkers
+    + CustomKeyStore
+    + AudienceStore
+    + ChangeFeed
+    + WriteHealth
 {
 }
 
 impl<T> Store for T where
-    T: ShortcutStore + WorkspaceStore + SeedMarkers + CustomKeyStore + ChangeFeed + WriteHealth
+    T: ShortcutStore
+        + WorkspaceStore
+        + SeedMarkers
+        + CustomKeyStore
+        + AudienceStore
+        + ChangeFeed
+        + WriteHealth
 {
 }

@@ -194,6 +194,11 @@ impl ScopeCache {
         self.entries.get(key).await.filter(|entry| entry.is_fresh())
     }
 
+    /// Stores an entry fetched by other means than a lookup (a contact listing).
+    pub async fn insert(&self, key: CacheKey, entry: Arc<CachedScope>) {
+        self.entries.insert(key, entry).await;
+    }
+
     /// Any entry for `key` still within its grace period.
     pub async fn servable(&self, key: &CacheKey) -> Option<Arc<CachedScope>> {
         self.entries.get(key).await

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value as Json;
 
-use super::source::{DataSource, SourceError};
+use super::source::{ContactPage, DataSource, ListedContact, SourceError};
 use super::{Record, ScopeKind, crisp_shape};
 
 /// Everything but RFC 3986 unreserved characters is escaped in a path segment, so that an
@@ -178,6 +178,40 @@ impl DataSource for CrispSource {
         }
     }
 
+    /// `GET people/profiles/{page}` (pages numbered from 1, of Crisp's own size): a page
+    /// that is empty or answers `people_not_found` is past the last one.
+    async fn list_contacts(
+        &self,
+        _workspace_id: &str,
+        cursor: &str,
+        _page_size: u32,
+        timeout: Duration,
+    ) -> Result<ContactPage, SourceError> {
+        let page: u32 = if cursor.is_empty() {
+            1
+        } else {
+            cursor
+                .parse()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| SourceError::Fatal(format!("not a Crisp page: {cursor:?}")))?
+        };
+        let Some(data) = self
+            .get(&format!("people/profiles/{page}"), timeout)
+            .await?
+        else {
+            return Ok(ContactPage::default());
+        };
+        let profiles = data.as_array().map(Vec::as_slice).unwrap_or_default();
+        if profiles.is_empty() {
+            return Ok(ContactPage::default());
+        }
+        Ok(ContactPage {
+            contacts: listed(profiles),
+            next: Some((page + 1).to_string()),
+        })
+    }
+
     async fn fetch(
         &self,
         kind: ScopeKind,
@@ -210,6 +244,22 @@ impl DataSource for CrispSource {
             }
         }
     }
+}
+
+/// A people list page's profiles as listed contacts: without their people data, which
+/// the list does not carry.
+fn listed(profiles: &[Json]) -> Vec<ListedContact> {
+    profiles
+        .iter()
+        .filter_map(|profile| {
+            let id = profile.get("people_id").and_then(Json::as_str)?.to_string();
+            Some(ListedContact {
+                id,
+                record: std::sync::Arc::new(crisp_shape::contact(profile, &Json::Null)),
+                complete: false,
+            })
+        })
+        .collect()
 }
 
 /// `Retry-After` in seconds or as an HTTP date.

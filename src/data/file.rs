@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::source::{DataSource, SourceError};
+use super::source::{ContactPage, DataSource, ListedContact, SourceError};
 use super::{Record, ScopeKind, crisp_shape};
 use crate::error::Error;
 
@@ -46,8 +47,11 @@ struct SessionShape {
 
 #[derive(Debug, Default)]
 pub struct FileSource {
-    contacts: HashMap<(String, String), Record>,
+    contacts: HashMap<(String, String), Arc<Record>>,
     sessions: HashMap<(String, String), Record>,
+    /// Each workspace's contacts by id (emails left out), for listing; a cursor is an
+    /// index into it.
+    listing: HashMap<String, Vec<(String, Arc<Record>)>>,
 }
 
 impl FileSource {
@@ -73,18 +77,26 @@ impl FileSource {
         let mut source = FileSource::default();
         for (workspace, ws) in file.workspaces {
             for (id, contact) in ws.contacts {
-                let record = crisp_shape::contact(&contact.profile, &contact.data);
+                let record = Arc::new(crisp_shape::contact(&contact.profile, &contact.data));
                 if let Some(email) = record.native.get("email").and_then(Json::as_str) {
                     source
                         .contacts
                         .insert((workspace.clone(), email.to_lowercase()), record.clone());
                 }
+                source
+                    .listing
+                    .entry(workspace.clone())
+                    .or_default()
+                    .push((id.clone(), record.clone()));
                 source.contacts.insert((workspace.clone(), id), record);
             }
             for (id, session) in ws.sessions {
                 let record = crisp_shape::session(&session.meta);
                 source.sessions.insert((workspace.clone(), id), record);
             }
+        }
+        for contacts in source.listing.values_mut() {
+            contacts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
         Ok(source)
     }
@@ -105,13 +117,52 @@ impl DataSource for FileSource {
     ) -> Result<Record, SourceError> {
         let key = (workspace_id.to_string(), id.to_string());
         let found = match kind {
-            ScopeKind::Contact => self.contacts.get(&key).or_else(|| {
-                self.contacts
-                    .get(&(workspace_id.to_string(), id.to_lowercase()))
-                    .filter(|_| id.contains('@'))
-            }),
-            ScopeKind::Session => self.sessions.get(&key),
+            ScopeKind::Contact => self
+                .contacts
+                .get(&key)
+                .or_else(|| {
+                    self.contacts
+                        .get(&(workspace_id.to_string(), id.to_lowercase()))
+                        .filter(|_| id.contains('@'))
+                })
+                .map(|record| Record::clone(record)),
+            ScopeKind::Session => self.sessions.get(&key).cloned(),
         };
-        found.cloned().ok_or(SourceError::NotFound)
+        found.ok_or(SourceError::NotFound)
+    }
+
+    async fn list_contacts(
+        &self,
+        workspace_id: &str,
+        cursor: &str,
+        page_size: u32,
+        _timeout: Duration,
+    ) -> Result<ContactPage, SourceError> {
+        let start: usize = if cursor.is_empty() {
+            0
+        } else {
+            cursor
+                .parse()
+                .map_err(|_| SourceError::Fatal(format!("not a file cursor: {cursor:?}")))?
+        };
+        let all = self
+            .listing
+            .get(workspace_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let page = all.get(start..).unwrap_or_default();
+        let page = &page[..page.len().min(page_size.max(1) as usize)];
+        let end = start + page.len();
+        Ok(ContactPage {
+            contacts: page
+                .iter()
+                .map(|(id, record)| ListedContact {
+                    id: id.clone(),
+                    record: record.clone(),
+                    complete: true,
+                })
+                .collect(),
+            next: (end < all.len()).then(|| end.to_string()),
+        })
     }
 }

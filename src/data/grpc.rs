@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
-use super::source::{DataSource, SourceError};
+use super::source::{ContactPage, DataSource, ListedContact, SourceError};
 use super::{Record, ScopeKind};
 use crate::pb;
 use crate::pb::contact_data_source_service_client::ContactDataSourceServiceClient;
@@ -41,6 +41,63 @@ impl GrpcSource {
 impl DataSource for GrpcSource {
     fn name(&self) -> &str {
         "grpc"
+    }
+
+    /// Reads `page_size` contacts of the upstream's `ListContacts` stream, then closes it;
+    /// the next page resumes at the last one's cursor.
+    async fn list_contacts(
+        &self,
+        workspace_id: &str,
+        cursor: &str,
+        page_size: u32,
+        timeout: Duration,
+    ) -> Result<ContactPage, SourceError> {
+        let mut client = self.client.clone();
+        let mut request = tonic::Request::new(pb::ListContactsRequest {
+            workspace_id: workspace_id.to_string(),
+            cursor: cursor.to_string(),
+            page_size,
+        });
+        request.set_timeout(timeout);
+        pass_trace_context(&mut request);
+        let read = async {
+            let mut stream = client
+                .list_contacts(request)
+                .await
+                .map_err(|status| match status.code() {
+                    Code::Unimplemented => SourceError::Misconfigured(
+                        "the upstream does not implement ListContacts, so its contacts cannot be listed".into(),
+                    ),
+                    _ => classify(status),
+                })?
+                .into_inner();
+            let mut page = ContactPage::default();
+            let mut last_cursor = None;
+            while page.contacts.len() < page_size.max(1) as usize {
+                let Some(item) = stream.message().await.map_err(classify)? else {
+                    return Ok(page);
+                };
+                let contact = item.contact.unwrap_or_default();
+                page.contacts.push(ListedContact {
+                    id: item.id,
+                    record: std::sync::Arc::new(Record {
+                        native: struct_to_map(contact.fields)?,
+                        custom: struct_to_map(contact.data)?,
+                    }),
+                    complete: true,
+                });
+                last_cursor = Some(item.cursor);
+            }
+            page.next = last_cursor;
+            Ok(page)
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Transient(
+                    "ListContacts: no page within the timeout".into(),
+                ))
+            })
     }
 
     async fn fetch(

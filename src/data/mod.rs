@@ -20,6 +20,7 @@ pub mod crisp;
 pub mod crisp_shape;
 pub mod file;
 pub mod grpc;
+mod listing;
 pub mod scope;
 pub mod source;
 pub mod sources;
@@ -33,11 +34,12 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 use serde_json::{Map, Value as Json};
 
-pub use source::{DataSource, SourceError};
+pub use source::{ContactPage, DataSource, ListedContact, SourceError};
 pub use sources::{SourceRoute, Sources};
 
 pub use budget::Purpose;
 use cache::{CacheKey, CachedScope, Lookup, ScopeCache};
+pub use listing::PAGE_SIZE;
 use upstream::FetchFailure;
 
 use crate::error::{Error, Result, SourceFailure};

@@ -25,6 +25,25 @@ pub enum SourceError {
     Fatal(String),
 }
 
+/// One page of a source's contacts, in the source's own order.
+#[derive(Debug, Default)]
+pub struct ContactPage {
+    pub contacts: Vec<ListedContact>,
+    /// Where the next page starts (opaque to the caller); `None` after the last page.
+    pub next: Option<String>,
+}
+
+/// A contact as a listing returns it.
+#[derive(Debug, Clone)]
+pub struct ListedContact {
+    /// The id a render fetches it by.
+    pub id: String,
+    pub record: std::sync::Arc<Record>,
+    /// Whether `record` is the whole contact (profile and custom data). Crisp's people list
+    /// has no custom data: such a contact is fetched whole before a filter reads it.
+    pub complete: bool,
+}
+
 /// Fetches contact and session records from the system that owns them.
 #[async_trait]
 pub trait DataSource: Send + Sync + 'static {
@@ -46,4 +65,19 @@ pub trait DataSource: Send + Sync + 'static {
         id: &str,
         timeout: Duration,
     ) -> Result<Record, SourceError>;
+
+    /// One attempt at reading the page of contacts that starts at `cursor` (empty: the
+    /// first page), about `page_size` long. Sources that cannot enumerate say so.
+    async fn list_contacts(
+        &self,
+        _workspace_id: &str,
+        _cursor: &str,
+        _page_size: u32,
+        _timeout: Duration,
+    ) -> Result<ContactPage, SourceError> {
+        Err(SourceError::Misconfigured(format!(
+            "the {} source cannot list its contacts",
+            self.name()
+        )))
+    }
 }

@@ -254,7 +254,7 @@ fn deadline_failure(source: &dyn DataSource, started: Instant) -> FetchFailure {
 
 /// Full jitter: a random wait up to an exponentially growing ceiling, so that many
 /// callers retrying together spread out instead of arriving in waves.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(1u32 << attempt.min(16))
         .min(BACKOFF_CAP);

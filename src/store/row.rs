@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::catalog::Shortcut;
+use crate::catalog::audiences::SavedAudience;
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
 
@@ -87,6 +88,32 @@ impl From<WorkspaceRow> for Workspace {
             display_name: row.display_name,
             default_locale: row.default_locale,
             time_zone: row.time_zone,
+            version: row.version as u64,
+            create_time: from_millis(row.create_time),
+            update_time: from_millis(row.update_time),
+        }
+    }
+}
+
+/// A saved audience as the SQL backends store it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AudienceRow {
+    pub workspace_id: String,
+    pub name: String,
+    pub filter: String,
+    pub description: String,
+    pub version: i64,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+impl From<AudienceRow> for SavedAudience {
+    fn from(row: AudienceRow) -> Self {
+        SavedAudience {
+            workspace_id: row.workspace_id,
+            name: row.name,
+            filter: row.filter,
+            description: row.description,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),

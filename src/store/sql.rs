@@ -13,9 +13,12 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::breaker::{Breaker, BreakerSettings};
 use super::db_error;
-use super::row::{ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json};
+use super::row::{
+    AudienceRow, ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json,
+};
+use crate::catalog::audiences::{self, SavedAudience, name_key};
 use crate::catalog::store::{
-    CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore, WriteHealth,
+    AudienceStore, CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore, WriteHealth,
 };
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
@@ -422,5 +425,148 @@ where
                 Some((kind, key))
             })
             .collect())
+    }
+}
+
+/// The columns of [`AudienceRow`]; a macro so that `concat!` can extend it.
+macro_rules! select_audiences {
+    () => {
+        "SELECT workspace_id, name, filter, description, version, create_time, update_time FROM audiences"
+    };
+}
+
+#[async_trait]
+impl<DB: Backend> AudienceStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'r> AudienceRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn insert_audience(&self, a: &SavedAudience) -> Result<()> {
+        self.write(async {
+            sqlx::query(
+                "INSERT INTO audiences (workspace_id, name_key, name, filter, description, version, create_time, update_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(a.workspace_id.as_str())
+            .bind(name_key(&a.name))
+            .bind(a.name.as_str())
+            .bind(a.filter.as_str())
+            .bind(a.description.as_str())
+            .bind(a.version as i64)
+            .bind(millis(a.create_time))
+            .bind(millis(a.update_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    Error::AudienceExists {
+                        workspace: a.workspace_id.clone(),
+                        name: a.name.clone(),
+                    }
+                } else {
+                    db_error(e, None)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_audience(&self, workspace_id: &str, name: &str) -> Result<Option<SavedAudience>> {
+        let row: Option<AudienceRow> = sqlx::query_as(concat!(
+            select_audiences!(),
+            " WHERE workspace_id = $1 AND name_key = $2"
+        ))
+        .bind(workspace_id)
+        .bind(name_key(name))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(row.map(SavedAudience::from))
+    }
+
+    async fn list_audiences(&self, workspace_id: &str) -> Result<Vec<SavedAudience>> {
+        let rows: Vec<AudienceRow> = sqlx::query_as(concat!(
+            select_audiences!(),
+            " WHERE workspace_id = $1 ORDER BY name_key"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, None))?;
+        Ok(rows.into_iter().map(SavedAudience::from).collect())
+    }
+
+    async fn update_audience(&self, a: &SavedAudience, expected_version: u64) -> Result<()> {
+        self.write(async {
+            let done = sqlx::query(
+                "UPDATE audiences SET filter = $1, description = $2, version = $3, update_time = $4
+                 WHERE workspace_id = $5 AND name_key = $6 AND version = $7",
+            )
+            .bind(a.filter.as_str())
+            .bind(a.description.as_str())
+            .bind(a.version as i64)
+            .bind(millis(a.update_time))
+            .bind(a.workspace_id.as_str())
+            .bind(name_key(&a.name))
+            .bind(expected_version as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+            if DB::rows_affected(&done) == 1 {
+                return Ok(());
+            }
+            Err(why_audience_not_at(self, &a.workspace_id, &a.name, expected_version).await)
+        })
+        .await
+    }
+
+    async fn delete_audience(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
+        self.write(async {
+            let done = sqlx::query(
+                "DELETE FROM audiences WHERE workspace_id = $1 AND name_key = $2 AND version = COALESCE($3, version)",
+            )
+            .bind(workspace_id)
+            .bind(name_key(name))
+            .bind(expected_version.map(|v| v as i64))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+            if DB::rows_affected(&done) == 1 {
+                return Ok(());
+            }
+            Err(why_audience_not_at(self, workspace_id, name, expected_version.unwrap_or(0)).await)
+        })
+        .await
+    }
+}
+
+/// Why a conditional write to an audience touched no row: it is gone, or it moved on.
+async fn why_audience_not_at<S: AudienceStore + ?Sized>(
+    store: &S,
+    workspace_id: &str,
+    name: &str,
+    expected: u64,
+) -> Error {
+    match store.get_audience(workspace_id, name).await {
+        Ok(Some(current)) => Error::StaleVersion {
+            record: crate::error::Versioned::Audience,
+            id: current.name,
+            expected,
+            actual: current.version,
+        },
+        Ok(None) => audiences::not_found(workspace_id, name),
+        Err(err) => err,
     }
 }

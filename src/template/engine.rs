@@ -344,6 +344,54 @@ impl Engine {
         (compiled, validation)
     }
 
+    /// Checks an expression in the template language (an audience filter): the syntax of
+    /// the expression alone, then every check a template gets (filters, tests, scopes,
+    /// placeholders) on the expression as the condition of an `{% if %}`; lines and columns
+    /// are the expression's own.
+    pub fn validate_expression(&self, source: &str) -> Validation {
+        if let Err(err) = self.base.compile_expression(source) {
+            return Validation {
+                errors: vec![diagnostic_from_error(source, &err)],
+                ..Validation::default()
+            };
+        }
+        const PREFIX: &str = "{% if ";
+        let mut validation = self.validate(&format!("{PREFIX}{source} %}}{{% endif %}}"));
+        let shift = PREFIX.chars().count() as u32;
+        let unshift = |line: u32, column: &mut u32| {
+            if line == 1 {
+                *column = column.saturating_sub(shift).max(1);
+            }
+        };
+        for error in &mut validation.errors {
+            unshift(error.line, &mut error.column);
+        }
+        for warning in &mut validation.warnings {
+            unshift(warning.line, &mut warning.column);
+        }
+        for (line, column) in &mut validation.positions {
+            unshift(*line, column);
+        }
+        validation
+    }
+
+    /// Compiles an expression for evaluation with the templates' filters, tests and fuel
+    /// (each evaluation has the full render fuel). Check it with
+    /// [`Self::validate_expression`] first: this reports only the first syntax error.
+    pub fn expression<'s>(
+        &self,
+        source: &'s str,
+    ) -> Result<minijinja::Expression<'_, 's>, TemplateDiagnostic> {
+        self.base
+            .compile_expression(source)
+            .map_err(|err| diagnostic_from_error(source, &err))
+    }
+
+    /// What an evaluation's error means: a bound ran out, or the expression failed.
+    pub fn expression_error(&self, err: &minijinja::Error) -> RenderError {
+        classify(err, self.limits)
+    }
+
     /// Renders a compiled template against a context of scopes, with the full fuel and no
     /// wall-clock bound: for callers with no runtime to keep responsive (tests, tools).
     pub fn render(

@@ -184,6 +184,7 @@ async fn inline_templates_take_each_recipients_vars_and_strict_fails_only_that_o
                 r.text.clone()
             }
             Outcome::Error(e) => format!("{} {}", e.code, e.message),
+            Outcome::Summary(s) => panic!("a summary in a batch without audience: {s:?}"),
         })
         .collect();
     assert_eq!(texts[0], "Jane: CODE-0 from Sam");

@@ -436,6 +436,7 @@ fn checked_blocks_in_the_docs_match_a_real_server() {
         "search",
         "batch",
         "create-workspace",
+        "campaign",
     ] {
         assert!(
             names.contains(&expected),

@@ -205,6 +205,7 @@ async fn snippets_are_included_and_their_changes_show_everywhere() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("legal".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -217,6 +218,7 @@ async fn snippets_are_included_and_their_changes_show_everywhere() {
         .get_shortcut(pb::GetShortcutRequest {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Bang("thanks-sig".into())),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -208,7 +208,11 @@ async fn custom_keys_are_learned_kept_and_shared(backend: Backend) {
         .unwrap();
     // Each scope's keys are written to the store on their own, after the render answered
     // (suggestions are read from the store, so once all three show, all are stored).
-    for key in ["contact.lifetime_value", "session.order_id", "contact.data.plan"] {
+    for key in [
+        "contact.lifetime_value",
+        "session.order_id",
+        "contact.data.plan",
+    ] {
         wait_for_suggestion(&mut client, body, key).await;
     }
     let reply = validate(&mut client, body).await;

@@ -64,6 +64,8 @@ pub struct FakeState {
     /// Requests being answered now, and the most there ever were at once.
     in_flight: std::sync::atomic::AtomicUsize,
     most_in_flight: std::sync::atomic::AtomicUsize,
+    /// How many contacts the gRPC fake's `ListContacts` has (see `upstream_contact`).
+    pub listed: std::sync::atomic::AtomicUsize,
 }
 
 /// Counts one request as in flight until dropped.
@@ -198,6 +200,56 @@ fn people_data() -> Json {
     json!({"data": {"plan": "enterprise", "seats": 42, "email": "billing@engines.example.com"}})
 }
 
+/// The people of the fake's website besides Ada, for its people list: `p-000` to `p-043`.
+pub const LISTED_PEOPLE: usize = 44;
+/// People per page of the fake's people list (Crisp's own page size).
+pub const PEOPLE_PER_PAGE: usize = 20;
+
+/// A listed person's country and plan: countries cycle FR, BE, DE, GB; every third is "pro".
+pub fn listed_person(i: usize) -> (String, &'static str, &'static str) {
+    let country = ["FR", "BE", "DE", "GB"][i % 4];
+    let plan = if i.is_multiple_of(3) { "pro" } else { "free" };
+    (format!("p-{i:03}"), country, plan)
+}
+
+fn listed_index(id: &str) -> Option<usize> {
+    id.strip_prefix("p-")?
+        .parse()
+        .ok()
+        .filter(|i| *i < LISTED_PEOPLE)
+}
+
+fn listed_profile(i: usize) -> Json {
+    let (id, country, _) = listed_person(i);
+    json!({
+        "people_id": id,
+        "email": format!("{id}@example.com"),
+        "person": {
+            "nickname": format!("Person {i}"),
+            "geolocation": {"country": country, "city": "Somewhere"},
+            "locales": ["en"]
+        },
+        "segments": ["lead"],
+        "active": {"now": false, "last": 1700000000000u64},
+        "created_at": 1600000000000u64,
+        "updated_at": 1700000000000u64
+    })
+}
+
+/// Crisp's people list: Ada, then `p-000`...; page numbers from 1; past the last page,
+/// `people_not_found`.
+fn people_page(page: usize) -> Option<Json> {
+    let everyone: Vec<Json> = std::iter::once(profile())
+        .chain((0..LISTED_PEOPLE).map(listed_profile))
+        .collect();
+    let start = page.checked_sub(1)? * PEOPLE_PER_PAGE;
+    if start >= everyone.len() {
+        return None;
+    }
+    let end = (start + PEOPLE_PER_PAGE).min(everyone.len());
+    Some(Json::Array(everyone[start..end].to_vec()))
+}
+
 fn conversation_meta() -> Json {
     json!({
         "nickname": "Ada Lovelace",
@@ -273,6 +325,9 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
             ("profile", *id)
         }
         ["v1", "website", website, "people", "data", id] if *website == WEBSITE => ("data", *id),
+        ["v1", "website", website, "people", "profiles", page] if *website == WEBSITE => {
+            ("profiles", *page)
+        }
         ["v1", "website", website, "conversation", id, "meta"] if *website == WEBSITE => {
             ("meta", *id)
         }
@@ -304,7 +359,20 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
         Mode::Normal | Mode::RateLimited { .. } => {}
     }
     let known_person = id == PEOPLE_ID || id == EMAIL;
+    let listed = listed_index(&id);
     match endpoint {
+        "profiles" => match id.parse().ok().and_then(people_page) {
+            Some(page) => axum::Json(json!({"error": false, "reason": "listed", "data": page}))
+                .into_response(),
+            None => failure(StatusCode::NOT_FOUND, "people_not_found"),
+        },
+        "profile" if listed.is_some() => {
+            axum::Json(envelope(listed_profile(listed.unwrap_or_default()))).into_response()
+        }
+        "data" if listed.is_some() => {
+            let (_, _, plan) = listed_person(listed.unwrap_or_default());
+            axum::Json(envelope(json!({"data": {"plan": plan}}))).into_response()
+        }
         "profile" if known_person => axum::Json(envelope(profile())).into_response(),
         "data" if known_person => axum::Json(envelope(people_data())).into_response(),
         "profile" | "data" => failure(StatusCode::NOT_FOUND, "people_not_found"),
@@ -365,8 +433,56 @@ impl UpstreamService {
     }
 }
 
+/// A contact of the fake upstream's `ListContacts` (workspace `acme`, `FakeState::listed`
+/// of them): `g-0000`... with the countries and plans of [`listed_person`]; a cursor is
+/// the index of the next one.
+fn upstream_contact(i: usize) -> pb::ListContactsResponse {
+    let (_, country, plan) = listed_person(i);
+    let id = format!("g-{i:04}");
+    pb::ListContactsResponse {
+        contact: Some(pb::ContactData {
+            fields: structure(json!({
+                "id": id,
+                "email": format!("{id}@example.com"),
+                "first_name": format!("G{i}"),
+                "country": country
+            })),
+            data: structure(json!({"plan": plan})),
+        }),
+        id,
+        cursor: (i + 1).to_string(),
+    }
+}
+
+type ContactStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::ListContactsResponse, tonic::Status>> + Send>,
+>;
+
 #[tonic::async_trait]
 impl ContactDataSourceService for UpstreamService {
+    async fn list_contacts(
+        &self,
+        request: tonic::Request<pb::ListContactsRequest>,
+    ) -> Result<tonic::Response<ContactStream>, tonic::Status> {
+        let _answering = self.state.answering();
+        let metadata = request.metadata().clone();
+        let r = request.into_inner();
+        self.behave("list", &r.cursor, &metadata).await?;
+        let start: usize = match r.cursor.as_str() {
+            "" => 0,
+            c => c
+                .parse()
+                .map_err(|_| tonic::Status::invalid_argument("bad cursor"))?,
+        };
+        let total = if r.workspace_id == "acme" {
+            self.state.listed.load(std::sync::atomic::Ordering::SeqCst)
+        } else {
+            0
+        };
+        let items: Vec<_> = (start..total).map(|i| Ok(upstream_contact(i))).collect();
+        Ok(tonic::Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+
     async fn get_contact(
         &self,
         request: tonic::Request<pb::GetContactRequest>,

@@ -3,6 +3,7 @@
 //! one upstream call per cold key, TTL, invalidation, errors, stale data, deadlines,
 //! best-effort renders and Crisp web hooks.
 
+mod audiences;
 mod batch_bound;
 mod broadcast;
 mod checks;

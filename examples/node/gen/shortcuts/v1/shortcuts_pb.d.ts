@@ -15,6 +15,381 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 export declare const file_shortcuts_v1_shortcuts: GenFile;
 
 /**
+ * @generated from message shortcuts.v1.PreviewAudienceRequest
+ */
+export declare type PreviewAudienceRequest = Message<"shortcuts.v1.PreviewAudienceRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * An expression of the template language over `contact.*` and `workspace.*`, e.g.
+   * `contact.country in ["FR", "BE"] and contact.plan == "pro"` (at most 4 KiB).
+   *
+   * @generated from field: string filter = 2;
+   */
+  filter: string;
+
+  /**
+   * The most contacts to scan: 0 means 10,000; at most 1,000,000.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message shortcuts.v1.PreviewAudienceRequest.
+ * Use `create(PreviewAudienceRequestSchema)` to create a new message.
+ */
+export declare const PreviewAudienceRequestSchema: GenMessage<PreviewAudienceRequest>;
+
+/**
+ * @generated from message shortcuts.v1.PreviewAudienceResponse
+ */
+export declare type PreviewAudienceResponse = Message<"shortcuts.v1.PreviewAudienceResponse"> & {
+  /**
+   * Contacts the filter matched among those scanned.
+   *
+   * @generated from field: uint64 matched = 1;
+   */
+  matched: bigint;
+
+  /**
+   * Contacts scanned.
+   *
+   * @generated from field: uint64 scanned = 2;
+   */
+  scanned: bigint;
+
+  /**
+   * Every contact of the source was scanned; false when `limit` or the deadline ended the
+   * scan first (then `matched` counts only the scanned part).
+   *
+   * @generated from field: bool complete = 3;
+   */
+  complete: boolean;
+
+  /**
+   * The first matched contacts (up to 10), each with the values the filter read.
+   *
+   * @generated from field: repeated shortcuts.v1.AudienceMember sample = 4;
+   */
+  sample: AudienceMember[];
+
+  /**
+   * Contacts the filter could not decide on: their data failed to load, or the expression
+   * failed on it (e.g. comparing a number with a text). Not counted as matched.
+   *
+   * @generated from field: uint64 failed = 5;
+   */
+  failed: bigint;
+
+  /**
+   * Paths in the filter that look like typos of known fields (the filter still ran).
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 6;
+   */
+  warnings: TemplateWarning[];
+};
+
+/**
+ * Describes the message shortcuts.v1.PreviewAudienceResponse.
+ * Use `create(PreviewAudienceResponseSchema)` to create a new message.
+ */
+export declare const PreviewAudienceResponseSchema: GenMessage<PreviewAudienceResponse>;
+
+/**
+ * A matched contact.
+ *
+ * @generated from message shortcuts.v1.AudienceMember
+ */
+export declare type AudienceMember = Message<"shortcuts.v1.AudienceMember"> & {
+  /**
+   * @generated from field: string contact_id = 1;
+   */
+  contactId: string;
+
+  /**
+   * Each `contact.*` / `workspace.*` path the filter reads, with this contact's value as
+   * text (paths without a value are left out).
+   *
+   * @generated from field: map<string, string> values = 2;
+   */
+  values: { [key: string]: string };
+};
+
+/**
+ * Describes the message shortcuts.v1.AudienceMember.
+ * Use `create(AudienceMemberSchema)` to create a new message.
+ */
+export declare const AudienceMemberSchema: GenMessage<AudienceMember>;
+
+/**
+ * A saved audience: a named filter.
+ *
+ * @generated from message shortcuts.v1.Audience
+ */
+export declare type Audience = Message<"shortcuts.v1.Audience"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Letters, digits, `-` and `_`, 1 to 64 characters; unique in the workspace regardless
+   * of case. BatchRender's `audience.name` names it.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * As PreviewAudienceRequest.filter.
+   *
+   * @generated from field: string filter = 3;
+   */
+  filter: string;
+
+  /**
+   * Free text for people (at most 1,024 characters).
+   *
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * Starts at 1 and grows by one on every update.
+   *
+   * @generated from field: uint64 version = 5;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 7;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * Set only in CreateAudience and UpdateAudience responses: unknown-path warnings.
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 8;
+   */
+  warnings: TemplateWarning[];
+};
+
+/**
+ * Describes the message shortcuts.v1.Audience.
+ * Use `create(AudienceSchema)` to create a new message.
+ */
+export declare const AudienceSchema: GenMessage<Audience>;
+
+/**
+ * @generated from message shortcuts.v1.CreateAudienceRequest
+ */
+export declare type CreateAudienceRequest = Message<"shortcuts.v1.CreateAudienceRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string filter = 3;
+   */
+  filter: string;
+
+  /**
+   * @generated from field: string description = 4;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.CreateAudienceRequest.
+ * Use `create(CreateAudienceRequestSchema)` to create a new message.
+ */
+export declare const CreateAudienceRequestSchema: GenMessage<CreateAudienceRequest>;
+
+/**
+ * @generated from message shortcuts.v1.GetAudienceRequest
+ */
+export declare type GetAudienceRequest = Message<"shortcuts.v1.GetAudienceRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.GetAudienceRequest.
+ * Use `create(GetAudienceRequestSchema)` to create a new message.
+ */
+export declare const GetAudienceRequestSchema: GenMessage<GetAudienceRequest>;
+
+/**
+ * @generated from message shortcuts.v1.ListAudiencesRequest
+ */
+export declare type ListAudiencesRequest = Message<"shortcuts.v1.ListAudiencesRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.ListAudiencesRequest.
+ * Use `create(ListAudiencesRequestSchema)` to create a new message.
+ */
+export declare const ListAudiencesRequestSchema: GenMessage<ListAudiencesRequest>;
+
+/**
+ * @generated from message shortcuts.v1.ListAudiencesResponse
+ */
+export declare type ListAudiencesResponse = Message<"shortcuts.v1.ListAudiencesResponse"> & {
+  /**
+   * @generated from field: repeated shortcuts.v1.Audience audiences = 1;
+   */
+  audiences: Audience[];
+};
+
+/**
+ * Describes the message shortcuts.v1.ListAudiencesResponse.
+ * Use `create(ListAudiencesResponseSchema)` to create a new message.
+ */
+export declare const ListAudiencesResponseSchema: GenMessage<ListAudiencesResponse>;
+
+/**
+ * @generated from message shortcuts.v1.UpdateAudienceRequest
+ */
+export declare type UpdateAudienceRequest = Message<"shortcuts.v1.UpdateAudienceRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The version the caller last saw.
+   *
+   * @generated from field: uint64 version = 3;
+   */
+  version: bigint;
+
+  /**
+   * Fields left unset keep their value.
+   *
+   * @generated from field: optional string filter = 4;
+   */
+  filter?: string | undefined;
+
+  /**
+   * @generated from field: optional string description = 5;
+   */
+  description?: string | undefined;
+};
+
+/**
+ * Describes the message shortcuts.v1.UpdateAudienceRequest.
+ * Use `create(UpdateAudienceRequestSchema)` to create a new message.
+ */
+export declare const UpdateAudienceRequestSchema: GenMessage<UpdateAudienceRequest>;
+
+/**
+ * @generated from message shortcuts.v1.DeleteAudienceRequest
+ */
+export declare type DeleteAudienceRequest = Message<"shortcuts.v1.DeleteAudienceRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * When set, the delete only happens if the audience is still at this version.
+   *
+   * @generated from field: optional uint64 version = 3;
+   */
+  version?: bigint | undefined;
+};
+
+/**
+ * Describes the message shortcuts.v1.DeleteAudienceRequest.
+ * Use `create(DeleteAudienceRequestSchema)` to create a new message.
+ */
+export declare const DeleteAudienceRequestSchema: GenMessage<DeleteAudienceRequest>;
+
+/**
+ * @generated from message shortcuts.v1.DeleteAudienceResponse
+ */
+export declare type DeleteAudienceResponse = Message<"shortcuts.v1.DeleteAudienceResponse"> & {
+};
+
+/**
+ * Describes the message shortcuts.v1.DeleteAudienceResponse.
+ * Use `create(DeleteAudienceResponseSchema)` to create a new message.
+ */
+export declare const DeleteAudienceResponseSchema: GenMessage<DeleteAudienceResponse>;
+
+/**
+ * The recipients of an audience batch: every contact of the workspace's data source that
+ * a filter matches.
+ *
+ * @generated from message shortcuts.v1.BatchAudience
+ */
+export declare type BatchAudience = Message<"shortcuts.v1.BatchAudience"> & {
+  /**
+   * @generated from oneof shortcuts.v1.BatchAudience.audience
+   */
+  audience: {
+    /**
+     * An audience filter, as PreviewAudienceRequest.filter.
+     *
+     * @generated from field: string filter = 1;
+     */
+    value: string;
+    case: "filter";
+  } | {
+    /**
+     * The name of a saved audience.
+     *
+     * @generated from field: string name = 2;
+     */
+    value: string;
+    case: "name";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shortcuts.v1.BatchAudience.
+ * Use `create(BatchAudienceSchema)` to create a new message.
+ */
+export declare const BatchAudienceSchema: GenMessage<BatchAudience>;
+
+/**
  * @generated from message shortcuts.v1.Shortcut
  */
 export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
@@ -1517,6 +1892,68 @@ export declare type PrefetchResponse = Message<"shortcuts.v1.PrefetchResponse"> 
 export declare const PrefetchResponseSchema: GenMessage<PrefetchResponse>;
 
 /**
+ * @generated from message shortcuts.v1.ListContactsRequest
+ */
+export declare type ListContactsRequest = Message<"shortcuts.v1.ListContactsRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Where to start: empty for the first contact, else a `cursor` of an earlier item.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * How many contacts the service will read before it closes the stream (a hint).
+   *
+   * @generated from field: uint32 page_size = 3;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message shortcuts.v1.ListContactsRequest.
+ * Use `create(ListContactsRequestSchema)` to create a new message.
+ */
+export declare const ListContactsRequestSchema: GenMessage<ListContactsRequest>;
+
+/**
+ * One contact of a listing.
+ *
+ * @generated from message shortcuts.v1.ListContactsResponse
+ */
+export declare type ListContactsResponse = Message<"shortcuts.v1.ListContactsResponse"> & {
+  /**
+   * The contact's id, as GetContact accepts it.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: shortcuts.v1.ContactData contact = 2;
+   */
+  contact?: ContactData | undefined;
+
+  /**
+   * Resumes the listing right after this contact.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.ListContactsResponse.
+ * Use `create(ListContactsResponseSchema)` to create a new message.
+ */
+export declare const ListContactsResponseSchema: GenMessage<ListContactsResponse>;
+
+/**
  * @generated from message shortcuts.v1.GetContactRequest
  */
 export declare type GetContactRequest = Message<"shortcuts.v1.GetContactRequest"> & {
@@ -1877,11 +2314,28 @@ export declare type BatchRenderRequest = Message<"shortcuts.v1.BatchRenderReques
   strict: boolean;
 
   /**
-   * 1 to 10,000 recipients.
+   * 1 to 10,000 recipients. Leave empty when `audience` is set.
    *
    * @generated from field: repeated shortcuts.v1.BatchRecipient recipients = 8;
    */
   recipients: BatchRecipient[];
+
+  /**
+   * Instead of `recipients`: render to every contact an audience matches (issue 16). The
+   * results come in the source's order, each with its `contact_id` and `resume_token`,
+   * then one `summary`.
+   *
+   * @generated from field: shortcuts.v1.BatchAudience audience = 9;
+   */
+  audience?: BatchAudience | undefined;
+
+  /**
+   * With `audience`: continue a batch after the result that carried this token (from a
+   * stream that broke off); nobody it already rendered is rendered again.
+   *
+   * @generated from field: string resume_token = 10;
+   */
+  resumeToken: string;
 
   /**
    * A `consistency_token` from a write's answer (on any replica): this call then sees that
@@ -1938,7 +2392,8 @@ export declare const BatchRecipientSchema: GenMessage<BatchRecipient>;
  */
 export declare type BatchRenderResult = Message<"shortcuts.v1.BatchRenderResult"> & {
   /**
-   * Position of the recipient in `BatchRenderRequest.recipients`.
+   * Position of the recipient in `BatchRenderRequest.recipients`; for an audience, the
+   * number of matched contacts before this one (counted from the first, resumed or not).
    *
    * @generated from field: uint32 index = 1;
    */
@@ -1959,7 +2414,30 @@ export declare type BatchRenderResult = Message<"shortcuts.v1.BatchRenderResult"
      */
     value: RecipientError;
     case: "error";
+  } | {
+    /**
+     * The last message of an audience batch.
+     *
+     * @generated from field: shortcuts.v1.BatchSummary summary = 6;
+     */
+    value: BatchSummary;
+    case: "summary";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Audience batches: the contact this result is for.
+   *
+   * @generated from field: string contact_id = 4;
+   */
+  contactId: string;
+
+  /**
+   * Audience batches: pass it as `BatchRenderRequest.resume_token` to continue after this
+   * result.
+   *
+   * @generated from field: string resume_token = 5;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -1967,6 +2445,41 @@ export declare type BatchRenderResult = Message<"shortcuts.v1.BatchRenderResult"
  * Use `create(BatchRenderResultSchema)` to create a new message.
  */
 export declare const BatchRenderResultSchema: GenMessage<BatchRenderResult>;
+
+/**
+ * How an audience batch went.
+ *
+ * @generated from message shortcuts.v1.BatchSummary
+ */
+export declare type BatchSummary = Message<"shortcuts.v1.BatchSummary"> & {
+  /**
+   * Contacts the filter matched (each got a result), in this call.
+   *
+   * @generated from field: uint64 matched = 1;
+   */
+  matched: bigint;
+
+  /**
+   * Contacts the filter did not match (no result).
+   *
+   * @generated from field: uint64 skipped = 2;
+   */
+  skipped: bigint;
+
+  /**
+   * Matched contacts whose render failed, plus contacts whose data could not be loaded
+   * or on which the filter failed (no result for those).
+   *
+   * @generated from field: uint64 failed = 3;
+   */
+  failed: bigint;
+};
+
+/**
+ * Describes the message shortcuts.v1.BatchSummary.
+ * Use `create(BatchSummarySchema)` to create a new message.
+ */
+export declare const BatchSummarySchema: GenMessage<BatchSummary>;
 
 /**
  * Why one recipient could not be rendered (the rest of the batch is unaffected).
@@ -2477,6 +2990,69 @@ export declare const ShortcutService: GenService<{
     input: typeof PrefetchRequestSchema;
     output: typeof PrefetchResponseSchema;
   },
+  /**
+   * --- Campaigns (issue 16) -----------------------------------------------------------------
+   * Counts the contacts of the workspace's data source that an audience filter matches,
+   * scanning them in the source's order up to `limit` contacts or the call's deadline, and
+   * shows a sample of matched contacts with the values the filter read. Role: render.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.PreviewAudience
+   */
+  previewAudience: {
+    methodKind: "unary";
+    input: typeof PreviewAudienceRequestSchema;
+    output: typeof PreviewAudienceResponseSchema;
+  },
+  /**
+   * Saves a named audience filter (ALREADY_EXISTS when the name is taken). Role: admin.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.CreateAudience
+   */
+  createAudience: {
+    methodKind: "unary";
+    input: typeof CreateAudienceRequestSchema;
+    output: typeof AudienceSchema;
+  },
+  /**
+   * NOT_FOUND when the workspace has no audience of that name. Role: render.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.GetAudience
+   */
+  getAudience: {
+    methodKind: "unary";
+    input: typeof GetAudienceRequestSchema;
+    output: typeof AudienceSchema;
+  },
+  /**
+   * The workspace's audiences ordered by name. Role: render.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.ListAudiences
+   */
+  listAudiences: {
+    methodKind: "unary";
+    input: typeof ListAudiencesRequestSchema;
+    output: typeof ListAudiencesResponseSchema;
+  },
+  /**
+   * Changes the fields that are set; `version` must be the one last read. Role: admin.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.UpdateAudience
+   */
+  updateAudience: {
+    methodKind: "unary";
+    input: typeof UpdateAudienceRequestSchema;
+    output: typeof AudienceSchema;
+  },
+  /**
+   * Deletes an audience; with `version` set, only if it is still at that version. Role: admin.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.DeleteAudience
+   */
+  deleteAudience: {
+    methodKind: "unary";
+    input: typeof DeleteAudienceRequestSchema;
+    output: typeof DeleteAudienceResponseSchema;
+  },
 }>;
 
 /**
@@ -2503,6 +3079,20 @@ export declare const ContactDataSourceService: GenService<{
     methodKind: "unary";
     input: typeof GetSessionRequestSchema;
     output: typeof SessionDataSchema;
+  },
+  /**
+   * Streams the workspace's contacts, whole (fields and data), in an order that stays the
+   * same between calls, from `cursor` on (empty: from the first). Each item carries the
+   * cursor that resumes right after it: the service stops reading when it has what it
+   * needs and calls again later with the last cursor it kept (issue 16, audiences).
+   * Optional: UNIMPLEMENTED says the upstream cannot enumerate its contacts.
+   *
+   * @generated from rpc shortcuts.v1.ContactDataSourceService.ListContacts
+   */
+  listContacts: {
+    methodKind: "server_streaming";
+    input: typeof ListContactsRequestSchema;
+    output: typeof ListContactsResponseSchema;
   },
 }>;
 
