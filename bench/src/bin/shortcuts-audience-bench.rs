@@ -14,8 +14,7 @@
 //!
 //! `bash bench/audience.sh` builds and runs both.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -292,25 +291,17 @@ async fn batch_scenario(
             "[workspaces.bench]\ntype = \"crisp\"\nbase_url = \"http://{crisp}/v1\"\nwebsite_id = \"bench\"\nidentifier = \"id\"\nkey = \"key\"\n"
         ),
     )?;
-    let mut server = Command::new(server_bin)
-        .args(["--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.join("audience.db"))
-        .arg("--data-sources")
-        .arg(&sources)
-        .args(["--batch-concurrency", &concurrency.to_string()])
-        .env("RUST_LOG", "warn,shortcuts::server=info")
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = server.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30))?;
+    let (mut server, addrs) = shortcuts_bench::spawn_server(
+        Command::new(server_bin)
+            .args(["--listen", "127.0.0.1:0", "--store"])
+            .arg(dir.join("audience.db"))
+            .arg("--data-sources")
+            .arg(&sources)
+            .args(["--batch-concurrency", &concurrency.to_string()])
+            .env("RUST_LOG", "warn,shortcuts::server=info"),
+        &["listening on "],
+    )?;
+    let addr = &addrs[0];
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;

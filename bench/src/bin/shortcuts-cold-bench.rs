@@ -6,8 +6,7 @@
 //! concurrent renders of one cold contact, reporting renders/s, latency and upstream calls.
 //! `bash bench/cold.sh` builds and runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -113,24 +112,16 @@ async fn main() -> anyhow::Result<()> {
         &sources,
         format!("[workspaces.bench]\ntype = \"grpc\"\nendpoint = \"http://{upstream_addr}\"\n"),
     )?;
-    let mut server = Command::new(&args.server_bin)
-        .args(["--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.join("cold.db"))
-        .arg("--data-sources")
-        .arg(&sources)
-        .env("RUST_LOG", "warn,shortcuts::server=info")
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = server.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30))?;
+    let (mut server, addrs) = shortcuts_bench::spawn_server(
+        Command::new(&args.server_bin)
+            .args(["--listen", "127.0.0.1:0", "--store"])
+            .arg(dir.join("cold.db"))
+            .arg("--data-sources")
+            .arg(&sources)
+            .env("RUST_LOG", "warn,shortcuts::server=info"),
+        &["listening on "],
+    )?;
+    let addr = &addrs[0];
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;

@@ -11,8 +11,7 @@
 //! `bash bench/replicas.sh` builds both binaries, prepares the schema and the cluster, and
 //! runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -58,25 +57,16 @@ impl Drop for Server {
 }
 
 fn start(bin: &str, store: &str, extra: &[&str]) -> anyhow::Result<Server> {
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--store", store])
-        .args(extra)
-        .env("RUST_LOG", "warn,shortcuts::server=info")
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30))?;
+    let (child, addrs) = shortcuts_bench::spawn_server(
+        Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--store", store])
+            .args(extra)
+            .env("RUST_LOG", "warn,shortcuts::server=info"),
+        &["listening on "],
+    )?;
     Ok(Server {
         child,
-        url: format!("http://{addr}"),
+        url: format!("http://{}", addrs[0]),
     })
 }
 
