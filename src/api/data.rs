@@ -23,6 +23,8 @@ pub(super) async fn prefetch(
     }
     let data = api.renderer.data();
     let mut response = pb::PrefetchResponse::default();
+    // The conversation's contact: its prefetches warm that contact by this id (one fetch).
+    data.bind(&workspace, &session, &contact).await;
     if !contact.is_empty() {
         response.set_contact(outcome(data.prefetch(&workspace, &contact).await));
     }

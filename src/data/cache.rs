@@ -269,7 +269,10 @@ impl ScopeCache {
     {
         let mut failure: Option<FetchFailure> = None;
         let slot = &mut failure;
+        let mut started_at = 0;
+        let started = &mut started_at;
         let counter = self.invalidations(&key);
+        let alias_of = key.clone();
         let result = self
             .entries
             .entry(key)
@@ -278,6 +281,7 @@ impl ScopeCache {
                     return Op::Nop;
                 }
                 let before = counter.load(Ordering::Acquire);
+                *started = before;
                 match fetch.await {
                     Ok(mut fetched) => {
                         if counter.load(Ordering::Acquire) != before {
@@ -292,7 +296,41 @@ impl ScopeCache {
                 }
             })
             .await;
+        if let CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) = &result
+            && alias_of.kind() == ScopeKind::Contact
+        {
+            self.fill_aliases(&alias_of, entry.value(), started_at)
+                .await;
+        }
         (result, failure)
+    }
+
+    /// Stores a contact just fetched under its other ids too (people id, email), so that
+    /// the contact reached by another of them is not fetched again: the same entry, so the
+    /// same age and freshness. An alias holding a newer fetch keeps it. Invalidations
+    /// reach every alias already (see [`invalidate`](ScopeCache::invalidate)); one that
+    /// came after the fetch started leaves no alias behind: checked after the insert, so
+    /// that an invalidation between the check and the insert cannot be missed.
+    async fn fill_aliases(&self, key: &CacheKey, entry: &Arc<CachedScope>, before: u64) {
+        let Some(scope) = entry.scope.as_ref().filter(|_| entry.is_fresh()) else {
+            return;
+        };
+        let (workspace_id, fetched_by) = key.parts();
+        for alias in scope::aliases(scope) {
+            if alias == fetched_by {
+                continue;
+            }
+            let alias_key = CacheKey::new(ScopeKind::Contact, workspace_id, &alias);
+            if let Some(held) = self.entries.get(&alias_key).await
+                && held.fetched_at >= entry.fetched_at
+            {
+                continue;
+            }
+            self.entries.insert(alias_key.clone(), entry.clone()).await;
+            if self.contact_invalidations.load(Ordering::Acquire) != before {
+                self.entries.invalidate(&alias_key).await;
+            }
+        }
     }
 
     /// Drops the entry for `id`, and for contacts every entry that answers to `id` by

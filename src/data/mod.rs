@@ -43,10 +43,10 @@ pub use listing::PAGE_SIZE;
 use upstream::FetchFailure;
 
 use crate::error::{Error, Result, SourceFailure};
+use crate::ids::{ContactId, ScopeId, SessionId, WorkspaceId};
 /// Re-exported: the kinds live at the bottom of the crate (`crate::ids`) so that telemetry
 /// and the stores can name them without depending on `data`.
 pub use crate::ids::{Origin, ScopeKind};
-use crate::ids::{ScopeId, WorkspaceId};
 
 /// A contact or a conversation as a data source returns it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,7 +160,17 @@ struct Background {
     cache: Arc<ScopeCache>,
     in_flight: Mutex<HashSet<CacheKey>>,
     slots: Arc<tokio::sync::Semaphore>,
+    /// The contact a conversation is bound to (`people:bind:session`, a `Prefetch` naming
+    /// both), by the conversation's key: its prefetches warm that contact by that id rather
+    /// than by the meta's email, so that the contact reached by both is fetched once (the
+    /// fetch fills its email's entry too, see `ScopeCache::fill_aliases`).
+    bound: moka::future::Cache<CacheKey, Arc<str>>,
 }
+
+/// Conversations whose bound contact is remembered, and for how long: a working day's open
+/// conversations, a few MB at most.
+const BOUND_CONVERSATIONS: u64 = 65_536;
+const BOUND_FOR: Duration = Duration::from_secs(60 * 60);
 
 /// Forgets a key's background fetch when it ends, however it ends.
 struct InFlight {
@@ -244,7 +254,7 @@ impl Background {
                     }
                     if purpose == Purpose::Prefetch && kind == ScopeKind::Session {
                         background
-                            .prefetch_contact_of(&route, &workspace_id, &entry)
+                            .prefetch_contact_of(&route, &workspace_id, &id, &entry)
                             .await;
                     }
                 }
@@ -280,7 +290,7 @@ impl Background {
             // The conversation is cached, its contact may not be (a later message of a
             // long conversation): that is checked the same way.
             if kind == ScopeKind::Session {
-                Box::pin(self.prefetch_contact_of(route, workspace_id, &entry)).await;
+                Box::pin(self.prefetch_contact_of(route, workspace_id, id, &entry)).await;
             }
             return self.outcome(Purpose::Prefetch, Prefetched::Cached);
         }
@@ -288,15 +298,26 @@ impl Background {
     }
 
     /// A conversation's meta names its contact's email, which Crisp accepts as a people
-    /// id: warm that contact too (nothing when it is cached fresh).
+    /// id: warm that contact too (nothing when it is cached fresh) — by the contact the
+    /// conversation is bound to when one is, so that a prefetch of that contact under way
+    /// is joined instead of fetched again by email.
     async fn prefetch_contact_of(
         self: &Arc<Self>,
         route: &Arc<SourceRoute>,
         workspace_id: &str,
+        session_id: &str,
         session: &CachedScope,
     ) {
-        if let Some(email) = session.scope.as_ref().and_then(scope::email) {
-            Box::pin(self.prefetch(route, ScopeKind::Contact, workspace_id, &email)).await;
+        let bound = self
+            .bound
+            .get(&CacheKey::new(ScopeKind::Session, workspace_id, session_id))
+            .await;
+        let contact = match bound {
+            Some(contact) => Some(contact.to_string()),
+            None => session.scope.as_ref().and_then(scope::email),
+        };
+        if let Some(contact) = contact {
+            Box::pin(self.prefetch(route, ScopeKind::Contact, workspace_id, &contact)).await;
         }
     }
 
@@ -340,6 +361,10 @@ impl DataService {
                 cache: cache.clone(),
                 in_flight: Mutex::new(HashSet::new()),
                 slots: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_SLOTS)),
+                bound: moka::future::Cache::builder()
+                    .max_capacity(BOUND_CONVERSATIONS)
+                    .time_to_live(BOUND_FOR)
+                    .build(),
             }),
             cache,
             bus: None,
@@ -502,6 +527,21 @@ impl DataService {
         self.background
             .prefetch(route, kind, workspace_id, id)
             .await
+    }
+
+    /// Remembers that a conversation is about `contact` (`people:bind:session`, a
+    /// `Prefetch` naming both): its prefetches then warm that contact by this id.
+    pub async fn bind(&self, workspace_id: &WorkspaceId, session: &SessionId, contact: &ContactId) {
+        if session.is_empty() || contact.is_empty() {
+            return;
+        }
+        self.background
+            .bound
+            .insert(
+                CacheKey::new(ScopeKind::Session, workspace_id, session),
+                Arc::from(&**contact),
+            )
+            .await;
     }
 
     /// Each budgeted source's table and the requests it could send at once, for the gauge.

@@ -313,6 +313,22 @@ pub fn answers_to(scope: &Value, alias: &str) -> bool {
     })
 }
 
+/// The ids a contact's scope answers to besides the one it was fetched by: its native `id`
+/// (Crisp's people id) and `email`, each a valid contact id. One fetch is stored under all
+/// of them, so that the contact reached by either is fetched once.
+pub fn aliases(scope: &Value) -> Vec<String> {
+    let Some(scope) = scope.downcast_object_ref::<Scope>() else {
+        return Vec::new();
+    };
+    ["id", "email"]
+        .iter()
+        .filter_map(|field| scope.native_str(field))
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && crate::ids::record_id(super::ScopeKind::Contact, id).is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The native `email` of a scope, when it is one that can name a contact.
 pub fn email(scope: &Value) -> Option<String> {
     let scope = scope.downcast_object_ref::<Scope>()?;

@@ -191,6 +191,9 @@ async fn receive(
             .flatten()
             .filter(|c| !c.is_empty());
         for workspace in &target.workspaces {
+            if let (Some(session), Some(contact)) = (&session, &contact) {
+                state.data.bind(workspace, session, contact).await;
+            }
             if let Some(session) = &session {
                 state.data.prefetch(workspace, session).await;
                 prefetched += 1;

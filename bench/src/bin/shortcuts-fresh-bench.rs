@@ -13,7 +13,7 @@
 //!
 //!     bash bench/fresh.sh                 # 50 agents, 5,000 contacts, 150 ms, 3 minutes
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -84,9 +84,45 @@ struct FakeCrisp {
     /// Requests per second of the run, for the busiest minute.
     per_second: Mutex<Vec<u32>>,
     started: Instant,
+    /// The data's time to live: a resource asked for again sooner was fetched early
+    /// (refresh-ahead, a prefetch of an entry due, a fetch spoilt by an invalidation) or
+    /// twice (two ids of one contact); cache-aside makes no such request.
+    ttl: Duration,
+    /// When each resource (path) was last asked for.
+    last: Mutex<HashMap<String, Instant>>,
+    /// Requests per endpoint (profile, data, meta), and of those, the ones within `ttl` of
+    /// the resource's previous request.
+    per_endpoint: Mutex<BTreeMap<&'static str, (usize, usize)>>,
 }
 
 impl FakeCrisp {
+    /// Counts a request for `path` (of `endpoint`), early when within `ttl` of the last.
+    fn count(&self, endpoint: &'static str, path: &str) {
+        let now = Instant::now();
+        let early = self
+            .last
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), now)
+            .is_some_and(|last| now - last < self.ttl);
+        let mut per_endpoint = self.per_endpoint.lock().unwrap();
+        let counts = per_endpoint.entry(endpoint).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(early);
+    }
+
+    fn per_endpoint(&self) -> String {
+        self.per_endpoint
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(endpoint, (all, early))| {
+                format!("{endpoint} {all} ({early} within the ttl of the last)")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Counts a request; `Some(seconds)` when it is over the quota.
     fn admit(&self) -> Option<u64> {
         let now = Instant::now();
@@ -161,6 +197,13 @@ async fn crisp_answer(fake: Arc<FakeCrisp>, uri: Uri) -> Response {
     tokio::time::sleep(fake.latency).await;
     let path = uri.path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let endpoint = match segments.as_slice() {
+        [.., "people", "profile", _] => "profile",
+        [.., "people", "data", _] => "data",
+        [.., "meta"] => "meta",
+        _ => "other",
+    };
+    fake.count(endpoint, &path);
     let decode = |s: &str| s.replace("%40", "@");
     match segments.as_slice() {
         ["v1", "website", _, "people", "profile", id] => match contact_of_email(&decode(id)) {
@@ -192,6 +235,17 @@ async fn crisp_answer(fake: Arc<FakeCrisp>, uri: Uri) -> Response {
     }
 }
 
+/// `"60s"`, `"5m"`: the forms the bench passes; anything else counts nothing as early.
+fn parse_ttl(ttl: &str) -> Duration {
+    let number = |s: &str| s.trim().parse::<u64>().unwrap_or(0);
+    match ttl.trim() {
+        t if t.ends_with("ms") => Duration::from_millis(number(&t[..t.len() - 2])),
+        t if t.ends_with('s') => Duration::from_secs(number(&t[..t.len() - 1])),
+        t if t.ends_with('m') => Duration::from_secs(60 * number(&t[..t.len() - 1])),
+        _ => Duration::ZERO,
+    }
+}
+
 async fn start_fake(args: &Args) -> anyhow::Result<(SocketAddr, Arc<FakeCrisp>)> {
     let fake = Arc::new(FakeCrisp {
         latency: Duration::from_millis(args.latency_ms),
@@ -201,6 +255,9 @@ async fn start_fake(args: &Args) -> anyhow::Result<(SocketAddr, Arc<FakeCrisp>)>
         limited: AtomicUsize::new(0),
         per_second: Mutex::new(Vec::new()),
         started: Instant::now(),
+        ttl: parse_ttl(&args.ttl),
+        last: Mutex::new(HashMap::new()),
+        per_endpoint: Mutex::new(BTreeMap::new()),
     });
     let state = fake.clone();
     let app = Router::new().fallback(move |uri: Uri| crisp_answer(state.clone(), uri));
@@ -544,6 +601,11 @@ async fn main() -> anyhow::Result<()> {
             warm.value_at_quantile(0.99) as f64 / 1000.0,
             server.fake.requests.load(Ordering::Relaxed) as f64
                 / tally.conversations.load(Ordering::Relaxed).max(1) as f64
+        );
+        println!(
+            "  {}: Crisp requests by endpoint: {}",
+            server.name,
+            server.fake.per_endpoint()
         );
         // What the server's own metrics say about its requests and what it dropped.
         if let Ok(response) = reqwest::get(&server.metrics).await

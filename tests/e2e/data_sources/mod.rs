@@ -223,6 +223,11 @@ async fn crisp_web_hooks_that_come_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_reached_by_both_ids_is_fetched_once() {
+    fresh::a_contact_reached_by_both_ids_is_fetched_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_can_be_turned_off() {
     fresh::prefetch_can_be_turned_off().await;
 }
