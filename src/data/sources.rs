@@ -384,7 +384,7 @@ fn file_route(
 
 /// Refresh-ahead by default: an entry read in the last fifth of its time to live is
 /// refreshed in the background.
-pub const DEFAULT_REFRESH_AHEAD_PERCENT: u32 = 20;
+pub const DEFAULT_REFRESH_AHEAD_PERCENT: u32 = 10;
 
 /// `refresh_ahead = "20%"`: a whole percentage of the TTL, 0 (off) to 90.
 fn percent(table: &str, text: &str) -> std::result::Result<u32, String> {
@@ -565,10 +565,10 @@ mod tests {
         assert!(route.budget.is_limited() && !route.prefetch);
         assert_eq!(route.budget.left(), Some(40));
         assert_eq!(route.budget.table(), "workspaces.a");
-        // Defaults: a fifth of the ttl, no budget, prefetch on.
+        // Defaults: a tenth of the ttl, no budget, prefetch on.
         let route = Sources::parse(grpc, None).unwrap();
         let route = route.route("a");
-        assert_eq!(route.policy.refresh_ahead, Duration::from_secs(60));
+        assert_eq!(route.policy.refresh_ahead, Duration::from_secs(30));
         assert!(!route.budget.is_limited() && route.prefetch);
         let off = Sources::parse(&format!("{grpc}refresh_ahead = \"0%\"\n"), None).unwrap();
         assert!(off.route("a").policy.refresh_ahead.is_zero());

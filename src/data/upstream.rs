@@ -47,7 +47,7 @@ impl SourcePolicy {
             stale_grace: Duration::ZERO,
             timeout: Duration::from_secs(1),
             retries: 0,
-            refresh_ahead: Duration::from_secs(720),
+            refresh_ahead: Duration::from_secs(360),
         }
     }
 

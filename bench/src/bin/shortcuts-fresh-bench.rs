@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value = "60s")]
     ttl: String,
     /// The new behaviour's `refresh_ahead` (the service's default).
-    #[arg(long, default_value = "20%")]
+    #[arg(long, default_value = "10%")]
     refresh_ahead: String,
     /// How long the day lasts.
     #[arg(long, default_value_t = 180)]
