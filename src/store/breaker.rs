@@ -87,7 +87,6 @@ impl Breaker {
         F: Future<Output = Result<T>>,
     {
         if let Some(since) = self.open_since() {
-            crate::telemetry::record_store_write_refused();
             return Err(self.refused(since));
         }
         let bound = self.bound();
@@ -102,10 +101,7 @@ impl Breaker {
         };
         tokio::select! {
             result = work => result,
-            () = tripped => {
-                crate::telemetry::record_store_write_refused();
-                Err(self.refused(self.open_since().unwrap_or_else(Instant::now)))
-            }
+            () = tripped => Err(self.refused(self.open_since().unwrap_or_else(Instant::now))),
             () = tokio::time::sleep(bound) => Err(Error::StoreUnavailable {
                 cause: format!(
                     "{} did not answer the write within {} ms{}",
@@ -170,7 +166,9 @@ impl Breaker {
         (left - margin).min(self.settings.write_timeout)
     }
 
+    /// A write refused because the store has been unreachable since `since` (counted).
     fn refused(&self, since: Instant) -> Error {
+        crate::telemetry::record_store_write_refused();
         Error::StoreUnavailable {
             cause: format!(
                 "{} has been unreachable for {} ms; writes are refused until it answers (probed every {} ms); reads keep working",
