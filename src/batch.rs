@@ -311,8 +311,13 @@ impl Job {
             }
         };
         let data = self.renderer.data().clone();
-        let mut scanner =
-            Scanner::with_permits(data, self.workspace_id.clone(), start, self.permits.clone());
+        let mut scanner = Scanner::with_permits(
+            data,
+            self.workspace_id.clone(),
+            filter.contact_query().clone(),
+            start,
+            self.permits.clone(),
+        );
         loop {
             let contact = match scanner.next().await {
                 Ok(Some(contact)) => contact,

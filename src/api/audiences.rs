@@ -77,6 +77,7 @@ pub(super) async fn preview(
             })
             .collect(),
         failed: preview.failed,
+        pushed_down_filter: preview.pushed_down.unwrap_or_default(),
         warnings: filter
             .warnings()
             .iter()

@@ -9,6 +9,7 @@ use minijinja::Value;
 use minijinja::value::{Enumerator, Object};
 
 use crate::catalog::paths::{self, KnownPaths};
+use crate::data::ContactQuery;
 use crate::error::{Error, Result, TemplateDiagnostic};
 use crate::template::{Engine, RenderError, TemplateWarning};
 
@@ -25,6 +26,8 @@ pub struct Filter {
     /// The `contact.*` and `workspace.*` paths it reads, in order of first appearance.
     paths: Vec<String>,
     warnings: Vec<TemplateWarning>,
+    /// What every contact it matches satisfies, for the source's listing.
+    query: ContactQuery,
 }
 
 impl Filter {
@@ -72,6 +75,7 @@ impl Filter {
             source: source.to_string(),
             paths: validation.placeholders,
             warnings,
+            query: super::pushdown::derive(source),
         })
     }
 
@@ -81,6 +85,12 @@ impl Filter {
 
     pub fn paths(&self) -> &[String] {
         &self.paths
+    }
+
+    /// Conditions every contact the filter matches meets: what a listing may push down to
+    /// its source.
+    pub fn contact_query(&self) -> &ContactQuery {
+        &self.query
     }
 
     /// Paths that look like typos of known fields (the filter is still accepted).

@@ -9,6 +9,7 @@
 //! before the filter reads them.
 
 pub mod filter;
+pub mod pushdown;
 pub mod token;
 
 use std::collections::VecDeque;
@@ -22,7 +23,7 @@ use tokio::sync::Semaphore;
 pub use filter::{Decision, Filter, Matcher};
 pub use token::{Position, ResumeToken};
 
-use crate::data::{DataService, FetchOptions, ListedContact, Purpose};
+use crate::data::{ContactQuery, DataService, FetchOptions, ListedContact, Purpose};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, WorkspaceId};
 use crate::template::Engine;
@@ -71,6 +72,8 @@ const LIST_AHEAD: usize = 2 * crate::data::PAGE_SIZE as usize;
 struct Listing {
     data: Arc<DataService>,
     workspace_id: WorkspaceId,
+    /// What the source may narrow its listing to (the filter's pushdown).
+    query: ContactQuery,
     deadline: Option<Instant>,
     /// The page being read, the cursor it started at, and how many of it are done.
     page: VecDeque<ListedContact>,
@@ -92,7 +95,7 @@ impl Listing {
             tokio::task::yield_now().await;
             let page = match self
                 .data
-                .list_contacts(&self.workspace_id, &cursor, self.deadline)
+                .list_contacts(&self.workspace_id, &cursor, &self.query, self.deadline)
                 .await
             {
                 Ok(page) => page,
@@ -164,13 +167,16 @@ impl Resolver {
 }
 
 impl Scanner {
+    /// A scan of the contacts that may meet `query` (every contact, to a source that
+    /// cannot search), from `start`.
     pub fn new(
         data: Arc<DataService>,
         workspace_id: WorkspaceId,
+        query: ContactQuery,
         start: Position,
         deadline: Option<Instant>,
     ) -> Self {
-        Self::build(data, workspace_id, start, deadline, None)
+        Self::build(data, workspace_id, query, start, deadline, None)
     }
 
     /// A batch's scan: its whole-contact fetches each hold a permit of `permits` (the bound
@@ -178,15 +184,17 @@ impl Scanner {
     pub fn with_permits(
         data: Arc<DataService>,
         workspace_id: WorkspaceId,
+        query: ContactQuery,
         start: Position,
         permits: Arc<Semaphore>,
     ) -> Self {
-        Self::build(data, workspace_id, start, None, Some(permits))
+        Self::build(data, workspace_id, query, start, None, Some(permits))
     }
 
     fn build(
         data: Arc<DataService>,
         workspace_id: WorkspaceId,
+        query: ContactQuery,
         start: Position,
         deadline: Option<Instant>,
         permits: Option<Arc<Semaphore>>,
@@ -194,6 +202,7 @@ impl Scanner {
         let listing = Listing {
             data: data.clone(),
             workspace_id: workspace_id.clone(),
+            query,
             deadline,
             page: VecDeque::new(),
             page_cursor: String::new(),
@@ -258,6 +267,8 @@ pub struct Preview {
     pub complete: bool,
     /// The first matched contacts, with the values the filter read.
     pub sample: Vec<(String, Vec<(String, String)>)>,
+    /// What the source was asked to narrow its listing to (see [`crate::data::DataSource::pushdown`]).
+    pub pushed_down: Option<String>,
 }
 
 /// Scans up to `limit` contacts until `deadline`, counting what `filter` matches.
@@ -271,8 +282,18 @@ pub async fn preview(
     deadline: Instant,
 ) -> Result<Preview> {
     let matcher = filter.matcher(engine, workspace)?;
-    let mut scanner = Scanner::new(data, workspace_id, Position::default(), Some(deadline));
-    let mut preview = Preview::default();
+    let query = filter.contact_query().clone();
+    let mut preview = Preview {
+        pushed_down: data.pushdown(&workspace_id, &query),
+        ..Preview::default()
+    };
+    let mut scanner = Scanner::new(
+        data,
+        workspace_id,
+        query,
+        Position::default(),
+        Some(deadline),
+    );
     loop {
         if Instant::now() >= deadline {
             return Ok(preview);

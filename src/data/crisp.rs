@@ -15,8 +15,9 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value as Json;
 
+use super::crisp_search::{self, CrispSearch};
 use super::source::{ContactPage, DataSource, ListedContact, SourceError};
-use super::{Record, ScopeKind, crisp_shape};
+use super::{ContactQuery, Record, ScopeKind, crisp_shape};
 
 /// Everything but RFC 3986 unreserved characters is escaped in a path segment, so that an
 /// email (`@`, `+`) or a stray `/` stays one segment.
@@ -98,7 +99,21 @@ impl CrispSource {
     /// GETs one resource and unwraps Crisp's envelope; `Ok(None)` when Crisp does not know
     /// the id.
     async fn get(&self, path: &str, timeout: Duration) -> Result<Option<Json>, SourceError> {
-        let url = format!("{}/{path}", self.website_url);
+        self.get_with(path, "", timeout).await
+    }
+
+    /// [`Self::get`] with a query string (`query`: already encoded, without its `?`).
+    async fn get_with(
+        &self,
+        path: &str,
+        query: &str,
+        timeout: Duration,
+    ) -> Result<Option<Json>, SourceError> {
+        let url = if query.is_empty() {
+            format!("{}/{path}", self.website_url)
+        } else {
+            format!("{}/{path}?{query}", self.website_url)
+        };
         let response = self
             .client
             .get(&url)
@@ -178,13 +193,15 @@ impl DataSource for CrispSource {
         }
     }
 
-    /// `GET people/profiles/{page}` (pages numbered from 1, of Crisp's own size): a page
-    /// that is empty or answers `people_not_found` is past the last one.
+    /// `GET people/profiles/{page}` (pages numbered from 1, of Crisp's own size), with
+    /// Crisp's search parameters for what of `query` they can express: a page that is empty
+    /// or answers `people_not_found` is past the last one.
     async fn list_contacts(
         &self,
         _workspace_id: &str,
         cursor: &str,
         _page_size: u32,
+        query: &ContactQuery,
         timeout: Duration,
     ) -> Result<ContactPage, SourceError> {
         let page: u32 = if cursor.is_empty() {
@@ -196,8 +213,11 @@ impl DataSource for CrispSource {
                 .filter(|p| *p >= 1)
                 .ok_or_else(|| SourceError::Fatal(format!("not a Crisp page: {cursor:?}")))?
         };
+        let search = crisp_search::search(query)
+            .map(|search| search_parameters(&search))
+            .unwrap_or_default();
         let Some(data) = self
-            .get(&format!("people/profiles/{page}"), timeout)
+            .get_with(&format!("people/profiles/{page}"), &search, timeout)
             .await?
         else {
             return Ok(ContactPage::default());
@@ -210,6 +230,10 @@ impl DataSource for CrispSource {
             contacts: listed(profiles),
             next: Some((page + 1).to_string()),
         })
+    }
+
+    fn pushdown(&self, query: &ContactQuery) -> Option<String> {
+        crisp_search::search(query).map(|search| search.describe())
     }
 
     async fn fetch(
@@ -262,6 +286,16 @@ fn listed(profiles: &[Json]) -> Vec<ListedContact> {
         .collect()
 }
 
+/// `search_operator=...&search_filter=...`, every byte but RFC 3986's unreserved ones
+/// percent-encoded (the filter is JSON: quotes, brackets, braces, spaces).
+fn search_parameters(search: &CrispSearch) -> String {
+    format!(
+        "search_operator={}&search_filter={}",
+        utf8_percent_encode(search.operator, SEGMENT),
+        utf8_percent_encode(&search.filter, SEGMENT)
+    )
+}
+
 /// `Retry-After` in seconds or as an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -305,6 +339,23 @@ mod tests {
     fn emails_stay_one_path_segment() {
         let encoded = utf8_percent_encode("jane+vip@example.com/x", SEGMENT).to_string();
         assert_eq!(encoded, "jane%2Bvip%40example.com%2Fx");
+    }
+
+    #[test]
+    fn search_parameters_are_percent_encoded() {
+        let search = CrispSearch {
+            operator: "and",
+            filter: r#"[{"query":["a b&c=d+é"]}]"#.into(),
+        };
+        let query = search_parameters(&search);
+        assert_eq!(
+            query,
+            "search_operator=and&search_filter=%5B%7B%22query%22%3A%5B%22a%20b%26c%3Dd%2B%C3%A9%22%5D%7D%5D"
+        );
+        let decoded: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(decoded[1].1, search.filter);
     }
 
     #[test]

@@ -6,6 +6,42 @@ use serde_json::{Map, Value as Json};
 
 use super::Record;
 
+/// Every `contact.*` name a Crisp contact may answer natively, whatever its custom data
+/// holds: the fields [`contact`] fills, the scope's `id` and `data`, and the filters'
+/// derived `email_domain`. A custom key of another name is reachable only as itself, which
+/// is what lets a search on `data.<key>` stand for `contact.<key>` (see
+/// [`super::crisp_search`]).
+pub const NATIVE_CONTACT_FIELDS: &[&str] = &[
+    "id",
+    "data",
+    "email_domain",
+    "email",
+    "nickname",
+    "first_name",
+    "last_name",
+    "avatar",
+    "gender",
+    "phone",
+    "address",
+    "description",
+    "website",
+    "timezone",
+    "employment",
+    "profiles",
+    "locales",
+    "locale",
+    "country",
+    "region",
+    "city",
+    "company",
+    "segments",
+    "notepad",
+    "active",
+    "score",
+    "created_at",
+    "updated_at",
+];
+
 /// A people profile plus the contact's custom data.
 pub fn contact(profile: &Json, people_data: &Json) -> Record {
     let mut native = Map::new();
@@ -114,6 +150,26 @@ fn object(value: &Json) -> Map<String, Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_native_field_is_listed_as_native() {
+        let full = serde_json::json!({
+            "people_id": "p", "email": "a@b.co", "company": {}, "segments": [], "notepad": "n",
+            "active": {}, "score": 1, "created_at": 1, "updated_at": 2,
+            "person": {
+                "nickname": "Ada Lovelace", "avatar": "a", "gender": "g", "phone": "p",
+                "address": "a", "description": "d", "website": "w", "timezone": 0,
+                "employment": {}, "profiles": [], "locales": ["en"],
+                "geolocation": {"country": "GB", "region": "r", "city": "c"}
+            }
+        });
+        let record = contact(&full, &Json::Null);
+        for key in record.native.keys() {
+            assert!(NATIVE_CONTACT_FIELDS.contains(&key.as_str()), "{key}");
+        }
+        // Besides the native fields: `data` and `email_domain`.
+        assert_eq!(record.native.len() + 2, NATIVE_CONTACT_FIELDS.len());
+    }
 
     #[test]
     fn names_split_on_first_space() {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::source::{ContactPage, DataSource, ListedContact, SourceError};
-use super::{Record, ScopeKind, crisp_shape};
+use super::{ContactQuery, Record, ScopeKind, crisp_shape};
 use crate::error::Error;
 
 /// The demo data shipped with the service.
@@ -136,6 +136,7 @@ impl DataSource for FileSource {
         workspace_id: &str,
         cursor: &str,
         page_size: u32,
+        _query: &ContactQuery,
         _timeout: Duration,
     ) -> Result<ContactPage, SourceError> {
         let start: usize = if cursor.is_empty() {

@@ -13,7 +13,7 @@ use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
 use super::source::{ContactPage, DataSource, ListedContact, SourceError};
-use super::{Record, ScopeKind};
+use super::{ContactQuery, Record, ScopeKind};
 use crate::pb;
 use crate::pb::contact_data_source_service_client::ContactDataSourceServiceClient;
 
@@ -50,6 +50,7 @@ impl DataSource for GrpcSource {
         workspace_id: &str,
         cursor: &str,
         page_size: u32,
+        _query: &ContactQuery,
         timeout: Duration,
     ) -> Result<ContactPage, SourceError> {
         let mut client = self.client.clone();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 
 use super::cache::CacheKey;
+use super::query::ContactQuery;
 use super::source::{ContactPage, ListedContact, SourceError};
 use super::upstream::{FetchFailure, backoff};
 use super::{DataService, Purpose, ScopeKind, cache_entry, failure_error};
@@ -26,11 +27,13 @@ const LISTING: &str = "(contact list)";
 
 impl DataService {
     /// The page of `workspace_id`'s contacts that starts at `cursor` (empty: the first),
-    /// never waiting past `deadline` (default: the source's own budget for one fetch).
+    /// never waiting past `deadline` (default: the source's own budget for one fetch). The
+    /// source may leave out contacts that do not meet `query`.
     pub async fn list_contacts(
         &self,
         workspace_id: &WorkspaceId,
         cursor: &str,
+        query: &ContactQuery,
         deadline: Option<Instant>,
     ) -> Result<ContactPage> {
         let route = self.sources.route(workspace_id);
@@ -62,7 +65,7 @@ impl DataService {
             let timeout = policy.timeout.min(until.saturating_duration_since(now));
             let result = route
                 .source
-                .list_contacts(workspace_id, cursor, PAGE_SIZE, timeout)
+                .list_contacts(workspace_id, cursor, PAGE_SIZE, query, timeout)
                 .await;
             attempt += 1;
             match result {
@@ -100,6 +103,12 @@ impl DataService {
                 }
             }
         }
+    }
+
+    /// What `workspace_id`'s source sends for `query` when it lists contacts (`None`: it
+    /// lists everyone).
+    pub fn pushdown(&self, workspace_id: &WorkspaceId, query: &ContactQuery) -> Option<String> {
+        self.sources.route(workspace_id).source.pushdown(query)
     }
 
     /// Caches a contact that a listing returned whole and returns its scope: the render

@@ -17,10 +17,12 @@
 pub mod budget;
 pub mod cache;
 pub mod crisp;
+pub mod crisp_search;
 pub mod crisp_shape;
 pub mod file;
 pub mod grpc;
 mod listing;
+pub mod query;
 pub mod scope;
 pub mod source;
 pub mod sources;
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 use serde_json::{Map, Value as Json};
 
+pub use query::ContactQuery;
 pub use source::{ContactPage, DataSource, ListedContact, SourceError};
 pub use sources::{SourceRoute, Sources};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Record, ScopeKind};
+use super::{ContactQuery, Record, ScopeKind};
 
 /// Why one fetch attempt produced no record.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,17 +67,26 @@ pub trait DataSource: Send + Sync + 'static {
     ) -> Result<Record, SourceError>;
 
     /// One attempt at reading the page of contacts that starts at `cursor` (empty: the
-    /// first page), about `page_size` long. Sources that cannot enumerate say so.
+    /// first page), about `page_size` long. A source that can search may list only the
+    /// contacts that meet `query` (the same query for every page of a listing), or ignore
+    /// it. Sources that cannot enumerate say so.
     async fn list_contacts(
         &self,
         _workspace_id: &str,
         _cursor: &str,
         _page_size: u32,
+        _query: &ContactQuery,
         _timeout: Duration,
     ) -> Result<ContactPage, SourceError> {
         Err(SourceError::Misconfigured(format!(
             "the {} source cannot list its contacts",
             self.name()
         )))
+    }
+
+    /// What this source sends for `query` when it lists contacts, as text for callers
+    /// (e.g. Crisp's search parameters as JSON); `None` when it lists everyone.
+    fn pushdown(&self, _query: &ContactQuery) -> Option<String> {
+        None
     }
 }

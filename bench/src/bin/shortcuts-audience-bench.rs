@@ -12,10 +12,17 @@
 //!   (profile and people data at once) of that latency. Reports the total time against
 //!   the ideal `contacts × latency / --batch-concurrency`.
 //!
-//! `bash bench/audience.sh` builds and runs both.
+//! - `pushdown`: a 2% audience of 10,000 contacts from the same fake Crisp (which searches
+//!   its people list as Crisp's `search_filter` says), once with `contact.plan == "pro"`
+//!   pushed down and once in a form that pushes nothing: list pages, contact fetches and
+//!   time of each, as ratios of the same run.
+//!
+//! `bash bench/audience.sh` builds and runs them all.
 
+use std::collections::HashMap;
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{StatusCode, Uri};
@@ -25,7 +32,8 @@ use serde_json::{Map, Value as Json, json};
 use shortcuts::audience::{self, Decision, Filter};
 use shortcuts::catalog::paths::KnownPaths;
 use shortcuts::data::{
-    ContactPage, DataService, DataSource, ListedContact, Record, ScopeKind, SourceError, scope,
+    ContactPage, ContactQuery, DataService, DataSource, ListedContact, Record, ScopeKind,
+    SourceError, scope,
 };
 use shortcuts::ids::WorkspaceId;
 use shortcuts::pb;
@@ -48,6 +56,17 @@ enum Scenario {
     Filter {
         #[arg(long, default_value_t = 1_000_000)]
         contacts: usize,
+    },
+    /// A 2% audience from a fake Crisp, with and without its search pushed down.
+    Pushdown {
+        #[arg(long, default_value = "target/release/shortcuts")]
+        server_bin: String,
+        #[arg(long, default_value_t = 10_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        #[arg(long, default_value_t = 16)]
+        batch_concurrency: usize,
     },
     /// A batch to a whole audience on a real server, from a fake Crisp with a latency.
     Batch {
@@ -135,6 +154,7 @@ impl DataSource for Generated {
         _workspace_id: &str,
         cursor: &str,
         _page_size: u32,
+        _query: &ContactQuery,
         _timeout: Duration,
     ) -> Result<ContactPage, SourceError> {
         Ok(self.page(cursor.parse().unwrap_or(0)))
@@ -218,10 +238,65 @@ fn filter_scenario(total: usize) -> anyhow::Result<()> {
     })
 }
 
-/// A fake Crisp API: `people/profiles/{page}` (20 a page), `people/profile/{id}` and
-/// `people/data/{id}`, each answered after `latency`.
-async fn fake_crisp(total: usize, latency: Duration) -> anyhow::Result<std::net::SocketAddr> {
-    let app = axum::Router::new().fallback(move |uri: Uri| async move {
+/// Requests a fake Crisp answered, by kind.
+#[derive(Default)]
+struct Requests {
+    pages: AtomicUsize,
+    contacts: AtomicUsize,
+}
+
+/// Whether contact `i` meets a people search: the `and` (or `or`) of criteria
+/// `data.<key>` `eq`, `email` `eq` and `person.geolocation.country` `has`, as
+/// `shortcuts::data::crisp_search` sends them. An unknown criterion admits everyone.
+fn admits(i: usize, search: &[(String, String)]) -> bool {
+    let operator = search
+        .iter()
+        .find(|(k, _)| k == "search_operator")
+        .map_or("and", |(_, v)| v.as_str());
+    let Some(filter) = search
+        .iter()
+        .find(|(k, _)| k == "search_filter")
+        .and_then(|(_, v)| serde_json::from_str::<Json>(v).ok())
+    else {
+        return true;
+    };
+    let (native, custom) = contact(i);
+    let criteria = filter.as_array().cloned().unwrap_or_default();
+    let mut holds = criteria.iter().map(|c| {
+        let value = c["query"][0].as_str().unwrap_or_default();
+        let criterion = c["criterion"].as_str().unwrap_or_default();
+        let field = match criterion {
+            "email" => native.get("email"),
+            "person.geolocation.country" => native.get("country"),
+            key => match key.strip_prefix("data.") {
+                Some(key) => custom.get(key),
+                None => return true,
+            },
+        };
+        match (field.and_then(Json::as_str), c["operator"].as_str()) {
+            (Some(field), Some("has")) => field.to_lowercase().contains(&value.to_lowercase()),
+            (Some(field), _) => field == value,
+            (None, _) => false,
+        }
+    });
+    if operator == "or" {
+        holds.any(|h| h)
+    } else {
+        holds.all(|h| h)
+    }
+}
+
+/// A fake Crisp API: `people/profiles/{page}` (20 a page, searched as [`admits`] says),
+/// `people/profile/{id}` and `people/data/{id}`, each answered after `latency`.
+async fn fake_crisp(
+    total: usize,
+    latency: Duration,
+    requests: Arc<Requests>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let lists: Arc<Mutex<HashMap<String, Arc<Vec<usize>>>>> = Arc::default();
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let (requests, lists) = (requests.clone(), lists.clone());
+        async move {
         tokio::time::sleep(latency).await;
         let path = uri.path().to_string();
         let segments: Vec<&str> = path.split('/').collect();
@@ -241,20 +316,38 @@ async fn fake_crisp(total: usize, latency: Duration) -> anyhow::Result<std::net:
         let index = |id: &str| id.strip_prefix("c-").and_then(|n| n.parse::<usize>().ok());
         match segments.as_slice() {
             [.., "people", "profiles", page] => {
+                requests.pages.fetch_add(1, Ordering::Relaxed);
+                // Each search's list is worked out once, not per page, so that the fake's
+                // own work does not weigh on the unpushed run's time.
+                let query = uri.query().unwrap_or_default().to_string();
+                let admitted = lists
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(query)
+                    .or_insert_with_key(|query| {
+                        let search = url_pairs(query);
+                        Arc::new((0..total).filter(|i| admits(*i, &search)).collect())
+                    })
+                    .clone();
                 let page: usize = page.parse().unwrap_or(1).max(1);
-                let start = (page - 1) * 20;
-                if start >= total {
+                let listed: Vec<Json> = admitted
+                    .iter()
+                    .copied()
+                    .skip((page - 1) * 20)
+                    .take(20)
+                    .map(profile)
+                    .collect();
+                if listed.is_empty() {
                     return (
                         StatusCode::NOT_FOUND,
                         axum::Json(json!({"error": true, "reason": "people_not_found", "data": {}})),
                     )
                         .into_response();
                 }
-                ok(Json::Array(
-                    (start..(start + 20).min(total)).map(profile).collect(),
-                ))
+                ok(Json::Array(listed))
             }
             [.., "people", "profile", id] if index(id).is_some() => {
+                requests.contacts.fetch_add(1, Ordering::Relaxed);
                 ok(profile(index(id).unwrap_or_default()))
             }
             [.., "people", "data", id] if index(id).is_some() => {
@@ -267,6 +360,7 @@ async fn fake_crisp(total: usize, latency: Duration) -> anyhow::Result<std::net:
             )
                 .into_response(),
         }
+        }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -274,15 +368,33 @@ async fn fake_crisp(total: usize, latency: Duration) -> anyhow::Result<std::net:
     Ok(addr)
 }
 
-async fn batch_scenario(
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// What one audience batch on a fresh server did.
+struct BatchRun {
+    took: Duration,
+    rendered: usize,
+    failed: usize,
+    summary: Option<pb::BatchSummary>,
+}
+
+/// A BatchRender of `filter` on a fresh server (so a cold data cache) whose workspace reads
+/// from the fake Crisp at `crisp`.
+async fn run_batch(
     server_bin: &str,
-    total: usize,
-    latency_ms: u64,
+    crisp: std::net::SocketAddr,
     concurrency: usize,
-) -> anyhow::Result<()> {
-    let latency = Duration::from_millis(latency_ms);
-    let crisp = fake_crisp(total, latency).await?;
-    let dir = std::env::temp_dir().join(format!("shortcuts-audience-bench-{}", std::process::id()));
+    filter: &str,
+) -> anyhow::Result<BatchRun> {
+    let dir = std::env::temp_dir().join(format!(
+        "shortcuts-audience-bench-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     std::fs::create_dir_all(&dir)?;
     let sources = dir.join("sources.toml");
     std::fs::write(
@@ -312,43 +424,121 @@ async fn batch_scenario(
             "Hi <<contact.first_name>>, your <<contact.plan>> plan".into(),
         )),
         audience: Some(pb::BatchAudience {
-            audience: Some(pb::batch_audience::Audience::Filter(
-                "contact.email is defined".into(),
-            )),
+            audience: Some(pb::batch_audience::Audience::Filter(filter.into())),
         }),
         ..Default::default()
     };
     let began = Instant::now();
     let mut stream = client.batch_render(request).await?.into_inner();
-    let (mut rendered, mut failed, mut summary) = (0usize, 0usize, None);
+    let mut run = BatchRun {
+        took: Duration::ZERO,
+        rendered: 0,
+        failed: 0,
+        summary: None,
+    };
     while let Some(result) = stream.message().await? {
         match result.outcome {
-            Some(Outcome::Rendered(_)) => rendered += 1,
-            Some(Outcome::Error(_)) => failed += 1,
-            Some(Outcome::Summary(s)) => summary = Some(s),
+            Some(Outcome::Rendered(_)) => run.rendered += 1,
+            Some(Outcome::Error(_)) => run.failed += 1,
+            Some(Outcome::Summary(s)) => run.summary = Some(s),
             None => {}
         }
     }
-    let took = began.elapsed();
+    run.took = began.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(run)
+}
+
+async fn batch_scenario(
+    server_bin: &str,
+    total: usize,
+    latency_ms: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let latency = Duration::from_millis(latency_ms);
+    let crisp = fake_crisp(total, latency, Arc::default()).await?;
+    let run = run_batch(server_bin, crisp, concurrency, "contact.email is defined").await?;
     let ideal = latency * total as u32 / concurrency as u32;
     println!(
         "audience batch: {total} contacts from a fake Crisp answering in {latency_ms} ms, --batch-concurrency {concurrency}"
     );
     println!(
-        "  rendered {rendered}, failed {failed}, summary {summary:?}; took {:.2} s, ideal {:.2} s: {:.0}% of ideal",
-        took.as_secs_f64(),
+        "  rendered {}, failed {}, summary {:?}; took {:.2} s, ideal {:.2} s: {:.0}% of ideal",
+        run.rendered,
+        run.failed,
+        run.summary,
+        run.took.as_secs_f64(),
         ideal.as_secs_f64(),
-        100.0 * ideal.as_secs_f64() / took.as_secs_f64()
+        100.0 * ideal.as_secs_f64() / run.took.as_secs_f64()
     );
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A 2% audience ("pro" plan, fewer than 8 seats) of `total` Crisp contacts, with its
+/// `contact.plan == "pro"` pushed down to Crisp's people search, then in a form that
+/// pushes nothing down (an `or`): people list pages, contact fetches and time of each, and
+/// their ratios.
+async fn pushdown_scenario(
+    server_bin: &str,
+    total: usize,
+    latency_ms: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    const PUSHED: &str = r#"contact.plan == "pro" and contact.seats < 8"#;
+    const UNPUSHED: &str =
+        r#"(contact.plan == "pro" or contact.plan == "none") and contact.seats < 8"#;
+    let latency = Duration::from_millis(latency_ms);
+    println!(
+        "audience pushdown: {total} contacts from a fake Crisp answering in {latency_ms} ms, --batch-concurrency {concurrency}"
+    );
+    let mut runs = Vec::new();
+    for (name, filter) in [("pushed", PUSHED), ("unpushed", UNPUSHED)] {
+        let requests = Arc::new(Requests::default());
+        let crisp = fake_crisp(total, latency, requests.clone()).await?;
+        let run = run_batch(server_bin, crisp, concurrency, filter).await?;
+        let (pages, contacts) = (
+            requests.pages.load(Ordering::Relaxed),
+            requests.contacts.load(Ordering::Relaxed),
+        );
+        println!(
+            "  {name:>8}: rendered {}, failed {}, {pages} list pages, {contacts} contacts fetched, {:.2} s  ({filter})",
+            run.rendered,
+            run.failed,
+            run.took.as_secs_f64()
+        );
+        runs.push((run, pages, contacts));
+    }
+    let (pushed, unpushed) = (&runs[0], &runs[1]);
+    anyhow::ensure!(
+        pushed.0.rendered == unpushed.0.rendered,
+        "the same audience either way"
+    );
+    println!(
+        "  pushed / unpushed: requests {:.3} ({} / {}), time {:.3}",
+        (pushed.1 + 2 * pushed.2) as f64 / (unpushed.1 + 2 * unpushed.2) as f64,
+        pushed.1 + 2 * pushed.2,
+        unpushed.1 + 2 * unpushed.2,
+        pushed.0.took.as_secs_f64() / unpushed.0.took.as_secs_f64()
+    );
     Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().scenario {
         Scenario::Filter { contacts } => filter_scenario(contacts),
+        Scenario::Pushdown {
+            server_bin,
+            contacts,
+            latency_ms,
+            batch_concurrency,
+        } => tokio::runtime::Runtime::new()?.block_on(pushdown_scenario(
+            &server_bin,
+            contacts,
+            latency_ms,
+            batch_concurrency,
+        )),
         Scenario::Batch {
             server_bin,
             contacts,

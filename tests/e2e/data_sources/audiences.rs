@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::fakes::{LISTED_PEOPLE, Mode, PEOPLE_PER_PAGE};
+use super::fakes::{LISTED_PEOPLE, Mode, PEOPLE_PER_PAGE, PeopleSearch, listed_person};
 use super::{Setup, Upstream, WORKSPACE};
 use shortcuts::pb;
 use shortcuts::pb::batch_audience::Audience;
@@ -15,7 +15,12 @@ use shortcuts::pb::batch_render_request::Template;
 use shortcuts::pb::batch_render_result::Outcome;
 
 /// French contacts on "pro": listed people 0, 12, 24 and 36 (see `fakes::listed_person`).
+/// Its `contact.plan == "pro"` is pushed down to Crisp's people search.
 const FRENCH_PRO: &str = r#"contact.country == "FR" and contact.plan == "pro""#;
+/// The same audience in a form that pushes nothing down (an `or`, a `!=`): Crisp lists
+/// everyone.
+const FRENCH_PRO_UNPUSHED: &str =
+    r#"(contact.country == "FR" or contact.country == "XX") and contact.plan != "free""#;
 
 fn preview(filter: &str) -> pb::PreviewAudienceRequest {
     pb::PreviewAudienceRequest {
@@ -42,7 +47,7 @@ async fn crisp_people_list_pages_until_people_not_found() {
     let setup = Setup::start(Upstream::Crisp, "", &[]).await;
     let mut client = setup.server.client().await;
     let reply = client
-        .preview_audience(preview(FRENCH_PRO))
+        .preview_audience(preview(FRENCH_PRO_UNPUSHED))
         .await
         .unwrap()
         .into_inner();
@@ -63,7 +68,7 @@ async fn crisp_people_list_pages_until_people_not_found() {
     // Rendering to the audience fetches nothing more: the scan cached every contact.
     let before = setup.fake.state.count("data");
     let mut stream = client
-        .batch_render(batch(FRENCH_PRO, ""))
+        .batch_render(batch(FRENCH_PRO_UNPUSHED, ""))
         .await
         .unwrap()
         .into_inner();
@@ -91,6 +96,160 @@ async fn crisp_people_list_pages_until_people_not_found() {
         (4, everyone - 4, 0)
     );
     assert_eq!(setup.fake.state.count("data"), before);
+}
+
+/// The `search_operator` and `search_filter` of every people list request, decoded.
+fn searches(setup: &Setup) -> Vec<(String, serde_json::Value)> {
+    setup
+        .fake
+        .state
+        .calls()
+        .into_iter()
+        .filter(|c| c.endpoint == "profiles")
+        .map(|c| {
+            assert!(PeopleSearch::parse(&c.query).is_ok(), "{:?}", c.query);
+            let mut operator = String::new();
+            let mut filter = serde_json::Value::Null;
+            for (name, value) in url::form_urlencoded::parse(c.query.as_bytes()) {
+                match name.as_ref() {
+                    "search_operator" => operator = value.into_owned(),
+                    "search_filter" => filter = serde_json::from_str(&value).unwrap(),
+                    _ => {}
+                }
+            }
+            (operator, filter)
+        })
+        .collect()
+}
+
+async fn preview_on_crisp(filter: &str) -> (pb::PreviewAudienceResponse, Setup) {
+    let setup = Setup::start(Upstream::Crisp, "", &[]).await;
+    let mut client = setup.server.client().await;
+    let reply = client
+        .preview_audience(preview(filter))
+        .await
+        .unwrap()
+        .into_inner();
+    (reply, setup)
+}
+
+fn sample_ids(reply: &pb::PreviewAudienceResponse) -> Vec<String> {
+    reply.sample.iter().map(|m| m.contact_id.clone()).collect()
+}
+
+/// `contact.plan == "pro"` goes to Crisp as a `data.plan` search: the same audience as the
+/// unpushed run, from the 15 "pro" people (one page) instead of everyone (three pages), and
+/// a filter with nothing to push down sends no search at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crisp_searches_what_the_filter_requires_and_matches_the_same() {
+    let (pushed, pushed_setup) = preview_on_crisp(FRENCH_PRO).await;
+    let (unpushed, unpushed_setup) = preview_on_crisp(FRENCH_PRO_UNPUSHED).await;
+
+    assert_eq!(
+        (pushed.matched, pushed.complete, pushed.failed),
+        (4, true, 0)
+    );
+    assert_eq!(
+        (pushed.matched, sample_ids(&pushed)),
+        (unpushed.matched, sample_ids(&unpushed))
+    );
+    let pro = (0..LISTED_PEOPLE)
+        .filter(|i| listed_person(*i).2 == "pro")
+        .count();
+    assert_eq!(pushed.scanned, pro as u64);
+    assert_eq!(unpushed.scanned, LISTED_PEOPLE as u64 + 1);
+    let pages = |setup: &Setup| setup.fake.state.count("profiles");
+    // One page of "pro" people, then `people_not_found`; against every page of everyone.
+    assert_eq!(pages(&pushed_setup), pro.div_ceil(PEOPLE_PER_PAGE) + 1);
+    assert_eq!(
+        pages(&unpushed_setup),
+        LISTED_PEOPLE.div_ceil(PEOPLE_PER_PAGE) + 1
+    );
+    assert!(pages(&pushed_setup) < pages(&unpushed_setup));
+    assert_eq!(pushed_setup.fake.state.count("data"), pro);
+
+    let expected = serde_json::json!([
+        {"model": "people", "criterion": "data.plan", "operator": "eq", "query": ["pro"]}
+    ]);
+    for (operator, filter) in searches(&pushed_setup) {
+        assert_eq!((operator.as_str(), &filter), ("and", &expected));
+    }
+    let reported: serde_json::Value = serde_json::from_str(&pushed.pushed_down_filter).unwrap();
+    assert_eq!(reported["search_operator"], "and");
+    assert_eq!(reported["search_filter"], expected);
+
+    assert_eq!(unpushed.pushed_down_filter, "");
+    for (operator, filter) in searches(&unpushed_setup) {
+        assert_eq!((operator.as_str(), &filter), ("", &serde_json::Value::Null));
+    }
+}
+
+/// A native field is searched together with its custom-data fallback (`contact.country` is
+/// the custom key `country` for a contact without a geolocation), so the search is the
+/// `or` of both criteria for each value; a batch over the narrowed list resumes at its
+/// token across the list's pages and renders every matched contact once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crisp_searches_a_native_field_with_its_fallback_and_a_batch_resumes() {
+    let filter = r#"contact.country in ["FR", "BE"]"#;
+    let (reply, setup) = preview_on_crisp(filter).await;
+    let wanted: Vec<String> = (0..LISTED_PEOPLE)
+        .filter(|i| matches!(listed_person(*i).1, "FR" | "BE"))
+        .map(|i| listed_person(i).0)
+        .collect();
+    assert_eq!(
+        (reply.matched, reply.scanned, reply.complete),
+        (wanted.len() as u64, wanted.len() as u64, true)
+    );
+    let (operator, sent) = searches(&setup).remove(0);
+    assert_eq!(operator, "or");
+    let mut criteria: Vec<String> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["criterion"], c["operator"], c["query"]))
+        .collect();
+    criteria.sort();
+    assert_eq!(
+        criteria,
+        [
+            r#""data.country" "eq" ["BE"]"#,
+            r#""data.country" "eq" ["FR"]"#,
+            r#""person.geolocation.country" "has" ["BE"]"#,
+            r#""person.geolocation.country" "has" ["FR"]"#,
+        ]
+    );
+
+    let mut client = setup.server.client().await;
+    let mut stream = client
+        .batch_render(batch(filter, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    while seen.len() < PEOPLE_PER_PAGE + 1 {
+        let result = stream.message().await.unwrap().unwrap();
+        assert!(matches!(result.outcome, Some(Outcome::Rendered(_))));
+        seen.push(result.contact_id);
+        token = result.resume_token;
+    }
+    drop(stream);
+    let mut stream = client
+        .batch_render(batch(filter, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut summary = None;
+    while let Some(result) = stream.message().await.unwrap() {
+        match result.outcome {
+            Some(Outcome::Rendered(_)) => seen.push(result.contact_id),
+            Some(Outcome::Summary(s)) => summary = Some(s),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, wanted);
+    let summary = summary.unwrap();
+    assert_eq!((summary.skipped, summary.failed), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +383,7 @@ async fn an_audience_batch_stays_within_the_batch_bound() {
         .set_mode(Mode::Slow(Duration::from_millis(20)));
     let mut client = setup.server.client().await;
     let mut stream = client
-        .batch_render(batch(FRENCH_PRO, ""))
+        .batch_render(batch(FRENCH_PRO_UNPUSHED, ""))
         .await
         .unwrap()
         .into_inner();

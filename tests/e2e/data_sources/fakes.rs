@@ -50,6 +50,8 @@ pub struct Call {
     pub endpoint: &'static str,
     /// The raw request path (Crisp) or id (gRPC).
     pub target: String,
+    /// The raw query string (Crisp), without its `?`.
+    pub query: String,
     pub authorization: String,
     pub tier: String,
     /// The W3C trace context the call carried, if any.
@@ -236,11 +238,17 @@ fn listed_profile(i: usize) -> Json {
     })
 }
 
-/// Crisp's people list: Ada, then `p-000`...; page numbers from 1; past the last page,
-/// `people_not_found`.
-fn people_page(page: usize) -> Option<Json> {
-    let everyone: Vec<Json> = std::iter::once(profile())
-        .chain((0..LISTED_PEOPLE).map(listed_profile))
+/// Crisp's people list: Ada, then `p-000`..., those that `search` admits; page numbers
+/// from 1; past the last page, `people_not_found`.
+fn people_page(page: usize, search: &PeopleSearch) -> Option<Json> {
+    let ada = (profile(), people_data()["data"].clone());
+    let everyone: Vec<Json> = std::iter::once(ada)
+        .chain((0..LISTED_PEOPLE).map(|i| {
+            let (_, _, plan) = listed_person(i);
+            (listed_profile(i), json!({"plan": plan}))
+        }))
+        .filter(|(profile, data)| search.admits(profile, data))
+        .map(|(profile, _)| profile)
         .collect();
     let start = page.checked_sub(1)? * PEOPLE_PER_PAGE;
     if start >= everyone.len() {
@@ -248,6 +256,92 @@ fn people_page(page: usize) -> Option<Json> {
     }
     let end = (start + PEOPLE_PER_PAGE).min(everyone.len());
     Some(Json::Array(everyone[start..end].to_vec()))
+}
+
+/// The subset of Crisp's people search (`search_operator`, `search_filter`) that the
+/// service may send: criteria `email`, `segments`, `person.geolocation.country` and
+/// `data.<key>`, operators `eq` (equal, or an element of a list equal) and `has` (contains,
+/// ignoring case), one or more texts each (any of them), combined by `and` (the default)
+/// or `or`. Anything else is refused as Crisp refuses a malformed request.
+pub struct PeopleSearch {
+    any: bool,
+    criteria: Vec<(String, String, Vec<String>)>,
+}
+
+impl PeopleSearch {
+    pub fn parse(query: &str) -> Result<PeopleSearch, String> {
+        let mut any = false;
+        let mut criteria = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "search_operator" => match value.as_ref() {
+                    "and" => any = false,
+                    "or" => any = true,
+                    other => return Err(format!("search_operator {other:?}")),
+                },
+                "search_filter" => {
+                    let filter: Json =
+                        serde_json::from_str(&value).map_err(|e| format!("search_filter: {e}"))?;
+                    for item in filter.as_array().ok_or("search_filter is not an array")? {
+                        let text = |key: &str| {
+                            item.get(key)
+                                .and_then(Json::as_str)
+                                .map(str::to_string)
+                                .ok_or(format!("criterion without {key}: {item}"))
+                        };
+                        if text("model")? != "people" {
+                            return Err(format!("model of {item}"));
+                        }
+                        let (criterion, operator) = (text("criterion")?, text("operator")?);
+                        let known = matches!(
+                            criterion.as_str(),
+                            "email" | "segments" | "person.geolocation.country"
+                        ) || criterion.starts_with("data.");
+                        if !known || !matches!(operator.as_str(), "eq" | "has") {
+                            return Err(format!("criterion {criterion:?} {operator:?}"));
+                        }
+                        let values: Option<Vec<String>> = item
+                            .get("query")
+                            .and_then(Json::as_array)
+                            .map(|q| q.iter().map(|v| v.as_str().map(str::to_string)).collect())
+                            .unwrap_or_default();
+                        criteria.push((criterion, operator, values.ok_or("query")?));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(PeopleSearch { any, criteria })
+    }
+
+    fn admits(&self, profile: &Json, data: &Json) -> bool {
+        if self.criteria.is_empty() {
+            return true;
+        }
+        let mut holds = self.criteria.iter().map(|(criterion, operator, values)| {
+            let field = match criterion.as_str() {
+                "email" => &profile["email"],
+                "segments" => &profile["segments"],
+                "person.geolocation.country" => &profile["person"]["geolocation"]["country"],
+                data_key => &data[data_key.trim_start_matches("data.")],
+            };
+            let items = match field {
+                Json::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            items.iter().filter_map(|item| item.as_str()).any(|item| {
+                values.iter().any(|value| match operator.as_str() {
+                    "eq" => item == value,
+                    _ => item.to_lowercase().contains(&value.to_lowercase()),
+                })
+            })
+        });
+        if self.any {
+            holds.any(|h| h)
+        } else {
+            holds.all(|h| h)
+        }
+    }
 }
 
 fn conversation_meta() -> Json {
@@ -337,6 +431,7 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
     state.record(Call {
         endpoint,
         target: path.clone(),
+        query: uri.query().unwrap_or_default().to_string(),
         authorization: header("authorization"),
         tier: header("x-crisp-tier"),
         traceparent: header("traceparent"),
@@ -361,11 +456,17 @@ async fn crisp_answer(state: &FakeState, uri: &Uri, headers: &HeaderMap) -> Resp
     let known_person = id == PEOPLE_ID || id == EMAIL;
     let listed = listed_index(&id);
     match endpoint {
-        "profiles" => match id.parse().ok().and_then(people_page) {
-            Some(page) => axum::Json(json!({"error": false, "reason": "listed", "data": page}))
-                .into_response(),
-            None => failure(StatusCode::NOT_FOUND, "people_not_found"),
-        },
+        "profiles" => {
+            let search = match PeopleSearch::parse(uri.query().unwrap_or_default()) {
+                Ok(search) => search,
+                Err(_) => return failure(StatusCode::BAD_REQUEST, "invalid_data"),
+            };
+            match id.parse().ok().and_then(|page| people_page(page, &search)) {
+                Some(page) => axum::Json(json!({"error": false, "reason": "listed", "data": page}))
+                    .into_response(),
+                None => failure(StatusCode::NOT_FOUND, "people_not_found"),
+            }
+        }
         "profile" if listed.is_some() => {
             axum::Json(envelope(listed_profile(listed.unwrap_or_default()))).into_response()
         }
@@ -406,6 +507,7 @@ impl UpstreamService {
         self.state.record(Call {
             endpoint,
             target: id.to_string(),
+            query: String::new(),
             authorization: String::new(),
             tier: String::new(),
             traceparent,

@@ -92,6 +92,18 @@ export declare type PreviewAudienceResponse = Message<"shortcuts.v1.PreviewAudie
    * @generated from field: repeated shortcuts.v1.TemplateWarning warnings = 6;
    */
   warnings: TemplateWarning[];
+
+  /**
+   * What the scan asked the data source to narrow its contact list to, derived from the
+   * filter's top-level `and` conditions that the source can search by; for Crisp, its
+   * people search as JSON: `{"search_operator": "and", "search_filter": [{"model":
+   * "people", "criterion": "data.plan", "operator": "eq", "query": ["pro"]}]}`. Empty when
+   * the source lists every contact. The filter still decides on each listed contact, so
+   * `matched` is the same either way; `scanned` counts only the listed contacts.
+   *
+   * @generated from field: string pushed_down_filter = 80;
+   */
+  pushedDownFilter: string;
 };
 
 /**
