@@ -3,6 +3,10 @@
 //! Tokens are configured in a TOML file (or its text in an environment variable); only
 //! their SHA-256 digests are kept in memory. A presented token is hashed and compared with
 //! every configured digest in constant time, so neither timing nor logs reveal tokens.
+//!
+//! A token may also name the agent it is used by (`agent`, `teams`): the shortcuts a call
+//! shows depend on it (issue 17). A `service` token names no agent of its own; it is trusted
+//! to name, in each request, the agent it acts for.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -10,13 +14,16 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result, quote};
 
-/// What a token may do. `Admin` includes everything `Render` may.
+/// What a token may do. Each role includes everything the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Render, search, validate, and read shortcuts.
+    /// Render, search, validate, and read shortcuts, as the token's own agent.
     Render,
-    /// Also write shortcuts and workspaces, and invalidate cached data.
+    /// As `Render`, for whichever agent the request names (`agent.id`): a back-end that
+    /// serves many agents.
+    Service,
+    /// Also write shortcuts and workspaces, and invalidate cached data; sees every shortcut.
     Admin,
 }
 
@@ -27,6 +34,10 @@ pub struct Principal {
     role: Role,
     /// `None`: every workspace.
     workspaces: Option<Vec<String>>,
+    /// The agent the token is used by, if the token file names one.
+    agent: Option<String>,
+    /// That agent's teams.
+    teams: Vec<String>,
 }
 
 impl Principal {
@@ -36,7 +47,23 @@ impl Principal {
             name: "anonymous (no-auth mode)".into(),
             role: Role::Admin,
             workspaces: None,
+            agent: None,
+            teams: Vec::new(),
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The agent the token file names for this token.
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
+    /// The teams the token file names for this token.
+    pub fn teams(&self) -> &[String] {
+        &self.teams
     }
 
     /// Checks that this caller may act on `workspace_id` with `needed` rights. The refusal
@@ -80,6 +107,12 @@ struct TokenEntry {
     role: Role,
     /// Workspace ids, or `["*"]` for all.
     workspaces: Vec<String>,
+    /// The agent id the token is used by (render tokens): which shortcuts it sees.
+    #[serde(default)]
+    agent: Option<String>,
+    /// That agent's team ids.
+    #[serde(default)]
+    teams: Vec<String>,
 }
 
 struct Registered {
@@ -147,6 +180,34 @@ impl TokenRegistry {
                     entry.name
                 )));
             }
+            let agent = entry
+                .agent
+                .as_deref()
+                .map(|a| crate::ids::party_id("agent", a))
+                .transpose()
+                .map_err(|e| bad(format!("token {:?}: {e}", entry.name)))?;
+            if entry.teams.len() > crate::ids::MAX_TEAM_IDS {
+                return Err(bad(format!(
+                    "token {:?}: at most {} teams",
+                    entry.name,
+                    crate::ids::MAX_TEAM_IDS
+                )));
+            }
+            let teams = entry
+                .teams
+                .iter()
+                .enumerate()
+                .map(|(i, t)| crate::ids::party_id(&format!("teams[{i}]"), t))
+                .collect::<Result<Vec<String>>>()
+                .map_err(|e| bad(format!("token {:?}: {e}", entry.name)))?;
+            // A service token acts for the agent each request names; an agent of its own
+            // would be ignored, which a reader of the file would not expect.
+            if entry.role == Role::Service && (agent.is_some() || !teams.is_empty()) {
+                return Err(bad(format!(
+                    "token {:?}: a service token names no `agent` or `teams`: each request names the agent it acts for",
+                    entry.name
+                )));
+            }
             let workspaces = if entry.workspaces.iter().any(|w| w == "*") {
                 None
             } else {
@@ -158,6 +219,8 @@ impl TokenRegistry {
                     name: entry.name,
                     role: entry.role,
                     workspaces,
+                    agent,
+                    teams,
                 },
             });
         }
@@ -258,6 +321,45 @@ mod tests {
             r.authenticate(Some("render-token-0123456789")),
             Err(Error::Unauthenticated { .. })
         ));
+    }
+
+    #[test]
+    fn tokens_carry_their_agent_and_service_tokens_none() {
+        let text = r#"
+            [[tokens]]
+            name = "ann"
+            token = "ann-token-0123456789"
+            role = "render"
+            workspaces = ["demo"]
+            agent = "ann"
+            teams = ["billing"]
+
+            [[tokens]]
+            name = "bot"
+            token = "bot-token-0123456789"
+            role = "service"
+            workspaces = ["demo"]
+        "#;
+        let r = TokenRegistry::from_toml(text, "t").unwrap();
+        let ann = r.authenticate(Some("Bearer ann-token-0123456789")).unwrap();
+        assert_eq!(ann.agent(), Some("ann"));
+        assert_eq!(ann.teams(), ["billing".to_string()]);
+        let bot = r.authenticate(Some("Bearer bot-token-0123456789")).unwrap();
+        assert_eq!(bot.role(), Role::Service);
+        assert!(bot.authorize("demo", Role::Render).is_ok());
+        assert!(bot.authorize("demo", Role::Admin).is_err());
+        let with_agent = text.replace("role = \"service\"", "role = \"service\"\nagent = \"x\"");
+        let err = TokenRegistry::from_toml(&with_agent, "t")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("service token names no"), "{err}");
+        let bad_agent = text.replace("agent = \"ann\"", "agent = \" ann\"");
+        let err = TokenRegistry::from_toml(&bad_agent, "t")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("agent"), "{err}");
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_BANG_CHARS: usize = 64;
 /// Contact and session ids belong to the CRM, so they are only bounded, not shaped.
 pub const MAX_RECORD_ID_CHARS: usize = 256;
+/// An agent or team id (a shortcut's owner and teams, a caller's) is at most this long.
+pub const MAX_PARTY_ID_CHARS: usize = 128;
+/// At most this many team ids on a shortcut or a caller.
+pub const MAX_TEAM_IDS: usize = 32;
 
 /// A workspace id: 1–128 characters of letters, digits, `-`, `_`, `.`.
 pub fn workspace_id(value: &str) -> Result<&str> {
@@ -242,6 +246,32 @@ impl Origin {
             Origin::Absent => "absent",
         }
     }
+}
+
+/// An agent or team id: printable, trimmed, non-empty, bounded.
+pub fn party_id(field: &str, value: &str) -> Result<String> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.trim() != value {
+        return Err(Error::invalid(
+            field,
+            "must not start or end with white space",
+        ));
+    }
+    if value.chars().nth(MAX_PARTY_ID_CHARS).is_some() {
+        return Err(Error::invalid(
+            field,
+            format!("is longer than {MAX_PARTY_ID_CHARS} characters"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(Error::invalid(
+            field,
+            format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 /// The current time at the precision the stores keep (milliseconds), so that a record read

@@ -98,6 +98,11 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             variants: Default::default(),
             inputs: starter.inputs,
             snippet: false,
+            visibility: Default::default(),
+            owner: String::new(),
+            team_ids: vec![],
+            folder: String::new(),
+            position: 0,
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

@@ -10,11 +10,16 @@ use crate::pb;
 pub(super) async fn validate_template(
     api: &ShortcutApi,
     r: pb::ValidateTemplateRequest,
+    caller: crate::auth::Principal,
 ) -> Result<pb::ValidateTemplateResponse> {
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    // A snippet the caller may not see is reported as missing, as in its renders.
+    let viewer = super::viewer::viewer(&caller, None)?;
     let inputs = crate::catalog::inputs::check(&convert::input_declarations(r.inputs)?)?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
-    let validation = api.catalog.validate(&workspace, &r.body, &inputs, &known)?;
+    let validation = api
+        .catalog
+        .validate(&workspace, &r.body, &inputs, &known, &viewer)?;
     let scopes = convert::scopes(validation.by_scope());
     Ok(pb::ValidateTemplateResponse {
         valid: validation.errors.is_empty(),

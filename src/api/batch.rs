@@ -23,11 +23,16 @@ pub type BatchRenderStream =
 pub(super) async fn batch_render(
     api: &ShortcutApi,
     r: pb::BatchRenderRequest,
+    caller: crate::auth::Principal,
 ) -> Result<BatchRenderStream> {
     api.limits.check_batch_recipients(r.recipients.len())?;
     let max_depth = api.limits.max_struct_depth;
     let workspace_id = WorkspaceId::parse(&r.workspace_id)?;
+    let viewer = super::viewer::viewer(&caller, r.agent.as_ref())?;
     api.catch_up(&r.consistency_token, &workspace_id).await?;
+    let target = target(r.template)?;
+    // As for a single render: a shortcut the caller may not see is a missing one.
+    super::viewer::check_target(api, &workspace_id, &target, &viewer)?;
     let recipients = match r.audience {
         None => {
             if !r.resume_token.is_empty() {
@@ -72,7 +77,7 @@ pub(super) async fn batch_render(
     };
     let batch = BatchRequest {
         workspace_id,
-        target: target(r.template)?,
+        target,
         locale: r.locale,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,
         strict: r.strict,

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::{ShortcutApi, status};
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::error::Result;
 use crate::pb;
 use crate::telemetry::{self, RpcMethod};
@@ -78,6 +78,7 @@ rpcs! {
     ListAudiencesRequest => "ListAudiences", Render;
     UpdateAudienceRequest => "UpdateAudience", Admin;
     DeleteAudienceRequest => "DeleteAudience", Admin;
+    ListFoldersRequest => "ListFolders", Render;
 }
 
 impl Rpc for pb::ListWorkspacesRequest {
@@ -106,6 +107,22 @@ impl ShortcutApi {
         F: FnOnce(M, MetadataMap) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.call_as(request, |message, metadata, _| work(message, metadata))
+            .await
+    }
+
+    /// [`ShortcutApi::call`] for the calls whose answer depends on who the caller is (which
+    /// shortcuts it may see): `work` gets the authenticated caller too.
+    pub(super) async fn call_as<M, T, F, Fut>(
+        &self,
+        request: Request<M>,
+        work: F,
+    ) -> std::result::Result<Response<T>, Status>
+    where
+        M: Rpc,
+        F: FnOnce(M, MetadataMap, Principal) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let (metadata, _, message) = request.into_parts();
         let method = M::method();
         let traceparent = metadata
@@ -126,14 +143,17 @@ impl ShortcutApi {
             traceparent,
             async move {
                 let _slot = guard.admit()?;
-                guard
-                    .authenticate(&metadata)?
-                    .authorize(message.workspace_id(), M::ROLE)?;
+                let caller = guard.authenticate(&metadata)?;
+                caller.authorize(message.workspace_id(), M::ROLE)?;
                 // The deadline is known below too, so that a store write answers before it.
                 let deadline = super::convert::deadline(&metadata);
                 // Boxed, the (large) state machine of the work is moved by pointer through
                 // the wrappers rather than copied at each layer.
-                crate::limits::with_call_deadline(deadline, Box::pin(work(message, metadata))).await
+                crate::limits::with_call_deadline(
+                    deadline,
+                    Box::pin(work(message, metadata, caller)),
+                )
+                .await
             }
             .instrument(span.clone()),
         )
@@ -202,6 +222,7 @@ mod tests {
             name::<pb::ListAudiencesRequest>(),
             name::<pb::UpdateAudienceRequest>(),
             name::<pb::DeleteAudienceRequest>(),
+            name::<pb::ListFoldersRequest>(),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

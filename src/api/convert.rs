@@ -8,7 +8,7 @@ use minijinja::Value;
 use prost_types::value::Kind;
 
 use crate::catalog::consistency::ConsistencyToken;
-use crate::catalog::{Entry, InputType, ShortcutInput, ShortcutKey};
+use crate::catalog::{Entry, InputType, ShortcutInput, ShortcutKey, Visibility};
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ShortcutId, WorkspaceId};
 use crate::pb;
@@ -31,6 +31,32 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         warnings: vec![],
         snippet: s.snippet,
         consistency_token: String::new(),
+        visibility: visibility_of(s.visibility) as i32,
+        owner: s.owner.clone(),
+        team_ids: s.team_ids.clone(),
+        folder: s.folder.clone(),
+        position: s.position,
+    }
+}
+
+/// A request's visibility; UNSPECIFIED reads as WORKSPACE.
+pub fn visibility(value: i32) -> Result<Visibility> {
+    match pb::Visibility::try_from(value) {
+        Ok(pb::Visibility::Unspecified | pb::Visibility::Workspace) => Ok(Visibility::Workspace),
+        Ok(pb::Visibility::Team) => Ok(Visibility::Team),
+        Ok(pb::Visibility::Personal) => Ok(Visibility::Personal),
+        Err(_) => Err(Error::invalid(
+            "visibility",
+            format!("{value} is not a Visibility value"),
+        )),
+    }
+}
+
+fn visibility_of(visibility: Visibility) -> pb::Visibility {
+    match visibility {
+        Visibility::Workspace => pb::Visibility::Workspace,
+        Visibility::Team => pb::Visibility::Team,
+        Visibility::Personal => pb::Visibility::Personal,
     }
 }
 

@@ -14,6 +14,7 @@ mod render;
 mod search;
 mod shortcuts;
 pub mod status;
+mod viewer;
 mod workspaces;
 
 use std::sync::Arc;
@@ -92,7 +93,8 @@ impl ShortcutService for ShortcutApi {
     }
 
     async fn get_shortcut(&self, r: Request<pb::GetShortcutRequest>) -> Reply<pb::Shortcut> {
-        self.call(r, |m, _| shortcuts::get_shortcut(self, m)).await
+        self.call_as(r, |m, _, caller| shortcuts::get_shortcut(self, m, caller))
+            .await
     }
 
     async fn update_shortcut(&self, r: Request<pb::UpdateShortcutRequest>) -> Reply<pb::Shortcut> {
@@ -112,7 +114,7 @@ impl ShortcutService for ShortcutApi {
         &self,
         r: Request<pb::ListShortcutsRequest>,
     ) -> Reply<pb::ListShortcutsResponse> {
-        self.call(r, |m, _| shortcuts::list_shortcuts(self, m))
+        self.call_as(r, |m, _, caller| shortcuts::list_shortcuts(self, m, caller))
             .await
     }
 
@@ -120,8 +122,8 @@ impl ShortcutService for ShortcutApi {
         &self,
         r: Request<pb::RenderShortcutRequest>,
     ) -> Reply<pb::RenderResponse> {
-        self.call(r, |m, metadata| {
-            render::render(self, m, convert::deadline(&metadata))
+        self.call_as(r, |m, metadata, caller| {
+            render::render(self, m, convert::deadline(&metadata), caller)
         })
         .await
     }
@@ -130,8 +132,8 @@ impl ShortcutService for ShortcutApi {
         &self,
         r: Request<pb::RenderTemplateRequest>,
     ) -> Reply<pb::RenderResponse> {
-        self.call(r, |m, metadata| {
-            render::render(self, m, convert::deadline(&metadata))
+        self.call_as(r, |m, metadata, caller| {
+            render::render(self, m, convert::deadline(&metadata), caller)
         })
         .await
     }
@@ -140,8 +142,10 @@ impl ShortcutService for ShortcutApi {
         &self,
         r: Request<pb::ValidateTemplateRequest>,
     ) -> Reply<pb::ValidateTemplateResponse> {
-        self.call(r, |m, _| authoring::validate_template(self, m))
-            .await
+        self.call_as(r, |m, _, caller| {
+            authoring::validate_template(self, m, caller)
+        })
+        .await
     }
 
     async fn invalidate_contact(
@@ -207,11 +211,13 @@ impl ShortcutService for ShortcutApi {
         &self,
         r: Request<pb::SearchShortcutsRequest>,
     ) -> Reply<pb::SearchShortcutsResponse> {
-        self.call(r, |m, _| search::search_shortcuts(self, m)).await
+        self.call_as(r, |m, _, caller| search::search_shortcuts(self, m, caller))
+            .await
     }
 
     async fn batch_render(&self, r: Request<pb::BatchRenderRequest>) -> Reply<BatchRenderStream> {
-        self.call(r, |m, _| batch::batch_render(self, m)).await
+        self.call_as(r, |m, _, caller| batch::batch_render(self, m, caller))
+            .await
     }
 
     async fn prefetch(&self, r: Request<pb::PrefetchRequest>) -> Reply<pb::PrefetchResponse> {
@@ -252,5 +258,13 @@ impl ShortcutService for ShortcutApi {
         r: Request<pb::DeleteAudienceRequest>,
     ) -> Reply<pb::DeleteAudienceResponse> {
         self.call(r, |m, _| audiences::delete(self, m)).await
+    }
+
+    async fn list_folders(
+        &self,
+        r: Request<pb::ListFoldersRequest>,
+    ) -> Reply<pb::ListFoldersResponse> {
+        self.call_as(r, |m, _, caller| shortcuts::list_folders(self, m, caller))
+            .await
     }
 }

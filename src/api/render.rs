@@ -71,15 +71,21 @@ pub(super) async fn render<M: RenderMessage>(
     api: &ShortcutApi,
     message: M,
     deadline: Option<Instant>,
+    caller: crate::auth::Principal,
 ) -> Result<pb::RenderResponse> {
     let (target, r) = message.split();
     let max_depth = api.limits.max_struct_depth;
     let workspace_id = WorkspaceId::parse(&r.workspace_id)?;
+    let viewer = super::viewer::viewer(&caller, r.agent.as_ref())?;
     api.catch_up(&r.consistency_token, &workspace_id).await?;
+    let target = target?;
+    // A shortcut the caller may not see is answered as a missing one, before any data is
+    // fetched for it.
+    super::viewer::check_target(api, &workspace_id, &target, &viewer)?;
     // The one place a render request is built from a call.
     let request = RenderRequest {
         workspace_id,
-        target: target?,
+        target,
         contact_id: ContactId::parse(&r.contact_id)?,
         session_id: SessionId::parse(&r.session_id)?,
         agent: convert::struct_scope("agent", r.agent, max_depth)?,

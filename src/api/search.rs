@@ -9,15 +9,18 @@ use crate::pb;
 pub(super) async fn search_shortcuts(
     api: &ShortcutApi,
     r: pb::SearchShortcutsRequest,
+    caller: crate::auth::Principal,
 ) -> Result<pb::SearchShortcutsResponse> {
     api.limits.check_search_query(&r.query)?;
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let viewer = super::viewer::viewer(&caller, r.agent.as_ref())?;
     api.catch_up(&r.consistency_token, &workspace).await?;
     let query = SearchQuery {
         text: r.query,
         tags: r.tags,
         limit: r.limit,
         include_disabled: r.include_disabled,
+        viewer,
     };
     let hits = api.catalog.search().search(&workspace, &query)?;
     Ok(pb::SearchShortcutsResponse {

@@ -1,6 +1,7 @@
 //! Shortcut records: create, read, update, delete, list.
 
-use super::{ShortcutApi, convert};
+use super::{ShortcutApi, convert, viewer::viewer};
+use crate::auth::Principal;
 use crate::catalog::{ListQuery, NewShortcut, ShortcutChanges};
 use crate::error::Result;
 use crate::ids::{ShortcutId, WorkspaceId};
@@ -21,6 +22,11 @@ pub(super) async fn create_shortcut(
         variants: r.variants.into_iter().collect(),
         inputs: convert::input_declarations(r.inputs)?,
         snippet: r.snippet,
+        visibility: convert::visibility(r.visibility)?,
+        owner: r.owner,
+        team_ids: r.team_ids,
+        folder: r.folder,
+        position: r.position,
     };
     let entry = api.catalog.create(new).await?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
@@ -31,11 +37,15 @@ pub(super) async fn create_shortcut(
 pub(super) async fn get_shortcut(
     api: &ShortcutApi,
     r: pb::GetShortcutRequest,
+    caller: Principal,
 ) -> Result<pb::Shortcut> {
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
     let key = convert::get_key(r.key)?;
+    let viewer = viewer(&caller, r.agent.as_ref())?;
     api.catch_up(&r.consistency_token, &workspace).await?;
-    Ok(convert::shortcut(&*api.catalog.get(&workspace, &key)?))
+    Ok(convert::shortcut(
+        &*api.catalog.get_as(&workspace, &key, &viewer)?,
+    ))
 }
 
 pub(super) async fn update_shortcut(
@@ -56,6 +66,11 @@ pub(super) async fn update_shortcut(
             .map(|list| convert::input_declarations(list.inputs))
             .transpose()?,
         snippet: r.snippet,
+        visibility: r.visibility.map(convert::visibility).transpose()?,
+        owner: r.owner,
+        team_ids: r.team_ids.map(|t| t.team_ids),
+        folder: r.folder,
+        position: r.position,
     };
     let entry = api
         .catalog
@@ -79,14 +94,19 @@ pub(super) async fn delete_shortcut(
 pub(super) async fn list_shortcuts(
     api: &ShortcutApi,
     r: pb::ListShortcutsRequest,
+    caller: Principal,
 ) -> Result<pb::ListShortcutsResponse> {
     let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let viewer = viewer(&caller, r.agent.as_ref())?;
     api.catch_up(&r.consistency_token, &workspace).await?;
     let query = ListQuery {
         page_size: r.page_size,
         page_token: r.page_token,
         tags: r.tags,
         include_disabled: r.include_disabled,
+        viewer,
+        folder: r.folder,
+        include_subfolders: r.include_subfolders,
     };
     let page = api.catalog.list(&workspace, &query)?;
     Ok(pb::ListShortcutsResponse {
@@ -96,5 +116,33 @@ pub(super) async fn list_shortcuts(
             .map(|e| convert::shortcut(e))
             .collect(),
         next_page_token: page.next_page_token,
+    })
+}
+
+pub(super) async fn list_folders(
+    api: &ShortcutApi,
+    r: pb::ListFoldersRequest,
+    caller: Principal,
+) -> Result<pb::ListFoldersResponse> {
+    let workspace = WorkspaceId::parse(&r.workspace_id)?;
+    let viewer = viewer(&caller, r.agent.as_ref())?;
+    api.catch_up(&r.consistency_token, &workspace).await?;
+    let tree = api
+        .catalog
+        .folder_tree(&workspace, &viewer, r.include_disabled);
+    Ok(pb::ListFoldersResponse {
+        folders: tree
+            .folders
+            .iter()
+            .map(|f| pb::Folder {
+                path: f.path.clone(),
+                name: f.name().to_string(),
+                depth: f.depth,
+                direct_count: f.direct,
+                total_count: f.total,
+            })
+            .collect(),
+        unfiled_count: tree.unfiled,
+        truncated: tree.truncated,
     })
 }

@@ -6,6 +6,7 @@
 
 pub mod audiences;
 pub mod consistency;
+pub mod folders;
 pub mod inputs;
 pub mod keys;
 pub mod model;
@@ -13,6 +14,7 @@ pub mod paths;
 pub mod search;
 pub mod store;
 pub mod validate;
+pub mod visibility;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -29,6 +31,7 @@ pub use model::{
 };
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, Store};
+pub use visibility::{Viewer, Visibility};
 
 /// A shortcut with its compiled template.
 #[derive(Debug)]
@@ -75,6 +78,12 @@ pub struct ListQuery {
     pub page_token: String,
     pub tags: Vec<String>,
     pub include_disabled: bool,
+    /// Whom the listing is for: it holds only what they may see.
+    pub viewer: Viewer,
+    /// Only this folder (and, if asked, its sub-folders), ordered by position then bang.
+    /// Empty: every folder, ordered by bang.
+    pub folder: String,
+    pub include_subfolders: bool,
 }
 
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -230,10 +239,12 @@ impl Catalog {
     /// its includes; errors name the field (`body`, `variants["fr"]`) with line and column.
     fn build_entry(&self, shortcut: Shortcut, includes: Includes) -> Result<Entry> {
         let max = self.engine.limits().max_template_bytes;
+        // A stored shortcut's includes are part of its shared text, whoever reads it.
         let snippets = WorkspaceSnippets {
             catalog: self,
             workspace_id: &shortcut.workspace_id,
             includes,
+            viewer: &Viewer::Everyone,
         };
         let own = Some(shortcut.bang.as_str());
         validate::body(&shortcut.body, max)?;
@@ -337,11 +348,23 @@ impl Catalog {
         workspace_id: &WorkspaceId,
         body: &str,
     ) -> Result<CompiledTemplate> {
+        self.compile_inline_as(workspace_id, body, &Viewer::Everyone)
+    }
+
+    /// [`Catalog::compile_inline`] for `viewer`: a snippet it may not see is, to its inline
+    /// template, a snippet that does not exist.
+    pub fn compile_inline_as(
+        &self,
+        workspace_id: &WorkspaceId,
+        body: &str,
+        viewer: &Viewer,
+    ) -> Result<CompiledTemplate> {
         validate::body(body, self.engine.limits().max_template_bytes)?;
         let snippets = WorkspaceSnippets {
             catalog: self,
             workspace_id: workspace_id.as_str(),
             includes: Includes::Strict,
+            viewer,
         };
         self.engine
             .compile_with(body, None, &snippets)
@@ -357,12 +380,14 @@ impl Catalog {
         body: &str,
         inputs: &[ShortcutInput],
         known: &paths::KnownPaths,
+        viewer: &Viewer,
     ) -> Result<Validation> {
         validate::body(body, self.engine.limits().max_template_bytes)?;
         let snippets = WorkspaceSnippets {
             catalog: self,
             workspace_id: workspace_id.as_str(),
             includes: Includes::Strict,
+            viewer,
         };
         let mut validation = self.engine.validate_with(body, None, &snippets);
         let mut warnings = paths::unknown("body", &validation, known);
@@ -392,6 +417,7 @@ impl Catalog {
                     catalog: self,
                     workspace_id: &shortcut.workspace_id,
                     includes: Includes::Lenient,
+                    viewer: &Viewer::Everyone,
                 };
                 self.engine
                     .validate_with(text, Some(&shortcut.bang), &snippets)
@@ -427,6 +453,8 @@ impl Catalog {
         let tags = validate::tags(&new.tags)?;
         let variants = validate::variants(&new.variants, &self.engine.limits())?;
         let inputs = inputs::check(&new.inputs)?;
+        let (owner, team_ids) = visibility::check(new.visibility, &new.owner, &new.team_ids)?;
+        let folder = folders::path("folder", &new.folder)?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -439,6 +467,11 @@ impl Catalog {
             variants,
             inputs,
             snippet: new.snippet,
+            visibility: new.visibility,
+            owner,
+            team_ids,
+            folder,
+            position: new.position,
             version: 1,
             create_time: now,
             update_time: now,
@@ -502,6 +535,23 @@ impl Catalog {
         if let Some(snippet) = changes.snippet {
             shortcut.snippet = snippet;
         }
+        if let Some(visibility) = changes.visibility {
+            shortcut.visibility = visibility;
+        }
+        if let Some(owner) = changes.owner {
+            shortcut.owner = owner;
+        }
+        if let Some(team_ids) = changes.team_ids {
+            shortcut.team_ids = team_ids;
+        }
+        (shortcut.owner, shortcut.team_ids) =
+            visibility::check(shortcut.visibility, &shortcut.owner, &shortcut.team_ids)?;
+        if let Some(folder) = &changes.folder {
+            shortcut.folder = folders::path("folder", folder)?;
+        }
+        if let Some(position) = changes.position {
+            shortcut.position = position;
+        }
         let old = &current.shortcut;
         if old.snippet && !shortcut.snippet {
             self.refuse_if_included(old, "un-mark")?;
@@ -536,6 +586,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// Looks a shortcut up in memory for `viewer`: one it may not see is not found, with the
+    /// very error of a missing one.
+    pub fn get_as(
+        &self,
+        workspace_id: &WorkspaceId,
+        key: &ShortcutKey,
+        viewer: &Viewer,
+    ) -> Result<Arc<Entry>> {
+        let entry = self.get(workspace_id, key)?;
+        if viewer.sees(&entry.shortcut) {
+            return Ok(entry);
+        }
+        Err(not_found(workspace_id, key))
+    }
+
     /// Looks a shortcut up in memory.
     pub fn get(&self, workspace_id: &WorkspaceId, key: &ShortcutKey) -> Result<Arc<Entry>> {
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
@@ -548,18 +613,27 @@ impl Catalog {
                     ws.by_id.get(id).cloned()
                 }
             });
-        found.ok_or_else(|| {
-            let label = match key {
-                ShortcutKey::Id(id) => format!("id {}", crate::error::quote(id)),
-                ShortcutKey::Bang(bang) => {
-                    format!("bang {}", crate::error::quote(&format!("!{bang}")))
-                }
-            };
-            Error::ShortcutNotFound {
-                workspace: workspace_id.to_string(),
-                key: label,
-            }
-        })
+        found.ok_or_else(|| not_found(workspace_id, key))
+    }
+
+    /// The folder tree of the shortcuts `viewer` may see, with their counts.
+    pub fn folder_tree(
+        &self,
+        workspace_id: &WorkspaceId,
+        viewer: &Viewer,
+        include_disabled: bool,
+    ) -> folders::FolderTree {
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        let Some(ws) = workspaces.get(workspace_id.as_str()) else {
+            return folders::FolderTree::default();
+        };
+        folders::tree(
+            ws.by_id
+                .values()
+                .map(|e| &e.shortcut)
+                .filter(|s| (include_disabled || !s.disabled) && viewer.sees(s))
+                .map(|s| s.folder.as_str()),
+        )
     }
 
     pub fn list(&self, workspace_id: &WorkspaceId, query: &ListQuery) -> Result<Page> {
@@ -568,8 +642,19 @@ impl Catalog {
             0 => DEFAULT_PAGE_SIZE,
             n => (n as usize).min(MAX_PAGE_SIZE),
         };
-        let after = decode_page_token(&query.page_token)?;
         let tags = validate::tags(&query.tags)?;
+        let folder = folders::path("folder", &query.folder)?;
+        let in_folder = (!folder.is_empty()).then_some(folders::FolderFilter {
+            folder,
+            include_subfolders: query.include_subfolders,
+        });
+        let after = decode_page_token(&query.page_token, in_folder.is_some())?;
+        let keep = |s: &Shortcut| {
+            (query.include_disabled || !s.disabled)
+                && tags.iter().all(|t| s.tags.contains(t))
+                && in_folder.as_ref().is_none_or(|f| f.matches(&s.folder))
+                && query.viewer.sees(s)
+        };
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
         let Some(ws) = workspaces.get(workspace_id.as_str()) else {
             return Ok(Page {
@@ -577,33 +662,54 @@ impl Catalog {
                 next_page_token: String::new(),
             });
         };
-        let range = match &after {
-            Some(after) => ws
-                .by_bang
-                .range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
-            None => ws.by_bang.range::<String, _>(..),
+        // One more than a page is gathered: if it is there, another page follows.
+        let mut shortcuts: Vec<Arc<Entry>> = match &after {
+            PageCursor::Bang(after) => {
+                let range = match after {
+                    Some(after) => ws.by_bang.range::<String, _>((
+                        std::ops::Bound::Excluded(after),
+                        std::ops::Bound::Unbounded,
+                    )),
+                    None => ws.by_bang.range::<String, _>(..),
+                };
+                range
+                    .filter_map(|(_, id)| ws.by_id.get(id))
+                    .filter(|e| keep(&e.shortcut))
+                    .take(page_size + 1)
+                    .cloned()
+                    .collect()
+            }
+            PageCursor::Position(after) => {
+                let mut found: Vec<(i32, String, &Arc<Entry>)> = ws
+                    .by_id
+                    .values()
+                    .filter(|e| keep(&e.shortcut))
+                    .map(|e| (e.shortcut.position, e.shortcut.bang_key(), e))
+                    .filter(|(position, key, _)| {
+                        after.as_ref().is_none_or(|(p, k)| (position, key) > (p, k))
+                    })
+                    .collect();
+                let wanted = (page_size + 1).min(found.len());
+                if wanted > 0 && wanted < found.len() {
+                    found.select_nth_unstable_by(wanted - 1, |a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                    found.truncate(wanted);
+                }
+                found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                found.into_iter().map(|(_, _, e)| e.clone()).collect()
+            }
         };
-        let mut shortcuts = Vec::with_capacity(page_size.min(ws.by_bang.len()));
         let mut next_page_token = String::new();
-        for (key, id) in range {
-            let Some(entry) = ws.by_id.get(id) else {
-                continue;
-            };
-            let s = &entry.shortcut;
-            if (s.disabled && !query.include_disabled) || !tags.iter().all(|t| s.tags.contains(t)) {
-                continue;
+        if shortcuts.len() > page_size {
+            shortcuts.truncate(page_size);
+            // The token resumes after the last one returned.
+            if let Some(last) = shortcuts.last() {
+                next_page_token = match after {
+                    PageCursor::Bang(_) => encode_page_token(&last.shortcut.bang_key()),
+                    PageCursor::Position(_) => {
+                        encode_position_token(last.shortcut.position, &last.shortcut.bang_key())
+                    }
+                };
             }
-            if shortcuts.len() == page_size {
-                // There is at least one more: the token resumes after the last one returned.
-                next_page_token = encode_page_token(
-                    &shortcuts
-                        .last()
-                        .map(|e: &Arc<Entry>| e.shortcut.bang_key())
-                        .unwrap_or_else(|| key.clone()),
-                );
-                break;
-            }
-            shortcuts.push(entry.clone());
         }
         Ok(Page {
             shortcuts,
@@ -704,6 +810,8 @@ struct WorkspaceSnippets<'a> {
     catalog: &'a Catalog,
     workspace_id: &'a str,
     includes: Includes,
+    /// Whose inline template is compiled: a snippet it may not see is missing to it.
+    viewer: &'a Viewer,
 }
 
 impl crate::template::include::Snippets for WorkspaceSnippets<'_> {
@@ -717,6 +825,7 @@ impl crate::template::include::Snippets for WorkspaceSnippets<'_> {
             workspaces
                 .get(self.workspace_id)
                 .and_then(|ws| ws.by_id.get(ws.by_bang.get(&bang_key(name))?))
+                .filter(|e| self.viewer.sees(&e.shortcut))
                 .map(|e| (e.shortcut.snippet, e.shortcut.body.clone()))
         };
         let problem = match found {
@@ -743,18 +852,60 @@ fn body_error(problems: Vec<TemplateDiagnostic>) -> Error {
     }
 }
 
+/// Where a listing page starts: after a bang (every folder, by bang), or after a position
+/// and bang (one folder, by position then bang).
+enum PageCursor {
+    Bang(Option<String>),
+    Position(Option<(i32, String)>),
+}
+
+fn not_found(workspace_id: &WorkspaceId, key: &ShortcutKey) -> Error {
+    let label = match key {
+        ShortcutKey::Id(id) => format!("id {}", crate::error::quote(id)),
+        ShortcutKey::Bang(bang) => format!("bang {}", crate::error::quote(&format!("!{bang}"))),
+    };
+    Error::ShortcutNotFound {
+        workspace: workspace_id.to_string(),
+        key: label,
+    }
+}
+
 fn encode_page_token(after_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{after_key}"))
 }
 
-fn decode_page_token(token: &str) -> Result<Option<String>> {
+fn encode_position_token(position: i32, after_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v2:{position}:{after_key}"))
+}
+
+/// Reads a page token of the kind the listing makes: by position within a folder when
+/// `in_folder`, by bang otherwise (a token of the other kind is refused).
+fn decode_page_token(token: &str, in_folder: bool) -> Result<PageCursor> {
     if token.is_empty() {
-        return Ok(None);
+        return Ok(if in_folder {
+            PageCursor::Position(None)
+        } else {
+            PageCursor::Bang(None)
+        });
     }
-    let bad = || Error::invalid("page_token", "is not a token returned by ListShortcuts");
+    let bad = || {
+        Error::invalid(
+            "page_token",
+            "is not a token returned by ListShortcuts for this listing",
+        )
+    };
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    text.strip_prefix("v1:")
-        .map(|k| Some(k.to_string()))
-        .ok_or_else(bad)
+    if in_folder {
+        let (position, key) = text
+            .strip_prefix("v2:")
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or_else(bad)?;
+        let position: i32 = position.parse().map_err(|_| bad())?;
+        Ok(PageCursor::Position(Some((position, key.to_string()))))
+    } else {
+        text.strip_prefix("v1:")
+            .map(|k| PageCursor::Bang(Some(k.to_string())))
+            .ok_or_else(bad)
+    }
 }

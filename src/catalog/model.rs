@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use super::visibility::Visibility;
 use crate::ids::{Bang, ShortcutId, WorkspaceId};
 
 /// A stored canned reply.
@@ -23,6 +24,16 @@ pub struct Shortcut {
     /// A piece other shortcuts include (`{% include "bang" %}`); not offered in the
     /// typeahead.
     pub snippet: bool,
+    /// Who sees it (see [`super::visibility`]).
+    pub visibility: Visibility,
+    /// An agent id; required for [`Visibility::Personal`].
+    pub owner: String,
+    /// Required (one at least) for [`Visibility::Team`].
+    pub team_ids: Vec<String>,
+    /// `Billing/Refunds`; empty for none (see [`super::folders`]).
+    pub folder: String,
+    /// The order within its folder.
+    pub position: i32,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -53,6 +64,11 @@ pub struct NewShortcut {
     pub variants: BTreeMap<String, String>,
     pub inputs: Vec<ShortcutInput>,
     pub snippet: bool,
+    pub visibility: Visibility,
+    pub owner: String,
+    pub team_ids: Vec<String>,
+    pub folder: String,
+    pub position: i32,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -68,6 +84,12 @@ pub struct ShortcutChanges {
     /// A replacement list of inputs.
     pub inputs: Option<Vec<ShortcutInput>>,
     pub snippet: Option<bool>,
+    pub visibility: Option<Visibility>,
+    pub owner: Option<String>,
+    /// A replacement list of team ids.
+    pub team_ids: Option<Vec<String>>,
+    pub folder: Option<String>,
+    pub position: Option<i32>,
 }
 
 /// A value the shortcut asks the agent for (stored as JSON, so the field names are part of

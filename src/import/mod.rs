@@ -144,6 +144,11 @@ fn prepare(
         variants: Default::default(),
         inputs: vec![],
         snippet: false,
+        visibility: Default::default(),
+        owner: String::new(),
+        team_ids: vec![],
+        folder: String::new(),
+        position: 0,
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::catalog::Shortcut;
 use crate::catalog::audiences::SavedAudience;
+use crate::catalog::{Shortcut, Visibility};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
 
@@ -23,6 +23,13 @@ pub struct ShortcutRow {
     /// A JSON array of inputs (`catalog::ShortcutInput`).
     pub inputs: String,
     pub snippet: bool,
+    /// `workspace`, `team` or `personal`.
+    pub visibility: String,
+    pub owner: String,
+    /// A JSON array of strings.
+    pub team_ids: String,
+    pub folder: String,
+    pub folder_position: i64,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -39,6 +46,13 @@ impl TryFrom<ShortcutRow> for Shortcut {
             .map_err(|e| Error::store(format!("shortcut {} has unreadable variants", row.id), e))?;
         let inputs = serde_json::from_str(&row.inputs)
             .map_err(|e| Error::store(format!("shortcut {} has unreadable inputs", row.id), e))?;
+        let team_ids = serde_json::from_str(&row.team_ids)
+            .map_err(|e| Error::store(format!("shortcut {} has unreadable team ids", row.id), e))?;
+        // An unknown visibility is read as the narrowest, so that nothing is shown by mistake.
+        let visibility = Visibility::parse(&row.visibility).unwrap_or_else(|| {
+            tracing::error!(shortcut_id = %row.id, visibility = %row.visibility, "unknown stored visibility; read as personal");
+            Visibility::Personal
+        });
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,
@@ -50,6 +64,11 @@ impl TryFrom<ShortcutRow> for Shortcut {
             variants,
             inputs,
             snippet: row.snippet,
+            visibility,
+            owner: row.owner,
+            team_ids,
+            folder: row.folder,
+            position: row.folder_position.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
@@ -63,6 +82,10 @@ pub fn tags_json(shortcut: &Shortcut) -> String {
 
 pub fn variants_json(shortcut: &Shortcut) -> String {
     serde_json::to_string(&shortcut.variants).expect("a map of strings serialises")
+}
+
+pub fn team_ids_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.team_ids).expect("a list of strings serialises")
 }
 
 pub fn inputs_json(shortcut: &Shortcut) -> String {

@@ -139,6 +139,7 @@ async fn every_read_honours_the_token_even_when_no_announcement_comes() {
         workspace_id: DEMO.into(),
         key: Some(pb::get_shortcut_request::Key::Id(created.id.clone())),
         consistency_token: token.into(),
+        ..Default::default()
     };
     let stale = on_b.get_shortcut(get("")).await.unwrap().into_inner();
     assert_eq!(stale.version, 1, "without a token B serves what it holds");

@@ -9,6 +9,7 @@ mod crash;
 mod crud;
 mod data_sources;
 mod details;
+mod folders;
 mod formatting;
 mod harness;
 mod holes;
@@ -27,6 +28,7 @@ mod server;
 mod snippets;
 mod store_outage;
 mod variants;
+mod visibility;
 mod warnings;
 mod web;
 mod workspaces;
@@ -46,11 +48,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         bang: bang.into(),
         title: format!("Title of {bang}"),
         body: body.into(),
-        tags: vec![],
-        disabled: false,
-        variants: Default::default(),
-        inputs: vec![],
-        snippet: false,
+        ..Default::default()
     }
 }
 

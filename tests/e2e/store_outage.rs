@@ -283,6 +283,7 @@ async fn with_postgresql_down_writes_fail_fast_and_reads_keep_serving() {
             workspace_id: DEMO.into(),
             key: Some(pb::get_shortcut_request::Key::Id(next.id.clone())),
             consistency_token: next.consistency_token.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

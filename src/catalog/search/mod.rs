@@ -55,6 +55,9 @@ pub struct SearchQuery {
     /// 0 means [`DEFAULT_LIMIT`]; more than [`MAX_LIMIT`] means [`MAX_LIMIT`].
     pub limit: i32,
     pub include_disabled: bool,
+    /// Whom the search is for: only what they may see is ranked, so the best visible
+    /// matches fill the page.
+    pub viewer: super::Viewer,
 }
 
 /// One shortcut found, with what the query matched in each field.
@@ -128,7 +131,7 @@ impl SearchIndex {
         let Some(index) = workspaces.get(workspace_id.as_str()) else {
             return Ok(Vec::new());
         };
-        let eligible = index.eligible(&tags, query.include_disabled);
+        let eligible = index.eligible(&tags, query.include_disabled, &query.viewer);
         let ranked = rank::rank(index, &parsed, &eligible, limit);
         Ok(ranked
             .into_iter()

@@ -15,7 +15,7 @@ use roaring::RoaringBitmap;
 use super::fold;
 use super::preview::BodyText;
 use super::usage::RecentUses;
-use crate::catalog::Entry;
+use crate::catalog::{Entry, Viewer, Visibility};
 
 /// A shortcut as the index holds it.
 #[derive(Debug)]
@@ -52,6 +52,11 @@ pub struct WorkspaceIndex {
     by_tag: HashMap<String, RoaringBitmap>,
     all: RoaringBitmap,
     enabled: RoaringBitmap,
+    /// Who may see what (see [`crate::catalog::visibility`]): workspace shortcuts, and the
+    /// others by owner and by team.
+    shared: RoaringBitmap,
+    by_owner: HashMap<String, RoaringBitmap>,
+    by_team: HashMap<String, RoaringBitmap>,
     /// Recent uses by document number, side by side so that ranking a large tier reads
     /// them in a sweep rather than chasing a pointer per shortcut.
     uses: Vec<RecentUses>,
@@ -135,6 +140,24 @@ impl WorkspaceIndex {
         if !doc.entry.shortcut.disabled {
             self.enabled.insert(number);
         }
+        let shortcut = &doc.entry.shortcut;
+        match shortcut.visibility {
+            Visibility::Workspace => {
+                self.shared.insert(number);
+            }
+            Visibility::Team => {
+                for team in &shortcut.team_ids {
+                    self.by_team.entry(team.clone()).or_default().insert(number);
+                }
+            }
+            Visibility::Personal => {}
+        }
+        if shortcut.visibility != Visibility::Workspace && !shortcut.owner.is_empty() {
+            self.by_owner
+                .entry(shortcut.owner.clone())
+                .or_default()
+                .insert(number);
+        }
         self.by_id.insert(doc.entry.shortcut.id.clone(), number);
         match self.docs.get_mut(number as usize) {
             Some(slot) => *slot = Some(doc),
@@ -172,6 +195,12 @@ impl WorkspaceIndex {
         }
         self.all.remove(number);
         self.enabled.remove(number);
+        self.shared.remove(number);
+        let shortcut = &doc.entry.shortcut;
+        for team in &shortcut.team_ids {
+            remove_from(&mut self.by_team, team, number);
+        }
+        remove_from(&mut self.by_owner, &shortcut.owner, number);
         self.uses[number as usize].take();
         for union in self
             .prefix_unions
@@ -201,13 +230,31 @@ impl WorkspaceIndex {
             .map_or(f64::NEG_INFINITY, RecentUses::rank_key)
     }
 
-    /// The shortcuts a search may return: enabled ones (or all), carrying every tag.
-    pub fn eligible(&self, tags: &[String], include_disabled: bool) -> RoaringBitmap {
+    /// The shortcuts a search may return: enabled ones (or all) that `viewer` may see,
+    /// carrying every tag.
+    pub fn eligible(
+        &self,
+        tags: &[String],
+        include_disabled: bool,
+        viewer: &Viewer,
+    ) -> RoaringBitmap {
         let mut docs = if include_disabled {
             self.all.clone()
         } else {
             self.enabled.clone()
         };
+        if let Viewer::Agent { id, teams } = viewer {
+            let mut visible = self.shared.clone();
+            if let Some(owned) = id.as_ref().and_then(|id| self.by_owner.get(id)) {
+                visible |= owned;
+            }
+            for team in teams {
+                if let Some(shared_with) = self.by_team.get(team) {
+                    visible |= shared_with;
+                }
+            }
+            docs &= visible;
+        }
         for tag in tags {
             match self.by_tag.get(tag) {
                 Some(tagged) => docs &= tagged,
@@ -285,6 +332,16 @@ impl WorkspaceIndex {
     ) -> impl Iterator<Item = &'a (Box<str>, u32)> + use<'a> {
         let from: (Box<str>, u32) = (folded.into(), 0);
         self.bangs.range(from..)
+    }
+}
+
+/// Drops `number` from the bitmap under `key`, and the bitmap once empty.
+fn remove_from(map: &mut HashMap<String, RoaringBitmap>, key: &str, number: u32) {
+    if let Some(docs) = map.get_mut(key) {
+        docs.remove(number);
+        if docs.is_empty() {
+            map.remove(key);
+        }
     }
 }
 

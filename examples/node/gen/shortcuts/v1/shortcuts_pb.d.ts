@@ -504,6 +504,43 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
    * @generated from field: string consistency_token = 30;
    */
   consistencyToken: string;
+
+  /**
+   * Who sees the shortcut (issue 17): the whole workspace (UNSPECIFIED reads as WORKSPACE),
+   * the agents of `team_ids` and the owner (TEAM), or the owner alone (PERSONAL).
+   *
+   * @generated from field: shortcuts.v1.Visibility visibility = 40;
+   */
+  visibility: Visibility;
+
+  /**
+   * An agent id (at most 128 characters): required for PERSONAL.
+   *
+   * @generated from field: string owner = 41;
+   */
+  owner: string;
+
+  /**
+   * Team ids (at most 32, each at most 128 characters): at least one for TEAM.
+   *
+   * @generated from field: repeated string team_ids = 42;
+   */
+  teamIds: string[];
+
+  /**
+   * The folder, `/`-separated (`Billing/Refunds`): at most 8 segments, each non-empty and
+   * without surrounding spaces, 256 characters in all. Empty: no folder.
+   *
+   * @generated from field: string folder = 43;
+   */
+  folder: string;
+
+  /**
+   * The order within its folder: ListShortcuts with a `folder` orders by position, then bang.
+   *
+   * @generated from field: int32 position = 44;
+   */
+  position: number;
 };
 
 /**
@@ -511,6 +548,24 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
  * Use `create(ShortcutSchema)` to create a new message.
  */
 export declare const ShortcutSchema: GenMessage<Shortcut>;
+
+/**
+ * A replacement list of team ids (wrapped so that "no change" and "no teams" differ).
+ *
+ * @generated from message shortcuts.v1.TeamIdList
+ */
+export declare type TeamIdList = Message<"shortcuts.v1.TeamIdList"> & {
+  /**
+   * @generated from field: repeated string team_ids = 1;
+   */
+  teamIds: string[];
+};
+
+/**
+ * Describes the message shortcuts.v1.TeamIdList.
+ * Use `create(TeamIdListSchema)` to create a new message.
+ */
+export declare const TeamIdListSchema: GenMessage<TeamIdList>;
 
 /**
  * What a shortcut asks the agent for (issue 15).
@@ -693,6 +748,33 @@ export declare type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcut
    * @generated from field: bool snippet = 9;
    */
   snippet: boolean;
+
+  /**
+   * As in Shortcut (issue 17).
+   *
+   * @generated from field: shortcuts.v1.Visibility visibility = 40;
+   */
+  visibility: Visibility;
+
+  /**
+   * @generated from field: string owner = 41;
+   */
+  owner: string;
+
+  /**
+   * @generated from field: repeated string team_ids = 42;
+   */
+  teamIds: string[];
+
+  /**
+   * @generated from field: string folder = 43;
+   */
+  folder: string;
+
+  /**
+   * @generated from field: int32 position = 44;
+   */
+  position: number;
 };
 
 /**
@@ -735,6 +817,15 @@ export declare type GetShortcutRequest = Message<"shortcuts.v1.GetShortcutReques
    * @generated from field: string consistency_token = 30;
    */
   consistencyToken: string;
+
+  /**
+   * For a `service` token only: the agent it acts for, `agent.id` (and the agent's teams,
+   * `agent.team_ids`, a list of strings); the call shows what that agent may see. Other
+   * tokens' identity comes from the token file, and this field is ignored (see docs/api.md).
+   *
+   * @generated from field: google.protobuf.Struct agent = 40;
+   */
+  agent?: JsonObject | undefined;
 };
 
 /**
@@ -827,6 +918,36 @@ export declare type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcut
    * @generated from field: optional bool snippet = 11;
    */
   snippet?: boolean | undefined;
+
+  /**
+   * As in Shortcut (issue 17); unset: unchanged. The result must still be valid (PERSONAL
+   * needs an owner, TEAM a team id).
+   *
+   * @generated from field: optional shortcuts.v1.Visibility visibility = 40;
+   */
+  visibility?: Visibility | undefined;
+
+  /**
+   * @generated from field: optional string owner = 41;
+   */
+  owner?: string | undefined;
+
+  /**
+   * @generated from field: shortcuts.v1.TeamIdList team_ids = 42;
+   */
+  teamIds?: TeamIdList | undefined;
+
+  /**
+   * Empty string: out of any folder.
+   *
+   * @generated from field: optional string folder = 43;
+   */
+  folder?: string | undefined;
+
+  /**
+   * @generated from field: optional int32 position = 44;
+   */
+  position?: number | undefined;
 };
 
 /**
@@ -925,6 +1046,29 @@ export declare type ListShortcutsRequest = Message<"shortcuts.v1.ListShortcutsRe
    * @generated from field: string consistency_token = 30;
    */
   consistencyToken: string;
+
+  /**
+   * For a `service` token only: the agent it acts for, `agent.id` (and the agent's teams,
+   * `agent.team_ids`, a list of strings); the call shows what that agent may see. Other
+   * tokens' identity comes from the token file, and this field is ignored (see docs/api.md).
+   *
+   * @generated from field: google.protobuf.Struct agent = 40;
+   */
+  agent?: JsonObject | undefined;
+
+  /**
+   * Only the shortcuts of this folder (`Billing/Refunds`), ordered by position then bang.
+   *
+   * @generated from field: string folder = 41;
+   */
+  folder: string;
+
+  /**
+   * With `folder`: its sub-folders' shortcuts too (`Billing/Refunds/EU`).
+   *
+   * @generated from field: bool include_subfolders = 42;
+   */
+  includeSubfolders: boolean;
 };
 
 /**
@@ -2106,6 +2250,15 @@ export declare type SearchShortcutsRequest = Message<"shortcuts.v1.SearchShortcu
    * @generated from field: string consistency_token = 30;
    */
   consistencyToken: string;
+
+  /**
+   * For a `service` token only: the agent it acts for, `agent.id` (and the agent's teams,
+   * `agent.team_ids`, a list of strings); the call shows what that agent may see. Other
+   * tokens' identity comes from the token file, and this field is ignored (see docs/api.md).
+   *
+   * @generated from field: google.protobuf.Struct agent = 40;
+   */
+  agent?: JsonObject | undefined;
 };
 
 /**
@@ -2527,6 +2680,163 @@ export declare type RecipientError = Message<"shortcuts.v1.RecipientError"> & {
  * Use `create(RecipientErrorSchema)` to create a new message.
  */
 export declare const RecipientErrorSchema: GenMessage<RecipientError>;
+
+/**
+ * @generated from message shortcuts.v1.ListFoldersRequest
+ */
+export declare type ListFoldersRequest = Message<"shortcuts.v1.ListFoldersRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Count disabled shortcuts too.
+   *
+   * @generated from field: bool include_disabled = 2;
+   */
+  includeDisabled: boolean;
+
+  /**
+   * As in ListShortcutsRequest: the agent a `service` token acts for.
+   *
+   * @generated from field: google.protobuf.Struct agent = 3;
+   */
+  agent?: JsonObject | undefined;
+
+  /**
+   * As in ListShortcutsRequest.
+   *
+   * @generated from field: string consistency_token = 30;
+   */
+  consistencyToken: string;
+};
+
+/**
+ * Describes the message shortcuts.v1.ListFoldersRequest.
+ * Use `create(ListFoldersRequestSchema)` to create a new message.
+ */
+export declare const ListFoldersRequestSchema: GenMessage<ListFoldersRequest>;
+
+/**
+ * @generated from message shortcuts.v1.ListFoldersResponse
+ */
+export declare type ListFoldersResponse = Message<"shortcuts.v1.ListFoldersResponse"> & {
+  /**
+   * Every folder holding a shortcut the caller may see, and every folder above one, ordered
+   * by path (a parent before its children). At most 10,000; `truncated` says there were more.
+   *
+   * @generated from field: repeated shortcuts.v1.Folder folders = 1;
+   */
+  folders: Folder[];
+
+  /**
+   * Shortcuts the caller may see that are in no folder.
+   *
+   * @generated from field: uint32 unfiled_count = 2;
+   */
+  unfiledCount: number;
+
+  /**
+   * @generated from field: bool truncated = 3;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message shortcuts.v1.ListFoldersResponse.
+ * Use `create(ListFoldersResponseSchema)` to create a new message.
+ */
+export declare const ListFoldersResponseSchema: GenMessage<ListFoldersResponse>;
+
+/**
+ * One folder of the tree.
+ *
+ * @generated from message shortcuts.v1.Folder
+ */
+export declare type Folder = Message<"shortcuts.v1.Folder"> & {
+  /**
+   * The whole path, `Billing/Refunds`; its parent is the path without the last segment.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * The last segment, `Refunds`.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * 1 for a top-level folder.
+   *
+   * @generated from field: uint32 depth = 3;
+   */
+  depth: number;
+
+  /**
+   * Shortcuts directly in this folder.
+   *
+   * @generated from field: uint32 direct_count = 4;
+   */
+  directCount: number;
+
+  /**
+   * Shortcuts in this folder and all its sub-folders.
+   *
+   * @generated from field: uint32 total_count = 5;
+   */
+  totalCount: number;
+};
+
+/**
+ * Describes the message shortcuts.v1.Folder.
+ * Use `create(FolderSchema)` to create a new message.
+ */
+export declare const FolderSchema: GenMessage<Folder>;
+
+/**
+ * Who may see a shortcut (issue 17). Whoever may not see it is answered as if it did not
+ * exist.
+ *
+ * @generated from enum shortcuts.v1.Visibility
+ */
+export enum Visibility {
+  /**
+   * Read as VISIBILITY_WORKSPACE.
+   *
+   * @generated from enum value: VISIBILITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every caller of the workspace.
+   *
+   * @generated from enum value: VISIBILITY_WORKSPACE = 1;
+   */
+  WORKSPACE = 1,
+
+  /**
+   * The agents of one of `team_ids`, and the owner.
+   *
+   * @generated from enum value: VISIBILITY_TEAM = 2;
+   */
+  TEAM = 2,
+
+  /**
+   * The owner alone.
+   *
+   * @generated from enum value: VISIBILITY_PERSONAL = 3;
+   */
+  PERSONAL = 3,
+}
+
+/**
+ * Describes the enum shortcuts.v1.Visibility.
+ */
+export declare const VisibilitySchema: GenEnum<Visibility>;
 
 /**
  * The kind of value an input takes, checked when a render supplies it in `vars`.
@@ -3064,6 +3374,17 @@ export declare const ShortcutService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAudienceRequestSchema;
     output: typeof DeleteAudienceResponseSchema;
+  },
+  /**
+   * The folder tree of a workspace with how many shortcuts each folder holds, counting only
+   * the shortcuts the caller may see (issue 17). Role: render.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.ListFolders
+   */
+  listFolders: {
+    methodKind: "unary";
+    input: typeof ListFoldersRequestSchema;
+    output: typeof ListFoldersResponseSchema;
   },
 }>;
 
