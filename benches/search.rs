@@ -49,10 +49,12 @@ fn main() {
                 variants: Default::default(),
                 inputs: vec![],
                 snippet: false,
+                attachments: vec![],
             },
             template,
             variants: Default::default(),
             includes: vec![],
+            attachments: vec![],
         });
         index.upsert(&entry);
         // Some shortcuts are used a lot, most a little or never.

@@ -98,6 +98,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             variants: Default::default(),
             inputs: starter.inputs,
             snippet: false,
+            attachments: vec![],
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

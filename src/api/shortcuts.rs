@@ -21,6 +21,7 @@ pub(super) async fn create_shortcut(
         variants: r.variants.into_iter().collect(),
         inputs: convert::input_declarations(r.inputs)?,
         snippet: r.snippet,
+        attachments: convert::attachment_declarations(r.attachments),
     };
     let entry = api.catalog.create(new).await?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
@@ -56,6 +57,9 @@ pub(super) async fn update_shortcut(
             .map(|list| convert::input_declarations(list.inputs))
             .transpose()?,
         snippet: r.snippet,
+        attachments: r
+            .attachments
+            .map(|list| convert::attachment_declarations(list.attachments)),
     };
     let entry = api
         .catalog

@@ -4,6 +4,7 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod attachments;
 pub mod audiences;
 pub mod consistency;
 pub mod inputs;
@@ -25,7 +26,8 @@ use crate::ids::{ShortcutId, WorkspaceId};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic, TemplateWarning, Validation};
 use crate::workspace::Workspaces;
 pub use model::{
-    InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey, bang_key,
+    Attachment, InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey,
+    bang_key,
 };
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, Store};
@@ -40,6 +42,8 @@ pub struct Entry {
     /// The snippets its bodies include, directly or not (lower-cased bangs): when one
     /// changes, this entry is compiled again.
     pub includes: Vec<String>,
+    /// The compiled name and URL of each of the shortcut's attachments, in order.
+    pub attachments: Vec<attachments::CompiledAttachment>,
 }
 
 impl Entry {
@@ -256,11 +260,13 @@ impl Catalog {
             }
             variants.insert(tag.clone(), compiled);
         }
+        let attachments = attachments::compile(&self.engine, &shortcut.attachments)?;
         Ok(Entry {
             shortcut,
             template,
             variants,
             includes: all_includes,
+            attachments,
         })
     }
 
@@ -408,7 +414,24 @@ impl Catalog {
             out.extend(inputs::undeclared(field, validation, &shortcut.inputs));
             sort_warnings(&mut out[start..]);
         }
-        let all: Vec<&Validation> = validations.iter().collect();
+        // Attachments: their names and URLs are templates too (without includes).
+        let mut attachment_validations = Vec::new();
+        for (i, a) in shortcut.attachments.iter().enumerate() {
+            for (part, text) in [("name", &a.name), ("url", &a.url)] {
+                let field = attachments::field(i, part);
+                let validation = self.engine.validate(text);
+                let start = out.len();
+                out.extend(validation.warnings.iter().cloned().map(|mut w| {
+                    w.field = field.clone();
+                    w
+                }));
+                out.extend(paths::unknown(&field, &validation, known));
+                out.extend(inputs::undeclared(&field, &validation, &shortcut.inputs));
+                sort_warnings(&mut out[start..]);
+                attachment_validations.push(validation);
+            }
+        }
+        let all: Vec<&Validation> = validations.iter().chain(&attachment_validations).collect();
         out.extend(inputs::unused(&all, &shortcut.inputs));
         out
     }
@@ -427,6 +450,7 @@ impl Catalog {
         let tags = validate::tags(&new.tags)?;
         let variants = validate::variants(&new.variants, &self.engine.limits())?;
         let inputs = inputs::check(&new.inputs)?;
+        let attachments = attachments::check(&new.attachments, &self.engine.limits())?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -439,6 +463,7 @@ impl Catalog {
             variants,
             inputs,
             snippet: new.snippet,
+            attachments,
             version: 1,
             create_time: now,
             update_time: now,
@@ -501,6 +526,9 @@ impl Catalog {
         }
         if let Some(snippet) = changes.snippet {
             shortcut.snippet = snippet;
+        }
+        if let Some(new_attachments) = &changes.attachments {
+            shortcut.attachments = attachments::check(new_attachments, &self.engine.limits())?;
         }
         let old = &current.shortcut;
         if old.snippet && !shortcut.snippet {

@@ -23,6 +23,8 @@ pub struct Shortcut {
     /// A piece other shortcuts include (`{% include "bang" %}`); not offered in the
     /// typeahead.
     pub snippet: bool,
+    /// Files sent with the reply; `name` and `url` may hold placeholders.
+    pub attachments: Vec<Attachment>,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -53,6 +55,7 @@ pub struct NewShortcut {
     pub variants: BTreeMap<String, String>,
     pub inputs: Vec<ShortcutInput>,
     pub snippet: bool,
+    pub attachments: Vec<Attachment>,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -68,6 +71,8 @@ pub struct ShortcutChanges {
     /// A replacement list of inputs.
     pub inputs: Option<Vec<ShortcutInput>>,
     pub snippet: Option<bool>,
+    /// A replacement list of attachments.
+    pub attachments: Option<Vec<Attachment>>,
 }
 
 /// A value the shortcut asks the agent for (stored as JSON, so the field names are part of
@@ -87,6 +92,19 @@ pub struct ShortcutInput {
     pub default_value: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub help: String,
+}
+
+/// A file sent with the reply (stored as JSON, so the field names are part of the stored
+/// format). In a shortcut, `name` and `url` are templates; in a render's answer, their
+/// rendered text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mime_type: String,
+    #[serde(default)]
+    pub size_bytes: i64,
 }
 
 /// The kind of value an input takes.

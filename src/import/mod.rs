@@ -144,6 +144,7 @@ fn prepare(
         variants: Default::default(),
         inputs: vec![],
         snippet: false,
+        attachments: vec![],
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

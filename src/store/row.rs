@@ -23,6 +23,8 @@ pub struct ShortcutRow {
     /// A JSON array of inputs (`catalog::ShortcutInput`).
     pub inputs: String,
     pub snippet: bool,
+    /// A JSON array of attachments (`catalog::Attachment`).
+    pub attachments: String,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -39,6 +41,9 @@ impl TryFrom<ShortcutRow> for Shortcut {
             .map_err(|e| Error::store(format!("shortcut {} has unreadable variants", row.id), e))?;
         let inputs = serde_json::from_str(&row.inputs)
             .map_err(|e| Error::store(format!("shortcut {} has unreadable inputs", row.id), e))?;
+        let attachments = serde_json::from_str(&row.attachments).map_err(|e| {
+            Error::store(format!("shortcut {} has unreadable attachments", row.id), e)
+        })?;
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,
@@ -50,6 +55,7 @@ impl TryFrom<ShortcutRow> for Shortcut {
             variants,
             inputs,
             snippet: row.snippet,
+            attachments,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
@@ -67,6 +73,10 @@ pub fn variants_json(shortcut: &Shortcut) -> String {
 
 pub fn inputs_json(shortcut: &Shortcut) -> String {
     serde_json::to_string(&shortcut.inputs).expect("a list of plain records serialises")
+}
+
+pub fn attachments_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.attachments).expect("a list of plain records serialises")
 }
 
 /// A workspace record as the SQL backends store it.

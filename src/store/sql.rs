@@ -14,7 +14,8 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use super::breaker::{Breaker, BreakerSettings};
 use super::db_error;
 use super::row::{
-    AudienceRow, ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, variants_json,
+    AudienceRow, ShortcutRow, WorkspaceRow, attachments_json, inputs_json, millis, tags_json,
+    variants_json,
 };
 use crate::catalog::audiences::{self, SavedAudience, name_key};
 use crate::catalog::store::{
@@ -85,7 +86,7 @@ pub(super) fn trip<DB: Database>(breaker: &Arc<Breaker>, pool: &Pool<DB>) {
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
 macro_rules! select_shortcuts {
     () => {
-        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time FROM shortcuts"
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, attachments, version, create_time, update_time FROM shortcuts"
     };
 }
 
@@ -93,8 +94,8 @@ const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
-const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time, attachments)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
@@ -146,8 +147,9 @@ where
         self.write(async {
             let key = bang_key(&s.bang);
             let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
+            let attachments = attachments_json(s);
             let done = sqlx::query(
-                "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11
+                "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11, attachments = $15
                  WHERE id = $12 AND workspace_id = $13 AND version = $14",
             )
             .bind(s.bang.as_str())
@@ -164,6 +166,7 @@ where
             .bind(s.id.as_str())
             .bind(s.workspace_id.as_str())
             .bind(expected_version as i64)
+            .bind(attachments.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| db_error(e, Some(s)))?;
@@ -233,6 +236,7 @@ where
         .bind(s.version as i64)
         .bind(millis(s.create_time))
         .bind(millis(s.update_time))
+        .bind(attachments_json(s).as_str())
 }
 
 /// After a conditional write matched no row: was the shortcut gone, or moved on?

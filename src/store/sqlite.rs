@@ -75,6 +75,7 @@ mod tests {
             variants: [("fr".to_string(), "c".to_string())].into(),
             inputs: vec![],
             snippet: false,
+            attachments: vec![],
             version: 1,
             create_time: now(),
             update_time: now(),

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
+mod attachments;
 mod audiences;
 mod authoring;
 mod batch;
@@ -51,6 +52,7 @@ pub fn create(workspace: &str, bang: &str, body: &str) -> pb::CreateShortcutRequ
         variants: Default::default(),
         inputs: vec![],
         snippet: false,
+        ..Default::default()
     }
 }
 
