@@ -3,7 +3,9 @@
 //! converting JSON on every call (what the cache avoids), and a naive hand-written
 //! `<<path>>` substitution as the floor, and the same template in a bare minijinja
 //! environment as a reference; and a French reply through every formatting filter (CLDR
-//! names, long date, relative date, number, currency).
+//! names, long date, relative date, number, currency); and the benchmark shortcut with
+//! three templated attachments against the same without (`attachments_*`: compare as a
+//! ratio of the same run).
 //!
 //! `cargo bench --bench render`
 
@@ -11,6 +13,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use shortcuts::catalog::{Attachment, attachments};
 use shortcuts::data::scope;
 use shortcuts::template::locale::Locale;
 use shortcuts::template::{Engine, RenderContext, RenderLimits, RenderSettings};
@@ -88,6 +91,45 @@ fn benches(c: &mut Criterion) {
                 ..Default::default()
             };
             engine.render(&localised, root.into_value()).unwrap()
+        })
+    });
+
+    // A reply with three attachments whose names and URLs are templates, as a render of a
+    // stored shortcut does it: the body, then each attachment against the same context.
+    let declared = vec![
+        Attachment {
+            name: "Invoice <<session.order_id>>".into(),
+            url: "https://shop.example/orders/<<session.order_id>>/invoice.pdf?email=<<contact.email>>".into(),
+            mime_type: "application/pdf".into(),
+            size_bytes: 48_213,
+        },
+        Attachment {
+            name: "Plan <<contact.plan>>".into(),
+            url: "https://shop.example/plans/<<contact.plan>>.pdf".into(),
+            mime_type: "application/pdf".into(),
+            size_bytes: 0,
+        },
+        Attachment {
+            name: "Guide".into(),
+            url: "https://shop.example/guides/<<contact.plan>>?for=<<contact.first_name>>".into(),
+            mime_type: "text/html".into(),
+            size_bytes: 0,
+        },
+    ];
+    let compiled_attachments = attachments::compile(&engine, &declared).unwrap();
+    c.bench_function("attachments_none", |b| {
+        b.iter(|| {
+            let root = context(contact.clone(), session.clone());
+            engine.render(&compiled, root).unwrap()
+        })
+    });
+    c.bench_function("attachments_three_templated", |b| {
+        b.iter(|| {
+            let root = context(contact.clone(), session.clone());
+            let reply = engine.render(&compiled, root.clone()).unwrap();
+            let files = attachments::render(&engine, &declared, &compiled_attachments, &root);
+            assert_eq!(files.attachments.len(), 3);
+            (reply, files)
         })
     });
 

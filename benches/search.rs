@@ -54,10 +54,12 @@ fn main() {
                 team_ids: vec![],
                 folder: String::new(),
                 position: 0,
+                attachments: vec![],
             },
             template,
             variants: Default::default(),
             includes: vec![],
+            attachments: vec![],
         });
         index.upsert(&entry);
         // Some shortcuts are used a lot, most a little or never.

@@ -83,7 +83,8 @@ pub struct RecipientResult {
 /// What a batch streams back.
 #[derive(Debug)]
 pub enum BatchEvent {
-    Result(RecipientResult),
+    /// Boxed: a rendered reply is far larger than the other events.
+    Result(Box<RecipientResult>),
     /// The last message of an audience batch that scanned every contact.
     Summary(Summary),
     /// The scan of an audience failed (its source is down): the batch ends here, and the
@@ -218,7 +219,7 @@ impl Job {
                     .map(|(index, recipient)| {
                         job.clone()
                             .spawn_render(index as u32, recipient, NeedsPermit::Yes)
-                            .map(BatchEvent::Result)
+                            .map(|result| BatchEvent::Result(Box::new(result)))
                     })
                     .buffer_unordered(job.concurrency);
                 job.deliver(renders, &results, Some(total)).await;
@@ -266,7 +267,7 @@ impl Job {
                         .map(move |mut result| {
                             result.contact_id = Some(found.contact_id);
                             result.resume_token = Some(found.token);
-                            BatchEvent::Result(result)
+                            BatchEvent::Result(Box::new(result))
                         })
                         .left_future()
                 }

@@ -93,6 +93,22 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_VARIANTS", default_value_t = crate::catalog::validate::MAX_VARIANTS as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_variants: u32,
 
+    /// Most attachments one shortcut may have.
+    #[arg(long, env = "SHORTCUTS_MAX_ATTACHMENTS", default_value_t = RenderLimits::default().max_attachments as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_attachments: u32,
+
+    /// Longest attachment URL, in bytes: the template as written and the URL it renders.
+    #[arg(long, env = "SHORTCUTS_MAX_ATTACHMENT_URL_BYTES", default_value_t = RenderLimits::default().max_attachment_url_bytes as u32, value_parser = clap::value_parser!(u32).range(16..=65_536))]
+    pub max_attachment_url_bytes: u32,
+
+    /// Longest attachment name, in characters: as written and as rendered.
+    #[arg(long, env = "SHORTCUTS_MAX_ATTACHMENT_NAME_CHARS", default_value_t = RenderLimits::default().max_attachment_name_chars as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_attachment_name_chars: u32,
+
+    /// Largest `size_bytes` an attachment may declare.
+    #[arg(long, env = "SHORTCUTS_MAX_ATTACHMENT_SIZE_BYTES", default_value_t = RenderLimits::default().max_attachment_size_bytes, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    pub max_attachment_size_bytes: u64,
+
     /// Most items one `range(…)` in a template may produce.
     #[arg(long, env = "SHORTCUTS_MAX_RANGE_ITEMS", default_value_t = RenderLimits::default().max_range as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_range_items: u32,
@@ -270,6 +286,10 @@ impl Config {
             max_template_bytes: self.max_body_bytes,
             max_range: self.max_range_items as usize,
             max_variants: self.max_variants as usize,
+            max_attachments: self.max_attachments as usize,
+            max_attachment_url_bytes: self.max_attachment_url_bytes as usize,
+            max_attachment_name_chars: self.max_attachment_name_chars as usize,
+            max_attachment_size_bytes: self.max_attachment_size_bytes,
             render_timeout: self.render_timeout,
         }
     }

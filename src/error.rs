@@ -114,6 +114,10 @@ pub enum Error {
     /// A strict render of a shortcut whose required inputs were not all supplied in `vars`.
     #[error("{}", bounded(&format!("the shortcut needs the inputs {} in vars", .names.join(", "))))]
     MissingInputs { names: Vec<String> },
+    /// A strict render of a shortcut one of whose attachments did not render to a usable
+    /// name or URL; `field` names it (`attachments[1].url`).
+    #[error("{}", bounded(&format!("{field} {message}")))]
+    AttachmentFailed { field: String, message: String },
     /// The template raised an error while running (e.g. a filter given the wrong kind of
     /// value).
     #[error("{}", bounded(&format!("the template failed at line {line}: {message}")))]

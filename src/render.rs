@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use minijinja::Value;
 
-use crate::catalog::{Catalog, Entry, ShortcutInput, ShortcutKey, inputs};
+use crate::catalog::{Attachment, Catalog, Entry, ShortcutInput, ShortcutKey, attachments, inputs};
 use crate::data::{DataOrigin, DataService, FetchOptions, Origin};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, SessionId, WorkspaceId};
@@ -70,6 +70,10 @@ pub struct RenderOutcome {
     pub needs_input: Vec<String>,
     /// Where the locale (variant and formatting) came from.
     pub locale_source: LocaleSource,
+    /// The stored shortcut's attachments, rendered (those that gave a usable URL).
+    pub attachments: Vec<Attachment>,
+    /// The attachments left out of `attachments`: the field (`attachments[1].url`) and why.
+    pub attachment_problems: Vec<(String, String)>,
 }
 
 /// Where a render's locale came from, first found first: the request, the conversation
@@ -227,10 +231,20 @@ impl Renderer {
         for origin in &data_origins {
             telemetry::record_data_lookup(origin.scope, origin.origin);
         }
-        let rendered = self
+        let context = context.into_value();
+        let stored: Option<&Entry> = match &request.target {
+            Target::Stored(_) => entry.as_deref(),
+            Target::Resolved(ResolvedTemplate::Stored(entry)) => Some(entry),
+            _ => None,
+        };
+        // Only a shortcut with attachments keeps a handle on the context.
+        let attachment_context = stored
+            .filter(|e| !e.attachments.is_empty())
+            .map(|_| context.clone());
+        let mut rendered = self
             .run(
                 template,
-                context.into_value(),
+                context,
                 request.fetch.deadline,
                 request.cancel.clone(),
             )
@@ -252,10 +266,38 @@ impl Renderer {
                 RenderError::Stopped(Stopped::Deadline) => Error::CallerDeadline,
                 RenderError::Stopped(Stopped::Cancelled) => Error::Cancelled,
             })?;
+        let mut rendered_attachments = attachments::RenderedAttachments::default();
+        if let (Some(entry), Some(context)) = (stored, attachment_context) {
+            rendered_attachments = attachments::render(
+                self.catalog.engine(),
+                &entry.shortcut.attachments,
+                &entry.attachments,
+                &context,
+            );
+            for (from, into) in [
+                (&rendered_attachments.missing, &mut rendered.missing),
+                (&rendered_attachments.defaulted, &mut rendered.defaulted),
+            ] {
+                for path in from {
+                    if !into.contains(path) {
+                        into.push(path.clone());
+                    }
+                }
+            }
+        }
         if request.strict && !rendered.missing.is_empty() {
             telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
             return Err(Error::MissingData {
                 paths: rendered.missing,
+            });
+        }
+        if request.strict
+            && let Some((field, message)) = rendered_attachments.problems.first()
+        {
+            telemetry::record_render(telemetry::RenderOutcome::StrictFailure);
+            return Err(Error::AttachmentFailed {
+                field: field.clone(),
+                message: message.clone(),
             });
         }
         telemetry::record_render(if rendered.missing.is_empty() {
@@ -280,6 +322,8 @@ impl Renderer {
             format_locale: settings.locale.tag.to_string(),
             needs_input,
             locale_source,
+            attachments: rendered_attachments.attachments,
+            attachment_problems: rendered_attachments.problems,
         })
     }
 }

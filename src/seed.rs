@@ -103,6 +103,7 @@ pub async fn seed_demo(catalog: &Catalog) -> Result<usize> {
             team_ids: vec![],
             folder: String::new(),
             position: 0,
+            attachments: vec![],
         };
         match catalog.create(new).await {
             Ok(_) => created += 1,

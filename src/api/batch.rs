@@ -91,7 +91,7 @@ pub(super) async fn batch_render(
 fn batch_event(event: BatchEvent) -> std::result::Result<pb::BatchRenderResult, Status> {
     use pb::batch_render_result::Outcome;
     match event {
-        BatchEvent::Result(result) => Ok(batch_result(result)),
+        BatchEvent::Result(result) => Ok(batch_result(*result)),
         BatchEvent::Summary(summary) => Ok(pb::BatchRenderResult {
             outcome: Some(Outcome::Summary(pb::BatchSummary {
                 matched: summary.matched,

@@ -8,7 +8,7 @@ use minijinja::Value;
 use prost_types::value::Kind;
 
 use crate::catalog::consistency::ConsistencyToken;
-use crate::catalog::{Entry, InputType, ShortcutInput, ShortcutKey, Visibility};
+use crate::catalog::{Attachment, Entry, InputType, ShortcutInput, ShortcutKey, Visibility};
 use crate::error::{Error, Result};
 use crate::ids::{Bang, ShortcutId, WorkspaceId};
 use crate::pb;
@@ -30,6 +30,7 @@ pub fn shortcut(entry: &Entry) -> pb::Shortcut {
         inputs: inputs(&s.inputs),
         warnings: vec![],
         snippet: s.snippet,
+        attachments: attachments(&s.attachments),
         consistency_token: String::new(),
         visibility: visibility_of(s.visibility) as i32,
         owner: s.owner.clone(),
@@ -58,6 +59,31 @@ fn visibility_of(visibility: Visibility) -> pb::Visibility {
         Visibility::Team => pb::Visibility::Team,
         Visibility::Personal => pb::Visibility::Personal,
     }
+}
+
+pub fn attachments(attachments: &[Attachment]) -> Vec<pb::Attachment> {
+    attachments
+        .iter()
+        .map(|a| pb::Attachment {
+            name: a.name.clone(),
+            url: a.url.clone(),
+            mime_type: a.mime_type.clone(),
+            size_bytes: a.size_bytes,
+        })
+        .collect()
+}
+
+/// Attachments as a request declares them (checked by the catalogue).
+pub fn attachment_declarations(attachments: Vec<pb::Attachment>) -> Vec<Attachment> {
+    attachments
+        .into_iter()
+        .map(|a| Attachment {
+            name: a.name,
+            url: a.url,
+            mime_type: a.mime_type,
+            size_bytes: a.size_bytes,
+        })
+        .collect()
 }
 
 /// A shortcut as a write returns it: with the warnings about what was saved.

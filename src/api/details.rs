@@ -52,6 +52,7 @@ pub fn reason(err: &Error) -> &'static str {
         Error::MissingData { .. } => "MISSING_DATA",
         Error::MissingInputs { .. } => "MISSING_INPUT",
         Error::TemplateFailed { .. } => "TEMPLATE_FAILED",
+        Error::AttachmentFailed { .. } => "ATTACHMENT_FAILED",
         Error::RenderLimit { .. } => "RENDER_LIMIT",
         Error::RenderTimedOut(_) => "RENDER_TIMEOUT",
         Error::CallerDeadline => "CALLER_DEADLINE",
@@ -187,6 +188,14 @@ pub fn details(err: &Error) -> ErrorDetails {
             }
         }
         Error::TemplateFailed { line, .. } => put("line", &line.to_string()),
+        Error::AttachmentFailed { field, message } => {
+            put("field", field);
+            details.add_precondition_failure_violation(
+                "ATTACHMENT_FAILED",
+                short(field),
+                short(message),
+            );
+        }
         Error::RenderLimit { limit, message } => {
             put("limit", limit);
             details.add_quota_failure_violation(*limit, short(message));

@@ -134,6 +134,16 @@ pub(super) fn render_response(outcome: RenderOutcome) -> pb::RenderResponse {
             LocaleSource::Contact => pb::LocaleSource::Contact,
             LocaleSource::Workspace => pb::LocaleSource::Workspace,
         } as i32,
+        attachments: convert::attachments(&outcome.attachments),
+        attachment_warnings: outcome
+            .attachment_problems
+            .into_iter()
+            .map(|(field, message)| pb::TemplateWarning {
+                field,
+                message,
+                ..Default::default()
+            })
+            .collect(),
     }
 }
 

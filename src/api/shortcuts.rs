@@ -27,6 +27,7 @@ pub(super) async fn create_shortcut(
         team_ids: r.team_ids,
         folder: r.folder,
         position: r.position,
+        attachments: convert::attachment_declarations(r.attachments),
     };
     let entry = api.catalog.create(new).await?;
     let known = crate::describe::known_paths(&api.catalog, &workspace).await?;
@@ -71,6 +72,9 @@ pub(super) async fn update_shortcut(
         team_ids: r.team_ids.map(|t| t.team_ids),
         folder: r.folder,
         position: r.position,
+        attachments: r
+            .attachments
+            .map(|list| convert::attachment_declarations(list.attachments)),
     };
     let entry = api
         .catalog

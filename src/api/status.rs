@@ -25,7 +25,8 @@ pub fn code(err: &Error) -> Code {
         | Error::StarterTooLarge { .. }
         | Error::MissingData { .. }
         | Error::MissingInputs { .. }
-        | Error::TemplateFailed { .. } => Code::FailedPrecondition,
+        | Error::TemplateFailed { .. }
+        | Error::AttachmentFailed { .. } => Code::FailedPrecondition,
         Error::SourceFailed { cause, .. } => match **cause {
             SourceFailure::Unavailable(_) => Code::Unavailable,
             SourceFailure::DeadlineExceeded(_) => Code::DeadlineExceeded,

@@ -4,6 +4,7 @@
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
 //! template already compiled.
 
+pub mod attachments;
 pub mod audiences;
 pub mod consistency;
 pub mod folders;
@@ -27,7 +28,8 @@ use crate::ids::{ShortcutId, WorkspaceId};
 use crate::template::{CompiledTemplate, Engine, TemplateDiagnostic, TemplateWarning, Validation};
 use crate::workspace::Workspaces;
 pub use model::{
-    InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey, bang_key,
+    Attachment, InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey,
+    bang_key,
 };
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, Store};
@@ -43,6 +45,8 @@ pub struct Entry {
     /// The snippets its bodies include, directly or not (lower-cased bangs): when one
     /// changes, this entry is compiled again.
     pub includes: Vec<String>,
+    /// The compiled name and URL of each of the shortcut's attachments, in order.
+    pub attachments: Vec<attachments::CompiledAttachment>,
 }
 
 impl Entry {
@@ -267,11 +271,13 @@ impl Catalog {
             }
             variants.insert(tag.clone(), compiled);
         }
+        let attachments = attachments::compile(&self.engine, &shortcut.attachments)?;
         Ok(Entry {
             shortcut,
             template,
             variants,
             includes: all_includes,
+            attachments,
         })
     }
 
@@ -434,7 +440,24 @@ impl Catalog {
             out.extend(inputs::undeclared(field, validation, &shortcut.inputs));
             sort_warnings(&mut out[start..]);
         }
-        let all: Vec<&Validation> = validations.iter().collect();
+        // Attachments: their names and URLs are templates too (without includes).
+        let mut attachment_validations = Vec::new();
+        for (i, a) in shortcut.attachments.iter().enumerate() {
+            for (part, text) in [("name", &a.name), ("url", &a.url)] {
+                let field = attachments::field(i, part);
+                let validation = self.engine.validate(text);
+                let start = out.len();
+                out.extend(validation.warnings.iter().cloned().map(|mut w| {
+                    w.field = field.clone();
+                    w
+                }));
+                out.extend(paths::unknown(&field, &validation, known));
+                out.extend(inputs::undeclared(&field, &validation, &shortcut.inputs));
+                sort_warnings(&mut out[start..]);
+                attachment_validations.push(validation);
+            }
+        }
+        let all: Vec<&Validation> = validations.iter().chain(&attachment_validations).collect();
         out.extend(inputs::unused(&all, &shortcut.inputs));
         out
     }
@@ -455,6 +478,7 @@ impl Catalog {
         let inputs = inputs::check(&new.inputs)?;
         let (owner, team_ids) = visibility::check(new.visibility, &new.owner, &new.team_ids)?;
         let folder = folders::path("folder", &new.folder)?;
+        let attachments = attachments::check(&new.attachments, &self.engine.limits())?;
         let now = model::now();
         let shortcut = Shortcut {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -472,6 +496,7 @@ impl Catalog {
             team_ids,
             folder,
             position: new.position,
+            attachments,
             version: 1,
             create_time: now,
             update_time: now,
@@ -551,6 +576,9 @@ impl Catalog {
         }
         if let Some(position) = changes.position {
             shortcut.position = position;
+        }
+        if let Some(new_attachments) = &changes.attachments {
+            shortcut.attachments = attachments::check(new_attachments, &self.engine.limits())?;
         }
         let old = &current.shortcut;
         if old.snippet && !shortcut.snippet {

@@ -34,6 +34,8 @@ pub struct Shortcut {
     pub folder: String,
     /// The order within its folder.
     pub position: i32,
+    /// Files sent with the reply; `name` and `url` may hold placeholders.
+    pub attachments: Vec<Attachment>,
     pub version: u64,
     pub create_time: SystemTime,
     pub update_time: SystemTime,
@@ -69,6 +71,7 @@ pub struct NewShortcut {
     pub team_ids: Vec<String>,
     pub folder: String,
     pub position: i32,
+    pub attachments: Vec<Attachment>,
 }
 
 /// The fields an update changes; `None` keeps the current value.
@@ -90,6 +93,8 @@ pub struct ShortcutChanges {
     pub team_ids: Option<Vec<String>>,
     pub folder: Option<String>,
     pub position: Option<i32>,
+    /// A replacement list of attachments.
+    pub attachments: Option<Vec<Attachment>>,
 }
 
 /// A value the shortcut asks the agent for (stored as JSON, so the field names are part of
@@ -109,6 +114,19 @@ pub struct ShortcutInput {
     pub default_value: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub help: String,
+}
+
+/// A file sent with the reply (stored as JSON, so the field names are part of the stored
+/// format). In a shortcut, `name` and `url` are templates; in a render's answer, their
+/// rendered text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mime_type: String,
+    #[serde(default)]
+    pub size_bytes: i64,
 }
 
 /// The kind of value an input takes.

@@ -149,6 +149,7 @@ fn prepare(
         team_ids: vec![],
         folder: String::new(),
         position: 0,
+        attachments: vec![],
     };
     let entry = catalog.prepare(new).map_err(|e| fail(e.to_string()))?;
     Ok((body, entry))

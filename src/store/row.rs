@@ -30,6 +30,8 @@ pub struct ShortcutRow {
     pub team_ids: String,
     pub folder: String,
     pub folder_position: i64,
+    /// A JSON array of attachments (`catalog::Attachment`).
+    pub attachments: String,
     pub version: i64,
     /// Unix milliseconds.
     pub create_time: i64,
@@ -53,6 +55,9 @@ impl TryFrom<ShortcutRow> for Shortcut {
             tracing::error!(shortcut_id = %row.id, visibility = %row.visibility, "unknown stored visibility; read as personal");
             Visibility::Personal
         });
+        let attachments = serde_json::from_str(&row.attachments).map_err(|e| {
+            Error::store(format!("shortcut {} has unreadable attachments", row.id), e)
+        })?;
         Ok(Shortcut {
             id: row.id,
             workspace_id: row.workspace_id,
@@ -69,6 +74,7 @@ impl TryFrom<ShortcutRow> for Shortcut {
             team_ids,
             folder: row.folder,
             position: row.folder_position.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            attachments,
             version: row.version as u64,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
@@ -90,6 +96,10 @@ pub fn team_ids_json(shortcut: &Shortcut) -> String {
 
 pub fn inputs_json(shortcut: &Shortcut) -> String {
     serde_json::to_string(&shortcut.inputs).expect("a list of plain records serialises")
+}
+
+pub fn attachments_json(shortcut: &Shortcut) -> String {
+    serde_json::to_string(&shortcut.attachments).expect("a list of plain records serialises")
 }
 
 /// A workspace record as the SQL backends store it.

@@ -14,8 +14,8 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use super::breaker::{Breaker, BreakerSettings};
 use super::db_error;
 use super::row::{
-    AudienceRow, ShortcutRow, WorkspaceRow, inputs_json, millis, tags_json, team_ids_json,
-    variants_json,
+    AudienceRow, ShortcutRow, WorkspaceRow, attachments_json, inputs_json, millis, tags_json,
+    team_ids_json, variants_json,
 };
 use crate::catalog::audiences::{self, SavedAudience, name_key};
 use crate::catalog::store::{
@@ -86,7 +86,7 @@ pub(super) fn trip<DB: Database>(breaker: &Arc<Breaker>, pool: &Pool<DB>) {
 /// The columns of [`ShortcutRow`]; a macro so that `concat!` can extend it.
 macro_rules! select_shortcuts {
     () => {
-        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, visibility, owner, team_ids, folder, folder_position, version, create_time, update_time FROM shortcuts"
+        "SELECT id, workspace_id, bang, title, body, tags, disabled, variants, inputs, snippet, visibility, owner, team_ids, folder, folder_position, attachments, version, create_time, update_time FROM shortcuts"
     };
 }
 
@@ -94,8 +94,8 @@ const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
-const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time, visibility, owner, team_ids, folder, folder_position)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time, visibility, owner, team_ids, folder, folder_position, attachments)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
@@ -147,9 +147,10 @@ where
         self.write(async {
             let key = bang_key(&s.bang);
             let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
+            let attachments = attachments_json(s);
             let done = sqlx::query(
                 "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11,
-                 visibility = $15, owner = $16, team_ids = $17, folder = $18, folder_position = $19
+                 visibility = $15, owner = $16, team_ids = $17, folder = $18, folder_position = $19, attachments = $20
                  WHERE id = $12 AND workspace_id = $13 AND version = $14",
             )
             .bind(s.bang.as_str())
@@ -171,6 +172,7 @@ where
             .bind(team_ids_json(s).as_str())
             .bind(s.folder.as_str())
             .bind(i64::from(s.position))
+            .bind(attachments.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| db_error(e, Some(s)))?;
@@ -245,6 +247,7 @@ where
         .bind(team_ids_json(s).as_str())
         .bind(s.folder.as_str())
         .bind(i64::from(s.position))
+        .bind(attachments_json(s).as_str())
 }
 
 /// After a conditional write matched no row: was the shortcut gone, or moved on?

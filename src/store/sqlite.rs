@@ -80,6 +80,7 @@ mod tests {
             team_ids: vec![],
             folder: String::new(),
             position: 0,
+            attachments: vec![],
             version: 1,
             create_time: now(),
             update_time: now(),

@@ -118,6 +118,7 @@ impl Engine {
         env.add_global("now", Value::from_object(super::filters::Now));
         env.add_filter("fallback", trace::fallback);
         env.add_filter(EMIT_FILTER, trace::emit);
+        env.add_filter(super::url::URL_VALUE_FILTER, super::url::url_value);
         let max_output_bytes = limits.max_output_bytes;
         env.set_formatter(move |out, state, value| {
             trace::format(out, state, value, max_output_bytes)
@@ -165,6 +166,50 @@ impl Engine {
             Some(compiled) if validation.errors.is_empty() => Ok((compiled, validation.includes)),
             _ => Err(validation.errors),
         }
+    }
+
+    /// Checks and compiles a URL template (an attachment's `url`): a template like a body,
+    /// whose printed values are percent-encoded when [`super::url::finish`] turns the
+    /// render into the URL (see [`super::url`]). Includes are refused.
+    pub fn compile_url(&self, source: &str) -> Result<CompiledTemplate, Vec<TemplateDiagnostic>> {
+        if let Some(offset) = super::url::marker_in(source) {
+            let (line, column) = line_col(source, offset);
+            return Err(vec![TemplateDiagnostic {
+                line,
+                column,
+                message: "U+E000 and U+E001 are reserved in URLs".into(),
+            }]);
+        }
+        let (compiled, validation) = self.check(source, None, &NoSnippets);
+        if compiled.is_none() || !validation.errors.is_empty() {
+            return Err(validation.errors);
+        }
+        let internal = |message: String| {
+            vec![TemplateDiagnostic {
+                line: 1,
+                column: 1,
+                message,
+            }]
+        };
+        let ast = parse_body(source, &self.syntax).map_err(|e| internal(describe(&e)))?;
+        let spans: Vec<(usize, usize)> = {
+            let mut emits: Vec<_> = Analysis::of(&ast).emits;
+            emits.sort_by_key(|e| e.start);
+            emits.iter().map(|e| (e.start, e.end)).collect()
+        };
+        let wrapped = super::url::wrap_values(source, &spans);
+        // The wrapped source is instrumented like a body's (see `check`); its own filter
+        // is not one an author may name, so it skips the author's checks.
+        let ast = parse_body(&wrapped, &self.syntax).map_err(|e| internal(describe(&e)))?;
+        let analysis = Analysis::of(&ast);
+        let emits = analysis.emits.iter();
+        let plain = instrument(&wrapped, emits.clone().filter(|e| e.bypasses_formatter));
+        let traced = instrument(&wrapped, emits);
+        machinery::parse(&traced, TRACED_BODY, self.syntax.clone())
+            .map(drop)
+            .and_then(|()| CompiledTemplate::new(&self.syntax, plain, traced))
+            .map(|c| c.with_placeholders(validation.placeholders))
+            .map_err(|e| internal(describe(&e)))
     }
 
     /// Checks a template: its errors and the placeholders it reads.

@@ -18,6 +18,16 @@ pub struct RenderLimits {
     pub max_template_bytes: usize,
     /// Localised variants of one shortcut.
     pub max_variants: usize,
+    /// Attachments of one shortcut (`--max-attachments`).
+    pub max_attachments: usize,
+    /// Bytes of an attachment's URL, as written and as rendered
+    /// (`--max-attachment-url-bytes`).
+    pub max_attachment_url_bytes: usize,
+    /// Characters of an attachment's name, as written and as rendered
+    /// (`--max-attachment-name-chars`).
+    pub max_attachment_name_chars: usize,
+    /// The largest `size_bytes` an attachment may declare (`--max-attachment-size-bytes`).
+    pub max_attachment_size_bytes: u64,
     /// Wall-clock time one render may take (`--render-timeout`), waiting for a render slot
     /// included. A render that outgrows its first slice of fuel finishes off the async
     /// runtime, and stops at this bound or at the caller's deadline, whichever is first.
@@ -32,6 +42,10 @@ impl Default for RenderLimits {
             max_range: 10_000,
             max_template_bytes: crate::ids::MAX_BODY_BYTES,
             max_variants: crate::ids::MAX_VARIANTS,
+            max_attachments: 10,
+            max_attachment_url_bytes: 2048,
+            max_attachment_name_chars: 200,
+            max_attachment_size_bytes: 1 << 30,
             render_timeout: std::time::Duration::from_millis(250),
         }
     }

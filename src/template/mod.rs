@@ -21,11 +21,14 @@ mod names;
 mod reply;
 mod settings;
 mod trace;
+pub mod url;
 
 pub use budget::Control;
 pub use compiled::CompiledTemplate;
 pub use context::RenderContext;
-pub use engine::{Engine, Rendered, TemplateDiagnostic, TemplateWarning, Validation, closest};
+pub use engine::{
+    Engine, QUICK_FUEL, Rendered, TemplateDiagnostic, TemplateWarning, Validation, closest,
+};
 pub use limits::{RenderLimits, Stopped};
 pub use settings::{RenderSettings, SETTINGS_KEY};
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server binary over a real gRPC connection on loopback.
 
+mod attachments;
 mod audiences;
 mod authoring;
 mod batch;

@@ -498,6 +498,15 @@ export declare type Shortcut = Message<"shortcuts.v1.Shortcut"> & {
   snippet: boolean;
 
   /**
+   * Files sent with the reply (issue 17), at most `--max-attachments`. `name` and `url`
+   * are templates: a render fills them (URL values percent-encoded) into
+   * `RenderResponse.attachments`.
+   *
+   * @generated from field: repeated shortcuts.v1.Attachment attachments = 60;
+   */
+  attachments: Attachment[];
+
+  /**
    * Set in the answers of writes (CreateShortcut, UpdateShortcut, ImportShortcuts): pass it
    * as `consistency_token` to a read on any replica to be sure to see this write.
    *
@@ -566,6 +575,69 @@ export declare type TeamIdList = Message<"shortcuts.v1.TeamIdList"> & {
  * Use `create(TeamIdListSchema)` to create a new message.
  */
 export declare const TeamIdListSchema: GenMessage<TeamIdList>;
+
+/**
+ * A file sent with a reply (issue 17). The service stores its link, not the file.
+ *
+ * @generated from message shortcuts.v1.Attachment
+ */
+export declare type Attachment = Message<"shortcuts.v1.Attachment"> & {
+  /**
+   * What the composer shows, 1 to `--max-attachment-name-chars` characters. In a
+   * shortcut, a template (`Invoice <<session.order_id>>`), printed as it is.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * An absolute `https://` or `http://` URL, at most `--max-attachment-url-bytes`. In a
+   * shortcut, a template whose scheme and `://` are written out; each value it prints is
+   * percent-encoded (everything but letters, digits and `-._~`), so data fills a path
+   * segment or a query value but cannot change the URL's structure.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * `type/subtype` (e.g. `application/pdf`), lower-cased; empty when not declared.
+   *
+   * @generated from field: string mime_type = 3;
+   */
+  mimeType: string;
+
+  /**
+   * The file's size as declared, 0 to `--max-attachment-size-bytes`; 0 when not known.
+   *
+   * @generated from field: int64 size_bytes = 4;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message shortcuts.v1.Attachment.
+ * Use `create(AttachmentSchema)` to create a new message.
+ */
+export declare const AttachmentSchema: GenMessage<Attachment>;
+
+/**
+ * A replacement list of attachments (wrapped so that "no change" and "none" differ).
+ *
+ * @generated from message shortcuts.v1.AttachmentList
+ */
+export declare type AttachmentList = Message<"shortcuts.v1.AttachmentList"> & {
+  /**
+   * @generated from field: repeated shortcuts.v1.Attachment attachments = 1;
+   */
+  attachments: Attachment[];
+};
+
+/**
+ * Describes the message shortcuts.v1.AttachmentList.
+ * Use `create(AttachmentListSchema)` to create a new message.
+ */
+export declare const AttachmentListSchema: GenMessage<AttachmentList>;
 
 /**
  * What a shortcut asks the agent for (issue 15).
@@ -775,6 +847,13 @@ export declare type CreateShortcutRequest = Message<"shortcuts.v1.CreateShortcut
    * @generated from field: int32 position = 44;
    */
   position: number;
+
+  /**
+   * See Shortcut.attachments.
+   *
+   * @generated from field: repeated shortcuts.v1.Attachment attachments = 60;
+   */
+  attachments: Attachment[];
 };
 
 /**
@@ -948,6 +1027,13 @@ export declare type UpdateShortcutRequest = Message<"shortcuts.v1.UpdateShortcut
    * @generated from field: optional int32 position = 44;
    */
   position?: number | undefined;
+
+  /**
+   * A replacement list of attachments (unset: unchanged; empty: none).
+   *
+   * @generated from field: shortcuts.v1.AttachmentList attachments = 60;
+   */
+  attachments?: AttachmentList | undefined;
 };
 
 /**
@@ -1324,6 +1410,24 @@ export declare type RenderResponse = Message<"shortcuts.v1.RenderResponse"> & {
    * @generated from field: shortcuts.v1.LocaleSource locale_source = 9;
    */
   localeSource: LocaleSource;
+
+  /**
+   * The stored shortcut's attachments, their name and URL rendered with the reply (empty
+   * for an inline template). Their missing placeholders are listed in `missing`.
+   *
+   * @generated from field: repeated shortcuts.v1.Attachment attachments = 60;
+   */
+  attachments: Attachment[];
+
+  /**
+   * An attachment whose name or URL did not render to something usable (an invalid URL, a
+   * value making a `..` path segment, a name rendered empty) is left out of `attachments`
+   * and reported here, `field` naming it (`attachments[1].url`); a strict render fails
+   * instead (FAILED_PRECONDITION, reason ATTACHMENT_FAILED).
+   *
+   * @generated from field: repeated shortcuts.v1.TemplateWarning attachment_warnings = 61;
+   */
+  attachmentWarnings: TemplateWarning[];
 };
 
 /**
