@@ -78,6 +78,7 @@ rpcs! {
     ListAudiencesRequest => "ListAudiences", Render;
     UpdateAudienceRequest => "UpdateAudience", Admin;
     DeleteAudienceRequest => "DeleteAudience", Admin;
+    GetUsageRequest => "GetUsage", Admin;
 }
 
 impl Rpc for pb::ListWorkspacesRequest {
@@ -202,6 +203,7 @@ mod tests {
             name::<pb::ListAudiencesRequest>(),
             name::<pb::UpdateAudienceRequest>(),
             name::<pb::DeleteAudienceRequest>(),
+            name::<pb::GetUsageRequest>(),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

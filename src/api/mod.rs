@@ -14,6 +14,7 @@ mod render;
 mod search;
 mod shortcuts;
 pub mod status;
+mod usage;
 mod workspaces;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct ShortcutApi {
     guard: Arc<guard::Guard>,
     batch: Arc<BatchRenderer>,
     limits: RequestLimits,
+    usage_limits: crate::catalog::usage_report::UsageLimits,
 }
 
 impl ShortcutApi {
@@ -52,6 +54,7 @@ impl ShortcutApi {
             guard,
             batch,
             limits: RequestLimits::default(),
+            usage_limits: Default::default(),
         }
     }
 
@@ -74,6 +77,17 @@ impl ShortcutApi {
                     .await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Bounds GetUsage requests by `limits` instead of the defaults.
+    pub fn with_usage_limits(
+        self,
+        usage_limits: crate::catalog::usage_report::UsageLimits,
+    ) -> Self {
+        Self {
+            usage_limits,
+            ..self
         }
     }
 
@@ -252,5 +266,9 @@ impl ShortcutService for ShortcutApi {
         r: Request<pb::DeleteAudienceRequest>,
     ) -> Reply<pb::DeleteAudienceResponse> {
         self.call(r, |m, _| audiences::delete(self, m)).await
+    }
+
+    async fn get_usage(&self, r: Request<pb::GetUsageRequest>) -> Reply<pb::GetUsageResponse> {
+        self.call(r, |m, _| usage::get_usage(self, m)).await
     }
 }

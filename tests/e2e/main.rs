@@ -26,6 +26,7 @@ mod security;
 mod server;
 mod snippets;
 mod store_outage;
+mod usage;
 mod variants;
 mod warnings;
 mod web;
