@@ -12,6 +12,10 @@
 #   SECONDS_PER_RUN=10 bash bench/run.sh --pin
 #   SERVER_LOG=info bash bench/run.sh --pin   # with the default per-call log lines
 #   SERVER_BIN=/tmp/shortcuts-old bash bench/run.sh --pin   # another build, for A/B runs
+#   SERVER_ARGS="--usage-queue 1024" bash bench/run.sh --pin   # extra server flags
+#   SERVER_B_ARGS="--usage=false" bash bench/run.sh --pin --scenarios render,render-b
+#       # a second server (same build, these flags, same core) measured in the same slices:
+#       # the ratio render/render-b is the cost of what the flags turn off (issue 17: usage)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,7 +30,8 @@ cargo build --release --quiet -p shortcuts-bench --bin shortcuts-bench
 
 WORK="$(mktemp -d)"
 LOG="$WORK/server.log"
-SERVER_CMD=("${SERVER_BIN:-target/release/shortcuts}" --listen 127.0.0.1:0 --store "$WORK/bench.db")
+read -r -a EXTRA_ARGS <<<"${SERVER_ARGS:-}"
+SERVER_CMD=("${SERVER_BIN:-target/release/shortcuts}" --listen 127.0.0.1:0 --store "$WORK/bench.db" "${EXTRA_ARGS[@]}")
 CLIENT_PREFIX=()
 if [ "$PIN" = 1 ]; then
     SERVER_CMD=(taskset -c 1 "${SERVER_CMD[@]}")
@@ -34,16 +39,32 @@ if [ "$PIN" = 1 ]; then
 fi
 RUST_LOG="${SERVER_LOG:-warn,shortcuts::server=info}" "${SERVER_CMD[@]}" 2>"$LOG" &
 SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+SERVER_B_PID=""
+trap 'kill $SERVER_PID $SERVER_B_PID 2>/dev/null; wait $SERVER_PID $SERVER_B_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
-ADDR=""
-for _ in $(seq 1 100); do
-    ADDR="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$LOG" | head -1)"
-    [ -n "$ADDR" ] && break
-    sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start" >&2; exit 1; }
+# The address a server logged, once it is listening.
+logged_address() {
+    local addr=""
+    for _ in $(seq 1 100); do
+        addr="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1" | head -1)"
+        [ -n "$addr" ] && break
+        sleep 0.1
+    done
+    [ -n "$addr" ] || { cat "$1"; echo "server did not start" >&2; exit 1; }
+    echo "$addr"
+}
+ADDR="$(logged_address "$LOG")"
+B_OPTS=()
+if [ -n "${SERVER_B_ARGS:-}" ]; then
+    read -r -a B_ARGS <<<"$SERVER_B_ARGS"
+    B_CMD=("${SERVER_BIN:-target/release/shortcuts}" --listen 127.0.0.1:0 --store "$WORK/bench-b.db" "${B_ARGS[@]}")
+    [ "$PIN" = 1 ] && B_CMD=(taskset -c 1 "${B_CMD[@]}")
+    RUST_LOG="${SERVER_LOG:-warn,shortcuts::server=info}" "${B_CMD[@]}" 2>"$WORK/server-b.log" &
+    SERVER_B_PID=$!
+    B_OPTS=(--target-b "http://$(logged_address "$WORK/server-b.log")" --server-pid-b "$SERVER_B_PID")
+    echo "server B: ${B_ARGS[*]} (pid $SERVER_B_PID)"
+fi
 
 echo "server $ADDR (pid $SERVER_PID), pinned: $PIN, $(nproc) cores, $SECONDS_PER_RUN s per run"
-"${CLIENT_PREFIX[@]}" target/release/shortcuts-bench --target "http://$ADDR" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" "${@:2}"
+"${CLIENT_PREFIX[@]}" target/release/shortcuts-bench --target "http://$ADDR" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" "${B_OPTS[@]}" "${@:2}"
 echo "server resident memory: $(grep VmRSS /proc/$SERVER_PID/status)"

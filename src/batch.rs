@@ -528,11 +528,13 @@ impl Job {
     /// A batch counts as one use of its shortcut: it is one decision to send it, and
     /// counting every recipient would bury the shortcuts agents pick by hand.
     fn record_use(&self) {
-        if let Some(id) = self.template.shortcut_id() {
-            self.renderer
-                .catalog()
-                .search()
-                .record_use(&self.workspace_id, id);
+        if let ResolvedTemplate::Stored(entry) = &self.template {
+            self.renderer.record_use(
+                &self.workspace_id,
+                &entry.shortcut.id,
+                entry.shortcut.version,
+                &self.agent,
+            );
         }
     }
 }

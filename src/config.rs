@@ -204,6 +204,56 @@ pub struct Config {
     /// write it names before reading it from the store.
     #[arg(long, env = "SHORTCUTS_CONSISTENCY_WAIT", default_value = "100ms", value_parser = crate::connections::parse_timeout)]
     pub consistency_wait: std::time::Duration,
+
+    /// Record each render of a stored shortcut in the store (GetUsage, the shared typeahead
+    /// order). Off: nothing is recorded and each replica orders the typeahead by its own
+    /// renders since it started.
+    #[arg(long, env = "SHORTCUTS_USAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub usage: bool,
+
+    /// Renders waiting to be written to the usage record; beyond, they are dropped and
+    /// counted (`shortcuts_usage_renders_total{outcome="dropped"}`), never waited for.
+    #[arg(long, env = "SHORTCUTS_USAGE_QUEUE", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub usage_queue: u32,
+
+    /// How often queued renders are written to the usage record, in one transaction.
+    #[arg(long, env = "SHORTCUTS_USAGE_FLUSH_INTERVAL", default_value = "1s", value_parser = crate::connections::parse_timeout)]
+    pub usage_flush_interval: std::time::Duration,
+
+    /// Daily usage rows kept in memory while the store refuses writes (retried at each
+    /// flush); beyond, the queue fills and renders are dropped from the record.
+    #[arg(long, env = "SHORTCUTS_USAGE_MAX_PENDING_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub usage_max_pending_rows: u32,
+
+    /// How long usage is kept, in whole days ("400d"); "0" keeps it forever.
+    #[arg(long, env = "SHORTCUTS_USAGE_RETENTION", default_value = "400d", value_parser = parse_retention_days)]
+    pub usage_retention: u32,
+
+    /// How often each replica reloads the shared usage counts the typeahead ranks by.
+    #[arg(long, env = "SHORTCUTS_USAGE_REFRESH_INTERVAL", default_value = "60s", value_parser = crate::connections::parse_timeout)]
+    pub usage_refresh_interval: std::time::Duration,
+
+    /// Longest GetUsage range, in days.
+    #[arg(long, env = "SHORTCUTS_USAGE_MAX_RANGE_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub usage_max_range_days: u32,
+
+    /// Most counts (and unused shortcuts) in one GetUsage answer.
+    #[arg(long, env = "SHORTCUTS_USAGE_MAX_ROWS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub usage_max_rows: u32,
+}
+
+/// A `--usage-retention`: "0" (forever) or a duration of at least a day, in whole days
+/// (rounded up).
+fn parse_retention_days(value: &str) -> Result<u32, String> {
+    if value.trim() == "0" {
+        return Ok(0);
+    }
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    let day = 24 * 60 * 60;
+    if duration.as_secs() < day {
+        return Err("must be at least a day (e.g. \"400d\"), or 0 to keep usage forever".into());
+    }
+    u32::try_from(duration.as_secs().div_ceil(day)).map_err(|_| "too long".to_string())
 }
 
 /// One `--cors-allowed-origins` entry: `*`, or a scheme, host and optional port with
@@ -300,6 +350,24 @@ impl Config {
             max_search_query_chars: self.max_search_query_chars as usize,
             max_batch_recipients: self.max_batch_recipients as usize,
             consistency_wait: self.consistency_wait,
+        }
+    }
+
+    pub fn usage_settings(&self) -> crate::usage::UsageSettings {
+        crate::usage::UsageSettings {
+            enabled: self.usage,
+            queue: self.usage_queue as usize,
+            flush_interval: self.usage_flush_interval,
+            max_pending_rows: self.usage_max_pending_rows as usize,
+            retention_days: self.usage_retention,
+            refresh_interval: self.usage_refresh_interval,
+        }
+    }
+
+    pub fn usage_limits(&self) -> crate::catalog::usage_report::UsageLimits {
+        crate::catalog::usage_report::UsageLimits {
+            max_days: self.usage_max_range_days,
+            max_rows: self.usage_max_rows,
         }
     }
 

@@ -31,5 +31,6 @@ pub(crate) mod store;
 pub(crate) mod sync;
 pub(crate) mod telemetry;
 pub mod template;
+pub mod usage;
 pub(crate) mod web;
 pub(crate) mod workspace;

@@ -118,6 +118,8 @@ pub struct Renderer {
     /// Render slots: renders that outgrew the quick slice of fuel run one per slot, so that
     /// they never take every core from the runtime.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Where renders of stored shortcuts are recorded (see [`Renderer::record_use`]).
+    usage: crate::usage::Recorder,
 }
 
 impl Renderer {
@@ -129,7 +131,27 @@ impl Renderer {
             catalog,
             data,
             slots,
+            usage: crate::usage::Recorder::off(),
         }
+    }
+
+    /// Records the renders of stored shortcuts with `usage`.
+    pub fn with_usage(self, usage: crate::usage::Recorder) -> Self {
+        Self { usage, ..self }
+    }
+
+    /// Counts one use of a stored shortcut: for the typeahead's order at once, and in the
+    /// shared usage (queued, never waiting).
+    pub fn record_use(
+        &self,
+        workspace_id: &WorkspaceId,
+        shortcut_id: &str,
+        shortcut_version: u64,
+        agent: &Value,
+    ) {
+        self.catalog.search().record_use(workspace_id, shortcut_id);
+        self.usage
+            .record(workspace_id, shortcut_id, shortcut_version, agent);
     }
 
     /// The data service renders read contacts and sessions through.
@@ -219,6 +241,9 @@ impl Renderer {
             .into_iter()
             .flatten()
             .collect();
+        // A stored shortcut's render is recorded for its agent once it succeeded.
+        let agent_of_use =
+            matches!(request.target, Target::Stored(_)).then(|| request.agent.clone());
         let context = RenderContext {
             contact: contact.value,
             session: session.value,
@@ -308,8 +333,8 @@ impl Renderer {
         if !rendered.filter_failures.is_empty() {
             tracing::debug!(failures = ?rendered.filter_failures, "filters left placeholders empty");
         }
-        if let Target::Stored(_) = request.target {
-            self.catalog.search().record_use(ws, &shortcut_id);
+        if let Some(agent) = &agent_of_use {
+            self.record_use(ws, &shortcut_id, shortcut_version, agent);
         }
         Ok(RenderOutcome {
             text: rendered.text,

@@ -29,6 +29,8 @@ pub struct App {
     pub batch: Arc<BatchRenderer>,
     /// Whether the store takes writes (see `store::breaker`), for the health service.
     pub writable: tokio::sync::watch::Receiver<bool>,
+    /// Writes the usage record; flushed on shutdown.
+    pub usage: crate::usage::UsageWriter,
 }
 
 impl App {
@@ -75,7 +77,26 @@ impl App {
         if let Some(feed) = feed {
             tokio::spawn(crate::sync::follow(catalog.clone(), data.clone(), feed));
         }
-        let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()));
+        let settings = config.usage_settings();
+        let usage_store: Arc<dyn crate::usage::UsageStore> = catalog.store().clone();
+        let (recorder, usage) = crate::usage::UsageWriter::start(usage_store.clone(), &settings);
+        if settings.enabled {
+            // The typeahead's order from the shared counts, from the first search on.
+            match crate::catalog::search::shared::refresh(&*usage_store, catalog.search()).await {
+                Ok(counted) => {
+                    tracing::info!(shortcuts = counted, "usage counts loaded for the typeahead")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load the usage counts; the typeahead starts unordered")
+                }
+            }
+            crate::catalog::search::shared::spawn_refresh(
+                usage_store,
+                catalog.clone(),
+                settings.refresh_interval,
+            );
+        }
+        let renderer = Arc::new(Renderer::new(catalog.clone(), data.clone()).with_usage(recorder));
         let batch = Arc::new(BatchRenderer::new(
             renderer.clone(),
             config.batch_concurrency as usize,
@@ -86,6 +107,7 @@ impl App {
             data,
             batch,
             writable,
+            usage,
         })
     }
 }
@@ -238,7 +260,8 @@ pub async fn serve(
     let service = ShortcutServiceServer::new(
         ShortcutApi::new(app.catalog.clone(), app.renderer.clone(), guard)
             .with_batch(app.batch.clone())
-            .with_limits(config.request_limits()),
+            .with_limits(config.request_limits())
+            .with_usage_limits(config.usage_limits()),
     )
     .max_decoding_message_size(config.max_request_bytes);
 
@@ -416,6 +439,8 @@ pub async fn serve(
             }
         } => tracing::warn!(grace = ?grace, "connections still open after the grace period; stopping anyway"),
     }
+    // Renders queued for the usage record are written before the process ends.
+    app.usage.shutdown(grace).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -39,6 +39,9 @@ struct Metrics {
     background: IntCounterVec,
     store_writable: IntGauge,
     store_writes_refused: IntCounter,
+    usage_renders: IntCounterVec,
+    usage_write_failures: IntCounter,
+    usage_rows_expired: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -186,6 +189,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Writes refused at once because the shortcut store was unreachable (the breaker was open)",
     )
     .expect("valid metric");
+    let usage_renders = IntCounterVec::new(
+        Opts::new(
+            "usage_renders_total",
+            "Renders of stored shortcuts for the usage record: written to the store, or dropped because its queue was full",
+        ),
+        &["outcome"],
+    )
+    .expect("valid metric");
+    let usage_write_failures = IntCounter::new(
+        "usage_write_failures_total",
+        "Usage batches the store refused (kept in memory and retried at the next flush)",
+    )
+    .expect("valid metric");
+    let usage_rows_expired = IntCounter::new(
+        "usage_rows_expired_total",
+        "Daily usage rows deleted for being older than --usage-retention",
+    )
+    .expect("valid metric");
     for metric in [
         Box::new(rpcs.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(rpc_seconds.clone()),
@@ -206,6 +227,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(background.clone()),
         Box::new(store_writable.clone()),
         Box::new(store_writes_refused.clone()),
+        Box::new(usage_renders.clone()),
+        Box::new(usage_write_failures.clone()),
+        Box::new(usage_rows_expired.clone()),
     ] {
         registry.register(metric).expect("metric names are unique");
     }
@@ -230,6 +254,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         background,
         store_writable,
         store_writes_refused,
+        usage_renders,
+        usage_write_failures,
+        usage_rows_expired,
     }
 });
 
@@ -435,6 +462,24 @@ pub fn record_store_writable(writable: bool) {
 /// A write refused at once because the store was unreachable.
 pub fn record_store_write_refused() {
     METRICS.store_writes_refused.inc();
+}
+
+/// Renders of stored shortcuts that the usage record wrote (`written`) or dropped.
+pub fn record_usage_renders(outcome: &'static str, count: u64) {
+    METRICS
+        .usage_renders
+        .with_label_values(&[outcome])
+        .inc_by(count);
+}
+
+/// A usage batch that the store refused.
+pub fn record_usage_write_failure() {
+    METRICS.usage_write_failures.inc();
+}
+
+/// Daily usage rows deleted by the retention.
+pub fn record_usage_rows_expired(rows: u64) {
+    METRICS.usage_rows_expired.inc_by(rows);
 }
 
 /// The data cache's size when scraped.

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["ids"],
     &["telemetry", "auth", "limits", "web"],
     &["connections", "template"],
-    &["workspace", "data"],
+    &["workspace", "data", "usage"],
     &["catalog"],
     &["store", "sync", "import", "describe", "render", "seed"],
     &["audience"],

@@ -79,6 +79,7 @@ rpcs! {
     UpdateAudienceRequest => "UpdateAudience", Admin;
     DeleteAudienceRequest => "DeleteAudience", Admin;
     ListFoldersRequest => "ListFolders", Render;
+    GetUsageRequest => "GetUsage", Admin;
 }
 
 impl Rpc for pb::ListWorkspacesRequest {
@@ -223,6 +224,7 @@ mod tests {
             name::<pb::UpdateAudienceRequest>(),
             name::<pb::DeleteAudienceRequest>(),
             name::<pb::ListFoldersRequest>(),
+            name::<pb::GetUsageRequest>(),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

@@ -14,6 +14,7 @@ mod render;
 mod search;
 mod shortcuts;
 pub mod status;
+mod usage;
 mod viewer;
 mod workspaces;
 
@@ -39,6 +40,7 @@ pub struct ShortcutApi {
     guard: Arc<guard::Guard>,
     batch: Arc<BatchRenderer>,
     limits: RequestLimits,
+    usage_limits: crate::catalog::usage_report::UsageLimits,
 }
 
 impl ShortcutApi {
@@ -53,6 +55,7 @@ impl ShortcutApi {
             guard,
             batch,
             limits: RequestLimits::default(),
+            usage_limits: Default::default(),
         }
     }
 
@@ -75,6 +78,17 @@ impl ShortcutApi {
                     .await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Bounds GetUsage requests by `limits` instead of the defaults.
+    pub fn with_usage_limits(
+        self,
+        usage_limits: crate::catalog::usage_report::UsageLimits,
+    ) -> Self {
+        Self {
+            usage_limits,
+            ..self
         }
     }
 
@@ -266,5 +280,9 @@ impl ShortcutService for ShortcutApi {
     ) -> Reply<pb::ListFoldersResponse> {
         self.call_as(r, |m, _, caller| shortcuts::list_folders(self, m, caller))
             .await
+    }
+
+    async fn get_usage(&self, r: Request<pb::GetUsageRequest>) -> Reply<pb::GetUsageResponse> {
+        self.call(r, |m, _| usage::get_usage(self, m)).await
     }
 }

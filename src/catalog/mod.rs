@@ -14,6 +14,7 @@ pub mod model;
 pub mod paths;
 pub mod search;
 pub mod store;
+pub mod usage_report;
 pub mod validate;
 pub mod visibility;
 
@@ -807,6 +808,21 @@ impl Catalog {
             self.note_change();
             self.recompile_includers(workspace_id, &key);
         }
+    }
+
+    /// The id and bang of every shortcut of a workspace that is sent as a reply (snippets
+    /// are pieces of replies), in bang order.
+    pub fn replies(&self, workspace_id: &WorkspaceId) -> Vec<(String, String)> {
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        let Some(ws) = workspaces.get(workspace_id.as_str()) else {
+            return Vec::new();
+        };
+        ws.by_bang
+            .values()
+            .filter_map(|id| ws.by_id.get(id))
+            .filter(|entry| !entry.shortcut.snippet)
+            .map(|entry| (entry.shortcut.id.clone(), entry.shortcut.bang.clone()))
+            .collect()
     }
 
     /// Number of shortcuts per workspace.

@@ -73,6 +73,7 @@ pub trait ShortcutStore: Send + Sync + 'static {
 /// The workspace records' part of the store: declared in `workspace` (below the catalogue),
 /// implemented by every backend beside the catalogue's own parts.
 pub use super::audiences::AudienceStore;
+pub use crate::usage::UsageStore;
 pub use crate::workspace::WorkspaceStore;
 
 /// One-time markers, such as "demo data seeded", set once per store.
@@ -137,6 +138,7 @@ pub trait Store:
     + SeedMarkers
     + CustomKeyStore
     + AudienceStore
+    + UsageStore
     + ChangeFeed
     + WriteHealth
 {
@@ -148,6 +150,7 @@ impl<T> Store for T where
         + SeedMarkers
         + CustomKeyStore
         + AudienceStore
+        + UsageStore
         + ChangeFeed
         + WriteHealth
 {

@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod row;
 pub mod sql;
 pub mod sqlite;
+pub mod usage;
 
 use std::sync::Arc;
 

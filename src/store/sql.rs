@@ -59,7 +59,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     /// Runs one write through the breaker; the write that finds the store unreachable trips
     /// it.
-    async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(super) async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let result = self.breaker.write(work).await;
         if matches!(result, Err(Error::StoreUnavailable { .. })) {
             trip(&self.breaker, &self.pool);

@@ -28,6 +28,7 @@ mod security;
 mod server;
 mod snippets;
 mod store_outage;
+mod usage;
 mod variants;
 mod visibility;
 mod warnings;

@@ -75,6 +75,14 @@ struct Args {
     /// table, beside the load generator's own, to show which side is saturated.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A second server (e.g. the same build with another flag), for the `render-b`
+    /// scenario: RenderShortcut on it, in the same slices, so that the ratio render/render-b
+    /// compares the two servers under the same machine load.
+    #[arg(long)]
+    target_b: Option<String>,
+    /// Process id of the `--target-b` server.
+    #[arg(long)]
+    server_pid_b: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -85,6 +93,8 @@ enum Scenario {
     RenderWebH1,
     /// RenderShortcut as a gRPC-Web call over HTTP/2 (`--connections` connections).
     RenderWebH2,
+    /// RenderShortcut on the `--target-b` server.
+    RenderB,
 }
 
 /// hyper's client, for the gRPC-Web scenarios.
@@ -295,6 +305,16 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..args.connections.max(1) {
         channels.push(Channel::from_shared(args.target.clone())?.connect().await?);
     }
+    let mut channels_b = Vec::new();
+    if let Some(target_b) = &args.target_b {
+        for _ in 0..args.connections.max(1) {
+            channels_b.push(Channel::from_shared(target_b.clone())?.connect().await?);
+        }
+    }
+    anyhow::ensure!(
+        !args.scenarios.contains(&Scenario::RenderB) || !channels_b.is_empty(),
+        "the render-b scenario needs --target-b"
+    );
     if let Some(n) = args.fill_contacts {
         return fill_contacts(&args, &channels, n).await;
     }
@@ -319,6 +339,10 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     check_render_reply(&args, channels[0].clone(), render.clone()).await?;
+    if let Some(channel) = channels_b.first() {
+        ensure_bench_shortcut(&args, channel.clone()).await?;
+        check_render_reply(&args, channel.clone(), render.clone()).await?;
+    }
     let calls = Calls {
         baseline: Bytes::from(
             HealthCheckRequest {
@@ -339,6 +363,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
     let mut web_ratios = Vec::new();
+    let mut ab_ratios = Vec::new();
     let slice = Duration::from_secs(args.seconds) / args.rounds;
     for &concurrency in &args.concurrency {
         let mut samples: Vec<Sample> = args.scenarios.iter().map(|_| Sample::new()).collect();
@@ -346,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
             let warmup = Duration::from_secs(args.warmup);
             run(
                 &args,
-                &channels,
+                pick(&channels, &channels_b, scenario),
                 &web,
                 &origin,
                 &calls,
@@ -361,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
                 sample.add(
                     run(
                         &args,
-                        &channels,
+                        pick(&channels, &channels_b, scenario),
                         &web,
                         &origin,
                         &calls,
@@ -401,6 +426,16 @@ async fn main() -> anyhow::Result<()> {
                 render.latency(0.99).as_secs_f64() / baseline.latency(0.99).as_secs_f64(),
             ));
         }
+        // Server A against server B, when both were measured in this run.
+        let position = |wanted: Scenario| args.scenarios.iter().position(|&s| s == wanted);
+        if let (Some(a), Some(b)) = (position(Scenario::Render), position(Scenario::RenderB)) {
+            let (a, b) = (&samples[a], &samples[b]);
+            ab_ratios.push((
+                concurrency,
+                a.requests_per_second() / b.requests_per_second(),
+                a.latency(0.99).as_secs_f64() / b.latency(0.99).as_secs_f64(),
+            ));
+        }
         // gRPC-Web against native gRPC, when both were measured in this run.
         if let Some(native) = args.scenarios.iter().position(|&s| s == Scenario::Render) {
             for (&scenario, sample) in args.scenarios.iter().zip(&samples) {
@@ -414,6 +449,18 @@ async fn main() -> anyhow::Result<()> {
                     ));
                 }
             }
+        }
+    }
+    if !ab_ratios.is_empty() {
+        println!();
+        println!("| in flight | throughput render/render-b | p99 render/render-b |");
+        println!("| ---: | ---: | ---: |");
+        for (concurrency, throughput, p99) in ab_ratios {
+            println!(
+                "| {concurrency} | {:.1}% | {:.2}x |",
+                throughput * 100.0,
+                p99
+            );
         }
     }
     if !web_ratios.is_empty() {
@@ -447,6 +494,19 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The channels of the server a scenario calls.
+fn pick<'a>(
+    channels: &'a [Channel],
+    channels_b: &'a [Channel],
+    scenario: Scenario,
+) -> &'a [Channel] {
+    if scenario == Scenario::RenderB {
+        channels_b
+    } else {
+        channels
+    }
 }
 
 fn with_token<T>(args: &Args, message: T) -> tonic::Request<T> {
@@ -493,15 +553,20 @@ async fn run(
     length: Duration,
 ) -> Sample {
     let deadline = Instant::now() + length;
-    let server_cpu_before = args.server_pid.and_then(cpu_time);
+    let server_pid = if scenario == Scenario::RenderB {
+        args.server_pid_b
+    } else {
+        args.server_pid
+    };
+    let server_cpu_before = server_pid.and_then(cpu_time);
     let client_cpu_before = cpu_time(std::process::id());
     let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
         let mut client = match scenario {
-            Scenario::Baseline | Scenario::Render => Client::Native(tonic::client::Grpc::new(
-                channels[i % channels.len()].clone(),
-            )),
+            Scenario::Baseline | Scenario::Render | Scenario::RenderB => Client::Native(
+                tonic::client::Grpc::new(channels[i % channels.len()].clone()),
+            ),
             Scenario::RenderWebH1 | Scenario::RenderWebH2 => {
                 let hyper = if scenario == Scenario::RenderWebH1 {
                     web.h1.clone()
@@ -543,7 +608,7 @@ async fn run(
             system: after.system.checked_sub(before.system)?,
         })
     };
-    total.server_cpu = used(server_cpu_before, args.server_pid);
+    total.server_cpu = used(server_cpu_before, server_pid);
     total.client_cpu = used(client_cpu_before, Some(std::process::id()));
     total
 }

@@ -10,6 +10,7 @@ mod fold;
 mod highlight;
 mod preview;
 mod rank;
+pub mod shared;
 mod usage;
 mod workspace;
 
@@ -19,7 +20,7 @@ use std::sync::{Arc, RwLock};
 pub use highlight::TextRange;
 pub use preview::PREVIEW_CHARS;
 pub use rank::MAX_QUERY_WORDS;
-pub use usage::{HALF_LIFE, RecentUses};
+pub use usage::{HALF_LIFE, RecentUses, rank_key_of_days};
 
 use self::rank::ParsedQuery;
 use self::workspace::{Doc, WorkspaceIndex};
@@ -111,6 +112,16 @@ impl SearchIndex {
         let workspaces = self.workspaces.read().expect("search lock poisoned");
         if let Some(index) = workspaces.get(workspace_id) {
             index.record_use(id);
+        }
+    }
+
+    /// Replaces every shortcut's usage count by its rank key in `keys` (workspace -> id ->
+    /// key, see [`rank_key_of_days`]); shortcuts absent from it count as never used.
+    pub fn set_shared_uses(&self, keys: &HashMap<String, HashMap<String, f64>>) {
+        let workspaces = self.workspaces.read().expect("search lock poisoned");
+        for (workspace_id, index) in workspaces.iter() {
+            let keys = keys.get(workspace_id);
+            index.set_uses(|id| keys.and_then(|k| k.get(id)).copied().unwrap_or(0.0));
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! Search breaks ranking ties with it, so it is bumped on every successful render and
 //! must cost next to nothing there: a lookup and one compare-and-swap on an atomic. It
-//! lives in memory only, per replica, and starts from zero when the process starts.
+//! lives in memory per replica; when usage is recorded (`crate::usage`), every replica
+//! periodically replaces it with the count computed from the shared store
+//! ([`rank_key_of_days`]), so that replicas converge and a restart keeps the order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,6 +39,11 @@ impl RecentUses {
         (self.rank_key() - half_lives(now)).exp2()
     }
 
+    /// Replaces the count by one computed elsewhere (see [`rank_key_of_days`]).
+    pub fn set_rank_key(&self, key: f64) {
+        self.0.store(key.to_bits(), Ordering::Relaxed);
+    }
+
     /// Moves the count out, leaving zero (a shortcut that moves to another slot).
     pub fn take(&self) -> RecentUses {
         RecentUses(AtomicU64::new(self.0.swap(0, Ordering::AcqRel)))
@@ -47,6 +54,26 @@ impl RecentUses {
     pub fn rank_key(&self) -> f64 {
         f64::from_bits(self.0.load(Ordering::Relaxed))
     }
+}
+
+/// The rank key of uses counted per UTC day (days since 1970-01-01, uses), each day's
+/// uses taken at its noon; 0.0 (never used) for none. Summed in the log domain, since
+/// `2^(t / half-life)` overflows an `f64` for any date after 1972.
+pub fn rank_key_of_days(days: &[(i64, u64)]) -> f64 {
+    let at = |day: i64| (day as f64 + 0.5) * 86_400.0 / HALF_LIFE.as_secs_f64();
+    let Some(newest) = days
+        .iter()
+        .filter(|(_, uses)| *uses > 0)
+        .map(|(day, _)| at(*day))
+        .reduce(f64::max)
+    else {
+        return 0.0;
+    };
+    let sum: f64 = days
+        .iter()
+        .map(|(day, uses)| *uses as f64 * (at(*day) - newest).exp2())
+        .sum();
+    newest + sum.log2()
 }
 
 fn half_lives(secs: u32) -> f64 {
@@ -79,6 +106,25 @@ mod tests {
         uses.record_at(t0 + 2 * DAY);
         assert!((uses.count_at(t0 + 2 * DAY) - 3.0).abs() < 1e-6);
         assert!(RecentUses::default().count_at(t0) < 1e-9);
+    }
+
+    #[test]
+    fn a_key_from_daily_counts_equals_the_uses_recorded() {
+        let day = 20_000_i64;
+        let noon = |d: i64| (d * 86_400 + 43_200) as u32;
+        let recorded = RecentUses::default();
+        for _ in 0..6 {
+            recorded.record_at(noon(day));
+        }
+        for _ in 0..2 {
+            recorded.record_at(noon(day + 2));
+        }
+        let key = rank_key_of_days(&[(day, 6), (day + 2, 2)]);
+        assert!((key - recorded.rank_key()).abs() < 1e-9, "{key}");
+        let shared = RecentUses::default();
+        shared.set_rank_key(key);
+        assert!((shared.count_at(noon(day + 2)) - 3.5).abs() < 1e-6);
+        assert_eq!(rank_key_of_days(&[]), 0.0);
     }
 
     #[test]

@@ -223,6 +223,13 @@ impl WorkspaceIndex {
         }
     }
 
+    /// Sets every shortcut's usage count to the rank key `key_of` gives its id.
+    pub fn set_uses(&self, key_of: impl Fn(&str) -> f64) {
+        for (id, number) in &self.by_id {
+            self.uses[*number as usize].set_rank_key(key_of(id));
+        }
+    }
+
     /// Orders shortcuts by recent use (see [`RecentUses::rank_key`]).
     pub fn rank_key(&self, number: u32) -> f64 {
         self.uses

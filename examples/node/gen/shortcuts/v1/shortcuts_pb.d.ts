@@ -2902,6 +2902,189 @@ export declare type Folder = Message<"shortcuts.v1.Folder"> & {
 export declare const FolderSchema: GenMessage<Folder>;
 
 /**
+ * @generated from message shortcuts.v1.GetUsageRequest
+ */
+export declare type GetUsageRequest = Message<"shortcuts.v1.GetUsageRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Start of the range, rounded down to its UTC day (inclusive). Required.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 2;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * End of the range, rounded up to a UTC day boundary (exclusive). Required; after `from`
+   * and at most --usage-max-range-days later.
+   *
+   * @generated from field: google.protobuf.Timestamp to = 3;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * @generated from field: shortcuts.v1.UsageGroupBy group_by = 4;
+   */
+  groupBy: UsageGroupBy;
+
+  /**
+   * Most counts (and unused shortcuts) returned; 0 means 100; at most --usage-max-rows.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+
+  /**
+   * When set: `unused` lists the workspace's shortcuts not rendered since this time
+   * (rounded down to its UTC day), including those never rendered.
+   *
+   * @generated from field: google.protobuf.Timestamp unused_since = 6;
+   */
+  unusedSince?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shortcuts.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export declare const GetUsageRequestSchema: GenMessage<GetUsageRequest>;
+
+/**
+ * @generated from message shortcuts.v1.GetUsageResponse
+ */
+export declare type GetUsageResponse = Message<"shortcuts.v1.GetUsageResponse"> & {
+  /**
+   * The counts, ordered as `group_by` says.
+   *
+   * @generated from field: repeated shortcuts.v1.UsageCount counts = 1;
+   */
+  counts: UsageCount[];
+
+  /**
+   * Every render counted in the range (all groups, not only those returned).
+   *
+   * @generated from field: uint64 total_uses = 2;
+   */
+  totalUses: bigint;
+
+  /**
+   * True when there were more groups than `limit`.
+   *
+   * @generated from field: bool truncated = 3;
+   */
+  truncated: boolean;
+
+  /**
+   * With `unused_since`: shortcuts without a render since then, never used first, then
+   * the longest unused.
+   *
+   * @generated from field: repeated shortcuts.v1.UnusedShortcut unused = 4;
+   */
+  unused: UnusedShortcut[];
+
+  /**
+   * The range counted, aligned to UTC days.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 5;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp to = 6;
+   */
+  to?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shortcuts.v1.GetUsageResponse.
+ * Use `create(GetUsageResponseSchema)` to create a new message.
+ */
+export declare const GetUsageResponseSchema: GenMessage<GetUsageResponse>;
+
+/**
+ * @generated from message shortcuts.v1.UsageCount
+ */
+export declare type UsageCount = Message<"shortcuts.v1.UsageCount"> & {
+  /**
+   * Set unless grouped by agent.
+   *
+   * @generated from field: string shortcut_id = 1;
+   */
+  shortcutId: string;
+
+  /**
+   * The shortcut's bang today ("" if it was deleted since).
+   *
+   * @generated from field: string bang = 2;
+   */
+  bang: string;
+
+  /**
+   * Set when grouped by agent ("" is renders without an agent id).
+   *
+   * @generated from field: string agent_id = 3;
+   */
+  agentId: string;
+
+  /**
+   * Grouped by day or week: the start of the day or week (UTC).
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 4;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 uses = 5;
+   */
+  uses: bigint;
+
+  /**
+   * Grouped by shortcut: the newest version rendered in the group.
+   *
+   * @generated from field: uint64 last_version = 6;
+   */
+  lastVersion: bigint;
+};
+
+/**
+ * Describes the message shortcuts.v1.UsageCount.
+ * Use `create(UsageCountSchema)` to create a new message.
+ */
+export declare const UsageCountSchema: GenMessage<UsageCount>;
+
+/**
+ * @generated from message shortcuts.v1.UnusedShortcut
+ */
+export declare type UnusedShortcut = Message<"shortcuts.v1.UnusedShortcut"> & {
+  /**
+   * @generated from field: string shortcut_id = 1;
+   */
+  shortcutId: string;
+
+  /**
+   * @generated from field: string bang = 2;
+   */
+  bang: string;
+
+  /**
+   * The UTC day of its last render; unset when it was never rendered (or that render is
+   * older than the retention, --usage-retention).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_day = 3;
+   */
+  lastUsedDay?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shortcuts.v1.UnusedShortcut.
+ * Use `create(UnusedShortcutSchema)` to create a new message.
+ */
+export declare const UnusedShortcutSchema: GenMessage<UnusedShortcut>;
+
+/**
  * Who may see a shortcut (issue 17). Whoever may not see it is answered as if it did not
  * exist.
  *
@@ -3205,6 +3388,53 @@ export enum MatchKind {
 export declare const MatchKindSchema: GenEnum<MatchKind>;
 
 /**
+ * What GetUsage counts by. Days and weeks are UTC (weeks start on Monday).
+ *
+ * @generated from enum shortcuts.v1.UsageGroupBy
+ */
+export enum UsageGroupBy {
+  /**
+   * The same as USAGE_GROUP_BY_SHORTCUT.
+   *
+   * @generated from enum value: USAGE_GROUP_BY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One count per shortcut over the whole range, most used first (top N with `limit`).
+   *
+   * @generated from enum value: USAGE_GROUP_BY_SHORTCUT = 1;
+   */
+  SHORTCUT = 1,
+
+  /**
+   * One count per shortcut per UTC day, oldest day first, most used first within a day.
+   *
+   * @generated from enum value: USAGE_GROUP_BY_SHORTCUT_DAY = 2;
+   */
+  SHORTCUT_DAY = 2,
+
+  /**
+   * One count per shortcut per week (Monday 00:00 UTC), oldest week first.
+   *
+   * @generated from enum value: USAGE_GROUP_BY_SHORTCUT_WEEK = 3;
+   */
+  SHORTCUT_WEEK = 3,
+
+  /**
+   * One count per agent (`agent.id` of the render; "" for renders without one), most first.
+   *
+   * @generated from enum value: USAGE_GROUP_BY_AGENT = 4;
+   */
+  AGENT = 4,
+}
+
+/**
+ * Describes the enum shortcuts.v1.UsageGroupBy.
+ */
+export declare const UsageGroupBySchema: GenEnum<UsageGroupBy>;
+
+/**
  * @generated from service shortcuts.v1.ShortcutService
  */
 export declare const ShortcutService: GenService<{
@@ -3489,6 +3719,17 @@ export declare const ShortcutService: GenService<{
     methodKind: "unary";
     input: typeof ListFoldersRequestSchema;
     output: typeof ListFoldersResponseSchema;
+  },
+  /**
+   * How a workspace's stored shortcuts were used: counts per shortcut (top N), per shortcut
+   * per day or week, per agent, and the shortcuts not used since a date. Admin role.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof GetUsageResponseSchema;
   },
 }>;
 

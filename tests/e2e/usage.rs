@@ -1,0 +1,531 @@
+//! The usage record: renders of stored shortcuts counted in the store, read by GetUsage,
+//! shared by replicas for the typeahead's order, bounded by the retention and the queue.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+
+use crate::harness::{Backend, PgSchema, TestServer};
+use crate::observability::{metrics_url, scrape};
+use crate::{assert_status, create, on_both_backends, structure};
+use shortcuts::pb;
+use shortcuts::pb::render_shortcut_request::Shortcut;
+use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
+
+type Client = ShortcutServiceClient<tonic::transport::Channel>;
+
+const WS: &str = "usage";
+const DAY: i64 = 24 * 60 * 60;
+/// Writes within a tenth of a second, so that tests wait little.
+const FAST_FLUSH: &[&str] = &["--usage-flush-interval", "100ms"];
+
+/// A server and what keeps its store alive (a temporary directory or a PostgreSQL schema).
+struct Served {
+    server: TestServer,
+    store: String,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<PgSchema>,
+}
+
+async fn serve(backend: Backend, args: &[&str]) -> Served {
+    let (store, dir, schema) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("usage.db").to_str().unwrap().to_string();
+            (store, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let schema = PgSchema::create().await;
+            (schema.url(), None, Some(schema))
+        }
+    };
+    Served {
+        server: TestServer::start_on(&store, args),
+        store,
+        _dir: dir,
+        schema,
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+fn usage(group_by: pb::UsageGroupBy) -> pb::GetUsageRequest {
+    pb::GetUsageRequest {
+        workspace_id: WS.into(),
+        from: at(now_secs() - DAY),
+        to: at(now_secs() + DAY),
+        group_by: group_by.into(),
+        ..Default::default()
+    }
+}
+
+async fn render(client: &mut Client, bang: &str, agent: Option<&str>) {
+    client
+        .render_shortcut(pb::RenderShortcutRequest {
+            workspace_id: WS.into(),
+            shortcut: Some(Shortcut::Bang(bang.into())),
+            agent: agent.map(|id| structure(json!({"id": id, "first_name": "Sam"}))),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Polls GetUsage until it counts `total` renders (the writer is asynchronous).
+async fn wait_for_total(client: &mut Client, request: pb::GetUsageRequest, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = client
+            .get_usage(request.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .total_uses;
+        if got == total {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "usage still counts {got} renders, not {total}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn counts(response: &pb::GetUsageResponse) -> Vec<(String, String, u64)> {
+    response
+        .counts
+        .iter()
+        .map(|c| (c.bang.clone(), c.agent_id.clone(), c.uses))
+        .collect()
+}
+
+fn row(bang: &str, agent: &str, uses: u64) -> (String, String, u64) {
+    (bang.into(), agent.into(), uses)
+}
+
+async fn renders_are_counted_every_way(backend: Backend) {
+    let served = serve(backend, FAST_FLUSH).await;
+    let mut client = served.server.client().await;
+    for bang in ["alpha", "beta", "gamma"] {
+        client
+            .create_shortcut(create(
+                WS,
+                bang,
+                &format!("{bang} for <<agent.first_name>>"),
+            ))
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        render(&mut client, "alpha", Some("ann")).await;
+    }
+    render(&mut client, "alpha", None).await;
+    render(&mut client, "beta", Some("bob")).await;
+    // A preview is not a use.
+    client
+        .render_template(pb::RenderTemplateRequest {
+            workspace_id: WS.into(),
+            body: "preview".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A batch is one use, however many recipients.
+    let mut results = client
+        .batch_render(pb::BatchRenderRequest {
+            workspace_id: WS.into(),
+            template: Some(pb::batch_render_request::Template::Bang("beta".into())),
+            recipients: vec![pb::BatchRecipient::default(); 4],
+            agent: Some(structure(json!({"id": "bob"}))),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while results.message().await.unwrap().is_some() {}
+    wait_for_total(&mut client, usage(pb::UsageGroupBy::Shortcut), 6).await;
+
+    let by_shortcut = client
+        .get_usage(usage(pb::UsageGroupBy::Shortcut))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        counts(&by_shortcut),
+        [row("alpha", "", 4), row("beta", "", 2)]
+    );
+    assert!(!by_shortcut.truncated);
+    assert!(by_shortcut.counts.iter().all(|c| c.last_version == 1));
+    let today = now_secs().div_euclid(DAY) * DAY;
+    assert_eq!(by_shortcut.from.unwrap().seconds, today - DAY);
+
+    let mut top = usage(pb::UsageGroupBy::Shortcut);
+    top.limit = 1;
+    let top = client.get_usage(top).await.unwrap().into_inner();
+    assert_eq!(counts(&top), [row("alpha", "", 4)]);
+    assert!(top.truncated);
+    assert_eq!(top.total_uses, 6);
+
+    let by_day = client
+        .get_usage(usage(pb::UsageGroupBy::ShortcutDay))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(counts(&by_day), [row("alpha", "", 4), row("beta", "", 2)]);
+    assert!(
+        by_day
+            .counts
+            .iter()
+            .all(|c| c.period_start.unwrap().seconds == today)
+    );
+
+    let by_week = client
+        .get_usage(usage(pb::UsageGroupBy::ShortcutWeek))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(counts(&by_week), [row("alpha", "", 4), row("beta", "", 2)]);
+    let days = today / DAY;
+    let monday = (days - (days + 3).rem_euclid(7)) * DAY;
+    assert!(
+        by_week
+            .counts
+            .iter()
+            .all(|c| c.period_start.unwrap().seconds == monday)
+    );
+
+    let by_agent = client
+        .get_usage(usage(pb::UsageGroupBy::Agent))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        counts(&by_agent),
+        [row("", "ann", 3), row("", "bob", 2), row("", "", 1)]
+    );
+
+    // Not used since today: gamma, never used. Since tomorrow: all, never used first.
+    let mut unused = usage(pb::UsageGroupBy::Shortcut);
+    unused.unused_since = at(today);
+    let unused = client.get_usage(unused).await.unwrap().into_inner().unused;
+    assert_eq!(unused.len(), 1);
+    assert_eq!(
+        (unused[0].bang.as_str(), unused[0].last_used_day),
+        ("gamma", None)
+    );
+    let mut unused = usage(pb::UsageGroupBy::Shortcut);
+    unused.unused_since = at(today + DAY);
+    let unused = client.get_usage(unused).await.unwrap().into_inner().unused;
+    let listed: Vec<(&str, Option<i64>)> = unused
+        .iter()
+        .map(|u| (u.bang.as_str(), u.last_used_day.map(|t| t.seconds)))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("gamma", None),
+            ("alpha", Some(today)),
+            ("beta", Some(today))
+        ]
+    );
+
+    // Another workspace sees none of it.
+    let mut other = usage(pb::UsageGroupBy::Shortcut);
+    other.workspace_id = "elsewhere".into();
+    let other = client.get_usage(other).await.unwrap().into_inner();
+    assert!(other.counts.is_empty() && other.total_uses == 0);
+    drop(served.schema);
+}
+
+/// Old rows written straight into the store are deleted at start; recent ones stay.
+async fn retention_deletes_old_rows(backend: Backend) {
+    let served = serve(backend, &[]).await;
+    // Started through (the schema is migrated) before the rows are written; one call
+    // first, since a SIGTERM right at start is not yet handled as a graceful stop.
+    let mut client = served.server.client().await;
+    client
+        .get_usage(usage(pb::UsageGroupBy::Shortcut))
+        .await
+        .unwrap();
+    drop(client);
+    served.server.stop().await;
+    let today = now_secs().div_euclid(DAY);
+    let insert = |table: &str| {
+        format!(
+            "INSERT INTO {table} (workspace_id, day, shortcut_id, shortcut_version, uses) VALUES ('{WS}', $1, 's', 1, $2)"
+        )
+    };
+    let insert_agent = |table: &str| {
+        format!(
+            "INSERT INTO {table} (workspace_id, day, agent_id, uses) VALUES ('{WS}', $1, 'ann', $2)"
+        )
+    };
+    let rows = [(today - 500, 7_i64), (today - 401, 5), (today - 10, 3)];
+    match &served.schema {
+        Some(schema) => {
+            let pool = schema.pool().await;
+            for (day, uses) in rows {
+                for statement in [
+                    insert(&format!("{}.usage_shortcut_days", schema.name)),
+                    insert_agent(&format!("{}.usage_agent_days", schema.name)),
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(statement))
+                        .bind(day)
+                        .bind(uses)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        None => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", served.store))
+                .await
+                .unwrap();
+            for (day, uses) in rows {
+                for statement in [
+                    insert("usage_shortcut_days"),
+                    insert_agent("usage_agent_days"),
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(statement))
+                        .bind(day)
+                        .bind(uses)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }
+            pool.close().await;
+        }
+    }
+    let server = TestServer::start_on(
+        &served.store,
+        &[
+            "--usage-retention",
+            "400d",
+            "--usage-max-range-days",
+            "1000",
+        ],
+    );
+    let mut client = server.client().await;
+    let mut everything = usage(pb::UsageGroupBy::ShortcutDay);
+    everything.from = at((today - 600) * DAY);
+    wait_for_total(&mut client, everything.clone(), 3).await;
+    let left = client.get_usage(everything).await.unwrap().into_inner();
+    let days: Vec<i64> = left
+        .counts
+        .iter()
+        .map(|c| c.period_start.unwrap().seconds / DAY)
+        .collect();
+    assert_eq!(days, [today - 10]);
+}
+
+on_both_backends!(renders_are_counted_every_way, retention_deletes_old_rows);
+
+/// The first shortcut of the empty-query search, once all three are indexed.
+async fn first_on(server: &TestServer, request: &pb::SearchShortcutsRequest) -> String {
+    let mut client = server.client().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let matches = client
+            .search_shortcuts(request.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .matches;
+        if matches.len() == 3 {
+            return matches[0].bang.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} shortcuts indexed",
+            matches.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn renders_on_one_replica_rank_first_on_another_after_its_restart() {
+    let schema = PgSchema::create().await;
+    let a = TestServer::start_on(schema.url(), FAST_FLUSH);
+    let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    let mut on_a = a.client().await;
+    for bang in ["aa", "mm", "zz"] {
+        on_a.create_shortcut(create(WS, bang, "x")).await.unwrap();
+    }
+    let empty_query = pb::SearchShortcutsRequest {
+        workspace_id: WS.into(),
+        ..Default::default()
+    };
+    // Unused, the order is by bang.
+    assert_eq!(first_on(&b, &empty_query).await, "aa");
+    for _ in 0..3 {
+        render(&mut on_a, "zz", Some("ann")).await;
+    }
+    render(&mut on_a, "mm", Some("ann")).await;
+    wait_for_total(&mut on_a, usage(pb::UsageGroupBy::Shortcut), 4).await;
+    // B has not rendered anything: its order comes from the store once it reloads.
+    b.stop().await;
+    let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    assert_eq!(first_on(&b, &empty_query).await, "zz");
+    let mut on_b = b.client().await;
+    let order: Vec<String> = on_b
+        .search_shortcuts(empty_query.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .matches
+        .into_iter()
+        .map(|m| m.bang)
+        .collect();
+    assert_eq!(order, ["zz", "mm", "aa"]);
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_while_renders_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("usage.db");
+    // One use waits in the queue and one in the writer's memory; no flush before shutdown.
+    let args = [
+        "--usage-queue",
+        "1",
+        "--usage-max-pending-rows",
+        "1",
+        "--usage-flush-interval",
+        "1h",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let server = TestServer::start_on(&store, &args);
+    let mut client = server.client().await;
+    client
+        .create_shortcut(create(WS, "hot", "hot"))
+        .await
+        .unwrap();
+    const RENDERS: u64 = 20;
+    for _ in 0..RENDERS {
+        render(&mut client, "hot", Some("ann")).await;
+    }
+    let metrics = scrape(&metrics_url(&server)).await;
+    let dropped: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("shortcuts_usage_renders_total{outcome=\"dropped\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .map_or(0, |n| n.parse().unwrap());
+    assert!(
+        (RENDERS - 2..RENDERS).contains(&dropped),
+        "{dropped} of {RENDERS} dropped"
+    );
+    // A graceful stop writes what was kept; the rest was dropped, and nothing else lost.
+    drop(client);
+    server.stop().await;
+    let server = TestServer::start_on(&store, &[]);
+    let mut client = server.client().await;
+    let recorded = client
+        .get_usage(usage(pb::UsageGroupBy::Shortcut))
+        .await
+        .unwrap()
+        .into_inner()
+        .total_uses;
+    assert_eq!(recorded + dropped, RENDERS);
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field_and_render_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = r#"
+[[tokens]]
+name = "frontend"
+token = "render-token-for-usage-0001"
+role = "render"
+workspaces = ["usage"]
+
+[[tokens]]
+name = "ops"
+token = "admin-token-for-usage-0002"
+role = "admin"
+workspaces = ["*"]
+"#;
+    let server = TestServer::start_on(
+        dir.path().join("s.db"),
+        &["--auth-tokens-toml", tokens, "--usage-max-rows", "50"],
+    );
+    let mut client = server.client().await;
+    let as_token = |message: pb::GetUsageRequest, token: &str| {
+        let mut request = tonic::Request::new(message);
+        let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+    let admin = |message| as_token(message, "admin-token-for-usage-0002");
+    assert_status(
+        client
+            .get_usage(as_token(
+                usage(pb::UsageGroupBy::Shortcut),
+                "render-token-for-usage-0001",
+            ))
+            .await,
+        Code::PermissionDenied,
+        &["Admin"],
+    );
+    client
+        .get_usage(admin(usage(pb::UsageGroupBy::Agent)))
+        .await
+        .unwrap();
+
+    let mut no_from = usage(pb::UsageGroupBy::Shortcut);
+    no_from.from = None;
+    assert_status(
+        client.get_usage(admin(no_from)).await,
+        Code::InvalidArgument,
+        &["from"],
+    );
+    let mut backwards = usage(pb::UsageGroupBy::Shortcut);
+    backwards.to = at(now_secs() - 2 * DAY);
+    assert_status(
+        client.get_usage(admin(backwards)).await,
+        Code::InvalidArgument,
+        &["to", "after from"],
+    );
+    let mut too_long = usage(pb::UsageGroupBy::Shortcut);
+    too_long.from = at(i64::MIN);
+    assert_status(
+        client.get_usage(admin(too_long)).await,
+        Code::InvalidArgument,
+        &["to", "--usage-max-range-days"],
+    );
+    let mut too_many = usage(pb::UsageGroupBy::Shortcut);
+    too_many.limit = 51;
+    assert_status(
+        client.get_usage(admin(too_many)).await,
+        Code::InvalidArgument,
+        &["limit", "50"],
+    );
+    let mut unknown = usage(pb::UsageGroupBy::Shortcut);
+    unknown.group_by = 99;
+    assert_status(
+        client.get_usage(admin(unknown)).await,
+        Code::InvalidArgument,
+        &["group_by"],
+    );
+    let mut bad_workspace = usage(pb::UsageGroupBy::Shortcut);
+    bad_workspace.workspace_id = "\u{0}".repeat(300);
+    assert_status(
+        client.get_usage(admin(bad_workspace)).await,
+        Code::InvalidArgument,
+        &["workspace_id"],
+    );
+}
