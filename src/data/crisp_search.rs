@@ -17,7 +17,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::crisp_shape::NATIVE_CONTACT_FIELDS;
+use super::crisp_shape::is_native_contact_field;
 use super::query::{Condition, ContactQuery, QueryField};
 
 /// The most criteria sent in one search (a longer search is not sent: the query string
@@ -72,7 +72,7 @@ pub fn search(query: &ContactQuery) -> Option<CrispSearch> {
 fn criteria(condition: &Condition) -> Option<Vec<Json>> {
     let (native, key) = match &condition.field {
         QueryField::Custom(key) => (None, key),
-        QueryField::Contact(key) if NATIVE_CONTACT_FIELDS.contains(&key.as_str()) => {
+        QueryField::Contact(key) if is_native_contact_field(key) => {
             (Some(native_criterion(key)?), key)
         }
         QueryField::Contact(key) => (None, key),

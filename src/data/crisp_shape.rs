@@ -6,19 +6,8 @@ use serde_json::{Map, Value as Json};
 
 use super::Record;
 
-/// Every `contact.*` name a Crisp contact may answer natively, whatever its custom data
-/// holds: the fields [`contact`] fills, the scope's `id` and `data`, and the filters'
-/// derived `email_domain`. A custom key of another name is reachable only as itself, which
-/// is what lets a search on `data.<key>` stand for `contact.<key>` (see
-/// [`super::crisp_search`]).
-pub const NATIVE_CONTACT_FIELDS: &[&str] = &[
-    "id",
-    "data",
-    "email_domain",
-    "email",
-    "nickname",
-    "first_name",
-    "last_name",
+/// The `person` fields copied as they are.
+const PERSON_FIELDS: &[&str] = &[
     "avatar",
     "gender",
     "phone",
@@ -28,11 +17,10 @@ pub const NATIVE_CONTACT_FIELDS: &[&str] = &[
     "timezone",
     "employment",
     "profiles",
-    "locales",
-    "locale",
-    "country",
-    "region",
-    "city",
+];
+
+/// The profile's own fields copied as they are.
+const PROFILE_FIELDS: &[&str] = &[
     "company",
     "segments",
     "notepad",
@@ -41,6 +29,32 @@ pub const NATIVE_CONTACT_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+
+/// The `contact.*` names [`contact`] fills besides those two lists, the scope's `data` and
+/// the filters' derived `email_domain`.
+const OTHER_NATIVE_NAMES: &[&str] = &[
+    "id",
+    "email",
+    "nickname",
+    "first_name",
+    "last_name",
+    "locales",
+    "locale",
+    "country",
+    "region",
+    "city",
+    "data",
+    "email_domain",
+];
+
+/// Whether a Crisp contact may answer `contact.<key>` natively, whatever its custom data
+/// holds. A custom key of another name is reachable only as itself, which is what lets a
+/// search on `data.<key>` stand for `contact.<key>` (see [`super::crisp_search`]).
+pub fn is_native_contact_field(key: &str) -> bool {
+    [PERSON_FIELDS, PROFILE_FIELDS, OTHER_NATIVE_NAMES]
+        .iter()
+        .any(|names| names.contains(&key))
+}
 
 /// A people profile plus the contact's custom data.
 pub fn contact(profile: &Json, people_data: &Json) -> Record {
@@ -54,34 +68,16 @@ pub fn contact(profile: &Json, people_data: &Json) -> Record {
         insert_non_empty(&mut native, "first_name", first);
         insert_non_empty(&mut native, "last_name", last);
     }
-    for key in [
-        "avatar",
-        "gender",
-        "phone",
-        "address",
-        "description",
-        "website",
-        "timezone",
-        "employment",
-        "profiles",
-    ] {
-        copy(&mut native, key, person.get(key));
+    for key in PERSON_FIELDS {
+        copy(&mut native, key, person.get(*key));
     }
     if let Some(locales) = person.get("locales") {
         copy(&mut native, "locales", Some(locales));
         copy(&mut native, "locale", locales.get(0));
     }
     geolocation(&mut native, person.get("geolocation"));
-    for key in [
-        "company",
-        "segments",
-        "notepad",
-        "active",
-        "score",
-        "created_at",
-        "updated_at",
-    ] {
-        copy(&mut native, key, profile.get(key));
+    for key in PROFILE_FIELDS {
+        copy(&mut native, key, profile.get(*key));
     }
     Record {
         native,
@@ -165,10 +161,12 @@ mod tests {
         });
         let record = contact(&full, &Json::Null);
         for key in record.native.keys() {
-            assert!(NATIVE_CONTACT_FIELDS.contains(&key.as_str()), "{key}");
+            assert!(is_native_contact_field(key), "{key}");
         }
-        // Besides the native fields: `data` and `email_domain`.
-        assert_eq!(record.native.len() + 2, NATIVE_CONTACT_FIELDS.len());
+        // Besides the fields a profile fills: `data` and `email_domain`.
+        let names = PERSON_FIELDS.len() + PROFILE_FIELDS.len() + OTHER_NATIVE_NAMES.len();
+        assert_eq!(record.native.len() + 2, names);
+        assert!(!is_native_contact_field("plan"));
     }
 
     #[test]

@@ -58,27 +58,22 @@ enum Scenario {
         contacts: usize,
     },
     /// A 2% audience from a fake Crisp, with and without its search pushed down.
-    Pushdown {
-        #[arg(long, default_value = "target/release/shortcuts")]
-        server_bin: String,
-        #[arg(long, default_value_t = 10_000)]
-        contacts: usize,
-        #[arg(long, default_value_t = 20)]
-        latency_ms: u64,
-        #[arg(long, default_value_t = 16)]
-        batch_concurrency: usize,
-    },
+    Pushdown(CrispRun),
     /// A batch to a whole audience on a real server, from a fake Crisp with a latency.
-    Batch {
-        #[arg(long, default_value = "target/release/shortcuts")]
-        server_bin: String,
-        #[arg(long, default_value_t = 10_000)]
-        contacts: usize,
-        #[arg(long, default_value_t = 20)]
-        latency_ms: u64,
-        #[arg(long, default_value_t = 16)]
-        batch_concurrency: usize,
-    },
+    Batch(CrispRun),
+}
+
+/// A real server reading from a fake Crisp with a latency.
+#[derive(Debug, clap::Args)]
+struct CrispRun {
+    #[arg(long, default_value = "target/release/shortcuts")]
+    server_bin: String,
+    #[arg(long, default_value_t = 10_000)]
+    contacts: usize,
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    #[arg(long, default_value_t = 16)]
+    batch_concurrency: usize,
 }
 
 /// Contact `i`: countries cycle over eight, plans over four, one in three is trialing.
@@ -528,27 +523,17 @@ async fn pushdown_scenario(
 fn main() -> anyhow::Result<()> {
     match Args::parse().scenario {
         Scenario::Filter { contacts } => filter_scenario(contacts),
-        Scenario::Pushdown {
-            server_bin,
-            contacts,
-            latency_ms,
-            batch_concurrency,
-        } => tokio::runtime::Runtime::new()?.block_on(pushdown_scenario(
-            &server_bin,
-            contacts,
-            latency_ms,
-            batch_concurrency,
+        Scenario::Pushdown(run) => tokio::runtime::Runtime::new()?.block_on(pushdown_scenario(
+            &run.server_bin,
+            run.contacts,
+            run.latency_ms,
+            run.batch_concurrency,
         )),
-        Scenario::Batch {
-            server_bin,
-            contacts,
-            latency_ms,
-            batch_concurrency,
-        } => tokio::runtime::Runtime::new()?.block_on(batch_scenario(
-            &server_bin,
-            contacts,
-            latency_ms,
-            batch_concurrency,
+        Scenario::Batch(run) => tokio::runtime::Runtime::new()?.block_on(batch_scenario(
+            &run.server_bin,
+            run.contacts,
+            run.latency_ms,
+            run.batch_concurrency,
         )),
     }
 }

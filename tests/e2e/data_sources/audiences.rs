@@ -13,6 +13,8 @@ use shortcuts::pb;
 use shortcuts::pb::batch_audience::Audience;
 use shortcuts::pb::batch_render_request::Template;
 use shortcuts::pb::batch_render_result::Outcome;
+use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
+use tonic::transport::Channel;
 
 /// French contacts on "pro": listed people 0, 12, 24 and 36 (see `fakes::listed_person`).
 /// Its `contact.plan == "pro"` is pushed down to Crisp's people search.
@@ -220,6 +222,19 @@ async fn crisp_searches_a_native_field_with_its_fallback_and_a_batch_resumes() {
     );
 
     let mut client = setup.server.client().await;
+    let (seen, summary) = batch_resumed(&mut client, filter, PEOPLE_PER_PAGE + 1).await;
+    assert_eq!(seen, wanted);
+    assert_eq!((summary.skipped, summary.failed), (0, 0));
+}
+
+/// A batch of `filter` that breaks off after `first` results and is resumed with the last
+/// token it sent: the contacts rendered by both, in order (each result's index checked),
+/// and the resumed batch's summary.
+async fn batch_resumed(
+    client: &mut ShortcutServiceClient<Channel>,
+    filter: &str,
+    first: usize,
+) -> (Vec<String>, pb::BatchSummary) {
     let mut stream = client
         .batch_render(batch(filter, ""))
         .await
@@ -227,9 +242,10 @@ async fn crisp_searches_a_native_field_with_its_fallback_and_a_batch_resumes() {
         .into_inner();
     let mut seen = Vec::new();
     let mut token = String::new();
-    while seen.len() < PEOPLE_PER_PAGE + 1 {
+    while seen.len() < first {
         let result = stream.message().await.unwrap().unwrap();
         assert!(matches!(result.outcome, Some(Outcome::Rendered(_))));
+        assert_eq!(result.index as usize, seen.len());
         seen.push(result.contact_id);
         token = result.resume_token;
     }
@@ -242,14 +258,15 @@ async fn crisp_searches_a_native_field_with_its_fallback_and_a_batch_resumes() {
     let mut summary = None;
     while let Some(result) = stream.message().await.unwrap() {
         match result.outcome {
-            Some(Outcome::Rendered(_)) => seen.push(result.contact_id),
+            Some(Outcome::Rendered(_)) => {
+                assert_eq!(result.index as usize, seen.len());
+                seen.push(result.contact_id);
+            }
             Some(Outcome::Summary(s)) => summary = Some(s),
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(seen, wanted);
-    let summary = summary.unwrap();
-    assert_eq!((summary.skipped, summary.failed), (0, 0));
+    (seen, summary.expect("a summary ends the batch"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,44 +331,14 @@ async fn upstream_list_contacts_streams_pages_and_a_batch_resumes_at_its_token()
 
     // A batch that breaks off after ten results, resumed with the tenth's token: every
     // matched contact once, in order, and none fetched again (the listing cached them).
-    let mut stream = client
-        .batch_render(batch(pro, ""))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    while seen.len() < 10 {
-        let result = stream.message().await.unwrap().unwrap();
-        assert!(matches!(result.outcome, Some(Outcome::Rendered(_))));
-        assert_eq!(result.index as usize, seen.len());
-        seen.push(result.contact_id);
-        token = result.resume_token;
-    }
-    drop(stream);
-    let mut stream = client
-        .batch_render(batch(pro, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut summary = None;
-    while let Some(result) = stream.message().await.unwrap() {
-        match result.outcome {
-            Some(Outcome::Rendered(_)) => {
-                assert_eq!(result.index as usize, seen.len());
-                seen.push(result.contact_id);
-            }
-            Some(Outcome::Summary(s)) => summary = Some(s),
-            other => panic!("{other:?}"),
-        }
-    }
+    let (seen, summary) = batch_resumed(&mut client, pro, 10).await;
     let wanted: Vec<String> = (0..250)
         .filter(|i| i % 3 == 0)
         .map(|i| format!("g-{i:04}"))
         .collect();
     assert_eq!(seen, wanted);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
-    assert_eq!(summary.unwrap().matched, expected - 10);
+    assert_eq!(summary.matched, expected - 10);
     assert_eq!(
         setup.fake.state.count("contact"),
         0,
