@@ -46,6 +46,8 @@ pub struct BatchRequest {
     pub target: Target,
     pub locale: String,
     pub agent: Value,
+    /// Whom the batch is counted for in the shortcut's usage ([`crate::usage::agent_id`]).
+    pub counted_agent: String,
     pub strict: bool,
     pub recipients: Recipients,
 }
@@ -142,6 +144,7 @@ impl BatchRenderer {
             template,
             locale: request.locale.clone(),
             agent: request.agent,
+            counted_agent: request.counted_agent,
             strict: request.strict,
             cancel: Arc::new(AtomicBool::new(false)),
         };
@@ -165,6 +168,7 @@ struct Job {
     template: ResolvedTemplate,
     locale: String,
     agent: Value,
+    counted_agent: String,
     strict: bool,
     /// Set when the batch ends early; renders in flight stop at their next charge.
     cancel: Arc<AtomicBool>,
@@ -498,6 +502,8 @@ impl Job {
                         contact_id: recipient.contact_id,
                         session_id: recipient.session_id,
                         agent: self.agent.clone(),
+                        // A batch is counted once, by `record_use`, not per recipient.
+                        counted_agent: String::new(),
                         vars: recipient.vars,
                         strict: self.strict,
                         locale: self.locale.clone(),
@@ -533,7 +539,7 @@ impl Job {
                 &self.workspace_id,
                 &entry.shortcut.id,
                 entry.shortcut.version,
-                &self.agent,
+                &self.counted_agent,
             );
         }
     }
@@ -637,6 +643,7 @@ mod tests {
             target: Target::Inline("Hi <<contact.id>>".into()),
             locale: String::new(),
             agent: Value::from(()),
+            counted_agent: String::new(),
             strict: false,
             recipients: Recipients::Listed(
                 (0..recipients)

@@ -42,6 +42,9 @@ pub struct RenderRequest {
     pub contact_id: ContactId,
     pub session_id: SessionId,
     pub agent: Value,
+    /// Whom a render of a stored shortcut is counted for in its usage
+    /// ([`crate::usage::agent_id`]).
+    pub counted_agent: String,
     pub vars: Value,
     pub strict: bool,
     /// Deadline and best-effort flag for the contact and session data.
@@ -147,11 +150,11 @@ impl Renderer {
         workspace_id: &WorkspaceId,
         shortcut_id: &str,
         shortcut_version: u64,
-        agent: &Value,
+        agent_id: &str,
     ) {
         self.catalog.search().record_use(workspace_id, shortcut_id);
         self.usage
-            .record(workspace_id, shortcut_id, shortcut_version, agent);
+            .record(workspace_id, shortcut_id, shortcut_version, agent_id);
     }
 
     /// The data service renders read contacts and sessions through.
@@ -243,7 +246,7 @@ impl Renderer {
             .collect();
         // A stored shortcut's render is recorded for its agent once it succeeded.
         let agent_of_use =
-            matches!(request.target, Target::Stored(_)).then(|| request.agent.clone());
+            matches!(request.target, Target::Stored(_)).then(|| request.counted_agent.clone());
         let context = RenderContext {
             contact: contact.value,
             session: session.value,

@@ -75,11 +75,13 @@ pub(super) async fn batch_render(
             Recipients::Audience { filter, resume }
         }
     };
+    let agent = convert::struct_scope("agent", r.agent, max_depth)?;
     let batch = BatchRequest {
         workspace_id,
         target,
         locale: r.locale,
-        agent: convert::struct_scope("agent", r.agent, max_depth)?,
+        counted_agent: crate::usage::agent_id(viewer.agent_id(), &agent),
+        agent,
         strict: r.strict,
         recipients,
     };

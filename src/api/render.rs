@@ -83,12 +83,14 @@ pub(super) async fn render<M: RenderMessage>(
     // fetched for it.
     super::viewer::check_target(api, &workspace_id, &target, &viewer)?;
     // The one place a render request is built from a call.
+    let agent = convert::struct_scope("agent", r.agent, max_depth)?;
     let request = RenderRequest {
         workspace_id,
         target,
         contact_id: ContactId::parse(&r.contact_id)?,
         session_id: SessionId::parse(&r.session_id)?,
-        agent: convert::struct_scope("agent", r.agent, max_depth)?,
+        counted_agent: crate::usage::agent_id(viewer.agent_id(), &agent),
+        agent,
         vars: convert::struct_scope("vars", r.vars, max_depth)?,
         strict: r.strict,
         locale: r.locale,

@@ -70,6 +70,14 @@ impl Viewer {
         }
     }
 
+    /// The agent this viewer is, when its credentials or its service named one.
+    pub fn agent_id(&self) -> Option<&str> {
+        match self {
+            Viewer::Everyone => None,
+            Viewer::Agent { id, .. } => id.as_deref(),
+        }
+    }
+
     /// Whether this viewer may see a shortcut.
     pub fn sees(&self, shortcut: &super::Shortcut) -> bool {
         self.may_see(shortcut.visibility, &shortcut.owner, &shortcut.team_ids)

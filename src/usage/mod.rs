@@ -23,10 +23,13 @@ pub const DAY_SECS: i64 = 24 * 60 * 60;
 /// Most bytes of an agent id kept: an id is a name, and the request is the caller's.
 pub const MAX_AGENT_ID_BYTES: usize = 128;
 
-/// The agent a render is counted for: `agent.id` of the request's agent values (a string
-/// or a number), else "". The one place that chooses, so that a token's own agent can be
-/// preferred here later.
-pub fn agent_id(agent: &minijinja::Value) -> String {
+/// The agent a render is counted for: the caller's own agent (a render token's `agent`, or
+/// the agent a service token acts for), else `agent.id` of the request's agent values (a
+/// string or a number; an admin's renders), else "". The one place that chooses.
+pub fn agent_id(caller_agent: Option<&str>, agent: &minijinja::Value) -> String {
+    if let Some(id) = caller_agent {
+        return bounded(id.to_string());
+    }
     let Ok(id) = agent.get_attr("id") else {
         return String::new();
     };
@@ -38,11 +41,17 @@ pub fn agent_id(agent: &minijinja::Value) -> String {
         }
         None => return String::new(),
     };
+    bounded(text)
+}
+
+/// At most [`MAX_AGENT_ID_BYTES`] of an id, cut at a character boundary.
+fn bounded(mut text: String) -> String {
     let mut end = text.len().min(MAX_AGENT_ID_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_string()
+    text.truncate(end);
+    text
 }
 
 /// The UTC day (days since 1970-01-01) of a time in milliseconds since the epoch.
@@ -118,16 +127,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_agent_is_its_id_bounded_or_empty() {
+    fn the_agent_is_the_callers_or_its_id_bounded_or_empty() {
         use minijinja::{Value, context};
-        assert_eq!(agent_id(&context! { id => "a-7", name => "Ann" }), "a-7");
-        assert_eq!(agent_id(&context! { id => 42 }), "42");
-        assert_eq!(agent_id(&context! { id => 42.0 }), "42");
-        assert_eq!(agent_id(&context! { name => "Ann" }), "");
-        assert_eq!(agent_id(&context! { id => context! { x => 1 } }), "");
-        assert_eq!(agent_id(&Value::from(())), "");
-        let long = agent_id(&context! { id => "é".repeat(500) });
+        assert_eq!(
+            agent_id(None, &context! { id => "a-7", name => "Ann" }),
+            "a-7"
+        );
+        assert_eq!(agent_id(None, &context! { id => 42 }), "42");
+        assert_eq!(agent_id(None, &context! { id => 42.0 }), "42");
+        assert_eq!(agent_id(None, &context! { name => "Ann" }), "");
+        assert_eq!(agent_id(None, &context! { id => context! { x => 1 } }), "");
+        assert_eq!(agent_id(None, &Value::from(())), "");
+        let long = agent_id(None, &context! { id => "é".repeat(500) });
         assert!(long.len() <= MAX_AGENT_ID_BYTES && long.starts_with("éé"));
+        // The caller's own agent wins over what the request's agent values say.
+        assert_eq!(agent_id(Some("a-1"), &context! { id => "a-7" }), "a-1");
+        assert_eq!(
+            agent_id(Some(&"x".repeat(500)), &Value::from(())).len(),
+            MAX_AGENT_ID_BYTES
+        );
     }
 
     #[test]

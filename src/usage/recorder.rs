@@ -73,7 +73,7 @@ impl Recorder {
         workspace_id: &str,
         shortcut_id: &str,
         shortcut_version: u64,
-        agent: &minijinja::Value,
+        agent_id: &str,
     ) {
         let Some(queue) = &self.queue else {
             return;
@@ -83,7 +83,7 @@ impl Recorder {
                 workspace_id: workspace_id.to_string(),
                 shortcut_id: shortcut_id.to_string(),
                 shortcut_version,
-                agent_id: super::agent_id(agent),
+                agent_id: agent_id.to_string(),
                 at_millis: now_millis(),
             }),
             Err(_) => telemetry::record_usage_renders("dropped", 1),
@@ -252,9 +252,8 @@ mod tests {
     fn a_full_queue_drops_without_waiting() {
         let (queue, mut receiver) = mpsc::channel(2);
         let recorder = Recorder { queue: Some(queue) };
-        let agent = minijinja::context! { id => "ann" };
         for _ in 0..5 {
-            recorder.record("w", "s", 3, &agent);
+            recorder.record("w", "s", 3, "ann");
         }
         let first = receiver.try_recv().unwrap();
         assert_eq!(
@@ -263,6 +262,6 @@ mod tests {
         );
         assert!(receiver.try_recv().is_ok());
         assert!(receiver.try_recv().is_err(), "only two fit");
-        Recorder::off().record("w", "s", 3, &agent);
+        Recorder::off().record("w", "s", 3, "ann");
     }
 }

@@ -529,3 +529,70 @@ workspaces = ["*"]
         &["workspace_id"],
     );
 }
+
+/// A render token's own agent is who a render is counted for, whatever the request's agent
+/// values say; an admin's render is counted for the agent it names.
+#[tokio::test]
+async fn a_render_is_counted_for_the_callers_own_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = r#"
+[[tokens]]
+name = "ann's composer"
+token = "render-token-for-ann-0001"
+role = "render"
+workspaces = ["usage"]
+agent = "ann"
+
+[[tokens]]
+name = "ops"
+token = "admin-token-for-usage-0002"
+role = "admin"
+workspaces = ["*"]
+"#;
+    let mut args = vec!["--auth-tokens-toml", tokens];
+    args.extend_from_slice(FAST_FLUSH);
+    let server = TestServer::start_on(dir.path().join("s.db"), &args);
+    let mut client = server.client().await;
+    let admin = "admin-token-for-usage-0002";
+    client
+        .create_shortcut(as_token(admin, create(WS, "alpha", "Hi")))
+        .await
+        .unwrap();
+    let render_as = |agent: &str| pb::RenderShortcutRequest {
+        workspace_id: WS.into(),
+        shortcut: Some(Shortcut::Bang("alpha".into())),
+        agent: Some(structure(json!({ "id": agent }))),
+        ..Default::default()
+    };
+    client
+        .render_shortcut(as_token("render-token-for-ann-0001", render_as("mallory")))
+        .await
+        .unwrap();
+    client
+        .render_shortcut(as_token(admin, render_as("zed")))
+        .await
+        .unwrap();
+    let by_agent = usage(pb::UsageGroupBy::Agent);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let counted = loop {
+        let got = client
+            .get_usage(as_token(admin, by_agent.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        if got.total_uses == 2 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut agents = counts(&counted);
+    agents.sort();
+    assert_eq!(agents, vec![row("", "ann", 1), row("", "zed", 1)]);
+}
+
+fn as_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    request.metadata_mut().insert("authorization", value);
+    request
+}
