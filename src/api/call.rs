@@ -80,6 +80,17 @@ rpcs! {
     DeleteAudienceRequest => "DeleteAudience", Admin;
 }
 
+impl Rpc for super::authoring::ImportStream {
+    const ROLE: Role = Role::Admin;
+    fn method() -> &'static RpcMethod {
+        telemetry::rpc_method!("ImportShortcutsStream")
+    }
+    /// From the stream's first message, its options.
+    fn workspace_id(&self) -> &str {
+        &self.options.workspace_id
+    }
+}
+
 impl Rpc for pb::ListWorkspacesRequest {
     const ROLE: Role = Role::Admin;
     fn method() -> &'static RpcMethod {
@@ -202,6 +213,11 @@ mod tests {
             name::<pb::ListAudiencesRequest>(),
             name::<pb::UpdateAudienceRequest>(),
             name::<pb::DeleteAudienceRequest>(),
+            // The stream's Rust type wraps its first message; the proto names the message.
+            (
+                "ImportShortcutsStreamRequest",
+                crate::api::authoring::ImportStream::method().name(),
+            ),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

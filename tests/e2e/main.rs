@@ -30,6 +30,7 @@ mod variants;
 mod warnings;
 mod web;
 mod workspaces;
+mod zendesk_export;
 
 use shortcuts::pb;
 
