@@ -110,7 +110,7 @@ pub struct Config {
     pub max_batch_recipients: u32,
 
     /// Largest export file one `ImportShortcutsStream` may send, in bytes (default 64 MiB:
-    /// twice a 20,000-macro Zendesk export).
+    /// five times a generated 20,000-macro Zendesk export).
     #[arg(long, env = "SHORTCUTS_MAX_IMPORT_BYTES", default_value_t = limits::DEFAULT_MAX_IMPORT_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 32)))]
     pub max_import_bytes: u64,
 

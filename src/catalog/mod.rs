@@ -651,13 +651,7 @@ impl Catalog {
     /// what memory holds afterwards.
     pub fn apply(&self, entry: Entry) -> Arc<Entry> {
         let workspace_id = entry.shortcut.workspace_id.clone();
-        let old_key = self
-            .workspaces
-            .read()
-            .expect("catalog lock poisoned")
-            .get(&workspace_id)
-            .and_then(|ws| ws.by_id.get(&entry.shortcut.id))
-            .map(|e| e.shortcut.bang_key());
+        let old_key = self.bang_key_in_memory(&entry.shortcut);
         let applied = self.replace(entry);
         self.recompile_includers(&workspace_id, &applied.shortcut.bang_key());
         if let Some(old) = old_key
@@ -668,6 +662,16 @@ impl Catalog {
         applied
     }
 
+    /// The bang key memory holds for this shortcut's id (its bang before a write).
+    fn bang_key_in_memory(&self, shortcut: &Shortcut) -> Option<String> {
+        self.workspaces
+            .read()
+            .expect("catalog lock poisoned")
+            .get(&shortcut.workspace_id)
+            .and_then(|ws| ws.by_id.get(&shortcut.id))
+            .map(|e| e.shortcut.bang_key())
+    }
+
     /// [`Catalog::apply`] for many entries, with one pass over the workspaces for the
     /// includers of all of them (one pass per entry would cost the square of an import).
     fn apply_many(&self, entries: Vec<Entry>) -> Vec<Arc<Entry>> {
@@ -676,13 +680,7 @@ impl Catalog {
             .into_iter()
             .map(|entry| {
                 let workspace_id = entry.shortcut.workspace_id.clone();
-                let old_key = self
-                    .workspaces
-                    .read()
-                    .expect("catalog lock poisoned")
-                    .get(&workspace_id)
-                    .and_then(|ws| ws.by_id.get(&entry.shortcut.id))
-                    .map(|e| e.shortcut.bang_key());
+                let old_key = self.bang_key_in_memory(&entry.shortcut);
                 let applied = self.replace(entry);
                 let keys = changed.entry(workspace_id).or_default();
                 keys.insert(applied.shortcut.bang_key());
