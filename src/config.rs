@@ -125,6 +125,15 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_MAX_BATCH_RECIPIENTS", default_value_t = limits::DEFAULT_MAX_BATCH_RECIPIENTS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_batch_recipients: u32,
 
+    /// Largest export file one `ImportShortcutsStream` may send, in bytes (default 64 MiB:
+    /// five times a generated 20,000-macro Zendesk export).
+    #[arg(long, env = "SHORTCUTS_MAX_IMPORT_BYTES", default_value_t = limits::DEFAULT_MAX_IMPORT_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 32)))]
+    pub max_import_bytes: u64,
+
+    /// Most items in the file of one `ImportShortcutsStream` (`ImportShortcuts` takes 1,000).
+    #[arg(long, env = "SHORTCUTS_MAX_IMPORT_ITEMS", default_value_t = limits::DEFAULT_MAX_IMPORT_ITEMS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_import_items: u32,
+
     /// TOML file choosing the data source (file, crisp, grpc) per workspace, with cache
     /// and retry settings; every workspace uses the file source when not set.
     #[arg(long, env = "SHORTCUTS_DATA_SOURCES")]
@@ -349,6 +358,8 @@ impl Config {
             max_struct_depth: self.max_struct_depth as usize,
             max_search_query_chars: self.max_search_query_chars as usize,
             max_batch_recipients: self.max_batch_recipients as usize,
+            max_import_bytes: self.max_import_bytes as usize,
+            max_import_items: self.max_import_items as usize,
             consistency_wait: self.consistency_wait,
         }
     }

@@ -149,6 +149,13 @@ pub enum Error {
     /// Every call slot is taken: the caller should back off and retry.
     #[error("the server is handling its limit of {limit} calls; retry with backoff")]
     Overloaded { limit: usize },
+    /// A request is larger than a size limit allows (`limit` names the flag); nothing of it
+    /// was acted on.
+    #[error("{}", bounded(message))]
+    RequestTooLarge {
+        limit: &'static str,
+        message: String,
+    },
 
     // The shortcut store.
     /// The store's disk (or its size limit) is full: nothing was written.

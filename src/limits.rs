@@ -15,6 +15,13 @@ pub const DEFAULT_MAX_SEARCH_QUERY_CHARS: usize = 256;
 /// Default for [`RequestLimits::max_batch_recipients`].
 pub const DEFAULT_MAX_BATCH_RECIPIENTS: usize = 10_000;
 
+/// Default for [`RequestLimits::max_import_bytes`]: the generated Zendesk export of 20,000
+/// macros (`tests/e2e/zendesk_export.rs`, the fields the API returns) is 12.7 MiB; this
+/// leaves room for exports with longer replies.
+pub const DEFAULT_MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+/// Default for [`RequestLimits::max_import_items`].
+pub const DEFAULT_MAX_IMPORT_ITEMS: usize = 50_000;
+
 /// Default for [`RequestLimits::consistency_wait`]: the change feed's lag between replicas
 /// is a few milliseconds (p99 4.5 ms measured), so this is rarely reached.
 pub const DEFAULT_CONSISTENCY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -28,6 +35,10 @@ pub struct RequestLimits {
     pub max_search_query_chars: usize,
     /// Recipients in one `BatchRender`.
     pub max_batch_recipients: usize,
+    /// Bytes of the file one `ImportShortcutsStream` may send.
+    pub max_import_bytes: usize,
+    /// Items in the file of one `ImportShortcutsStream`.
+    pub max_import_items: usize,
     /// How long a read with a consistency token waits for this replica to catch up before
     /// it reads the record from the store.
     pub consistency_wait: std::time::Duration,
@@ -39,6 +50,8 @@ impl Default for RequestLimits {
             max_struct_depth: DEFAULT_MAX_STRUCT_DEPTH,
             max_search_query_chars: DEFAULT_MAX_SEARCH_QUERY_CHARS,
             max_batch_recipients: DEFAULT_MAX_BATCH_RECIPIENTS,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
+            max_import_items: DEFAULT_MAX_IMPORT_ITEMS,
             consistency_wait: DEFAULT_CONSISTENCY_WAIT,
         }
     }

@@ -82,6 +82,17 @@ rpcs! {
     GetUsageRequest => "GetUsage", Admin;
 }
 
+impl Rpc for super::authoring::ImportStream {
+    const ROLE: Role = Role::Admin;
+    fn method() -> &'static RpcMethod {
+        telemetry::rpc_method!("ImportShortcutsStream")
+    }
+    /// From the stream's first message, its options.
+    fn workspace_id(&self) -> &str {
+        &self.options.workspace_id
+    }
+}
+
 impl Rpc for pb::ListWorkspacesRequest {
     const ROLE: Role = Role::Admin;
     fn method() -> &'static RpcMethod {
@@ -225,6 +236,11 @@ mod tests {
             name::<pb::DeleteAudienceRequest>(),
             name::<pb::ListFoldersRequest>(),
             name::<pb::GetUsageRequest>(),
+            // The stream's Rust type wraps its first message; the proto names the message.
+            (
+                "ImportShortcutsStreamRequest",
+                crate::api::authoring::ImportStream::method().name(),
+            ),
         ];
         let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
         let methods: Vec<_> = set

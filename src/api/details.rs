@@ -60,6 +60,7 @@ pub fn reason(err: &Error) -> &'static str {
         Error::Unauthenticated { .. } => "UNAUTHENTICATED",
         Error::PermissionDenied { .. } => "PERMISSION_DENIED",
         Error::Overloaded { .. } => "OVERLOADED",
+        Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
         Error::StoreFull { .. } => "STORE_FULL",
         Error::StoreUnavailable { .. } => "STORE_UNAVAILABLE",
         Error::StoreFailed { .. } | Error::Internal(_) => "INTERNAL",
@@ -214,6 +215,10 @@ pub fn details(err: &Error) -> ErrorDetails {
                 format!("at most {limit} calls at once"),
             );
             details.set_retry_info(Some(OVERLOADED_RETRY));
+        }
+        Error::RequestTooLarge { limit, message } => {
+            put("limit", limit);
+            details.add_quota_failure_violation(*limit, short(message));
         }
         Error::StoreFull { .. } => {
             details.add_quota_failure_violation("store disk space", "the store's disk is full");

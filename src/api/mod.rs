@@ -285,4 +285,35 @@ impl ShortcutService for ShortcutApi {
     async fn get_usage(&self, r: Request<pb::GetUsageRequest>) -> Reply<pb::GetUsageResponse> {
         self.call(r, |m, _| usage::get_usage(self, m)).await
     }
+    async fn import_shortcuts_stream(
+        &self,
+        r: Request<tonic::Streaming<pb::ImportShortcutsStreamRequest>>,
+    ) -> Reply<pb::ImportShortcutsResponse> {
+        // The workspace the call acts on is in the first message: authenticate before
+        // reading it, then read it and go through the checks every call goes through.
+        self.guard.authenticate(r.metadata())?;
+        let (metadata, extensions, mut stream) = r.into_parts();
+        let options = match stream.message().await? {
+            Some(pb::ImportShortcutsStreamRequest {
+                part: Some(pb::import_shortcuts_stream_request::Part::Options(options)),
+            }) => options,
+            _ => {
+                return Err(crate::error::Error::invalid(
+                    "options",
+                    "the first message of the stream must hold the options (workspace, format, …)",
+                )
+                .into());
+            }
+        };
+        let r = Request::from_parts(
+            metadata,
+            extensions,
+            authoring::ImportStream {
+                options,
+                rest: stream,
+            },
+        );
+        self.call(r, |m, _| authoring::import_shortcuts_stream(self, m))
+            .await
+    }
 }

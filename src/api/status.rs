@@ -35,9 +35,10 @@ pub fn code(err: &Error) -> Code {
                 Code::FailedPrecondition
             }
         },
-        Error::RenderLimit { .. } | Error::RenderTimedOut(_) | Error::Overloaded { .. } => {
-            Code::ResourceExhausted
-        }
+        Error::RenderLimit { .. }
+        | Error::RenderTimedOut(_)
+        | Error::Overloaded { .. }
+        | Error::RequestTooLarge { .. } => Code::ResourceExhausted,
         Error::StoreFull { .. } => Code::ResourceExhausted,
         Error::CallerDeadline => Code::DeadlineExceeded,
         // A recipient of a cancelled batch: the caller went away, and a retry would work.

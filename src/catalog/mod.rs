@@ -33,7 +33,7 @@ pub use model::{
     bang_key,
 };
 pub use search::SearchIndex;
-pub use store::{ShortcutStore, Store};
+pub use store::{ShortcutStore, ShortcutWrite, Store};
 pub use visibility::{Viewer, Visibility};
 
 /// A shortcut with its compiled template.
@@ -311,6 +311,11 @@ impl Catalog {
     /// Compiles again, in memory, every shortcut of the workspace that includes the snippet
     /// `bang_key`, so that a snippet's change (or removal) shows in every includer.
     fn recompile_includers(&self, workspace_id: &str, bang_key: &str) {
+        self.recompile_includers_of(workspace_id, |included| included == bang_key);
+    }
+
+    /// Compiles again the shortcuts that include a snippet `changed` says has changed.
+    fn recompile_includers_of(&self, workspace_id: &str, changed: impl Fn(&str) -> bool) {
         let includers: Vec<Arc<Entry>> = {
             let workspaces = self.workspaces.read().expect("catalog lock poisoned");
             let Some(ws) = workspaces.get(workspace_id) else {
@@ -318,7 +323,7 @@ impl Catalog {
             };
             ws.by_id
                 .values()
-                .filter(|e| e.includes.iter().any(|i| i == bang_key))
+                .filter(|e| e.includes.iter().any(|i| changed(i)))
                 .cloned()
                 .collect()
         };
@@ -505,11 +510,45 @@ impl Catalog {
         self.build_entry(shortcut, Includes::Strict)
     }
 
-    /// Writes prepared shortcuts in one store transaction: all of them or none.
-    pub async fn create_many(&self, entries: Vec<Entry>) -> Result<Vec<Arc<Entry>>> {
-        let shortcuts: Vec<Shortcut> = entries.iter().map(|e| e.shortcut.clone()).collect();
-        self.store.insert_many(&shortcuts).await?;
-        Ok(entries.into_iter().map(|e| self.apply(e)).collect())
+    /// Validates and compiles the new content of an existing shortcut without writing it:
+    /// the shortcut keeps its id and everything `change` leaves alone, at the next version.
+    pub fn prepare_replacement(&self, current: &Shortcut, change: NewShortcut) -> Result<Entry> {
+        let mut shortcut = current.clone();
+        shortcut.title = validate::title(&change.title)?;
+        shortcut.tags = validate::tags(&change.tags)?;
+        shortcut.inputs = inputs::check(&change.inputs)?;
+        shortcut.body = change.body;
+        shortcut.disabled = change.disabled;
+        // An import naming no folder leaves the shortcut where it was filed.
+        if !change.folder.is_empty() {
+            shortcut.folder = folders::path("folder", &change.folder)?;
+        }
+        shortcut.version = current.version + 1;
+        shortcut.update_time = model::now();
+        self.build_entry(shortcut, Includes::Strict)
+    }
+
+    /// Compiles a prepared shortcut again, for a second attempt at writing it (an entry
+    /// holds compiled templates and is not cloned).
+    pub fn recompile(&self, shortcut: Shortcut) -> Result<Entry> {
+        self.build_entry(shortcut, Includes::Strict)
+    }
+
+    /// Writes prepared shortcuts, new ones and replacements (at the version before theirs),
+    /// in one store transaction: all of them or none.
+    pub async fn write_many(&self, entries: Vec<Entry>) -> Result<Vec<Arc<Entry>>> {
+        let writes: Vec<ShortcutWrite> = entries
+            .iter()
+            .map(|e| match e.shortcut.version {
+                1 => ShortcutWrite::Insert(e.shortcut.clone()),
+                next => ShortcutWrite::Update {
+                    shortcut: e.shortcut.clone(),
+                    expected_version: next - 1,
+                },
+            })
+            .collect();
+        self.store.write_many(&writes).await?;
+        Ok(self.apply_many(entries))
     }
 
     pub async fn update(
@@ -751,19 +790,45 @@ impl Catalog {
     /// what memory holds afterwards.
     pub fn apply(&self, entry: Entry) -> Arc<Entry> {
         let workspace_id = entry.shortcut.workspace_id.clone();
-        let old_key = self
-            .workspaces
-            .read()
-            .expect("catalog lock poisoned")
-            .get(&workspace_id)
-            .and_then(|ws| ws.by_id.get(&entry.shortcut.id))
-            .map(|e| e.shortcut.bang_key());
+        let old_key = self.bang_key_in_memory(&entry.shortcut);
         let applied = self.replace(entry);
         self.recompile_includers(&workspace_id, &applied.shortcut.bang_key());
         if let Some(old) = old_key
             && old != applied.shortcut.bang_key()
         {
             self.recompile_includers(&workspace_id, &old);
+        }
+        applied
+    }
+
+    /// The bang key memory holds for this shortcut's id (its bang before a write).
+    fn bang_key_in_memory(&self, shortcut: &Shortcut) -> Option<String> {
+        self.workspaces
+            .read()
+            .expect("catalog lock poisoned")
+            .get(&shortcut.workspace_id)
+            .and_then(|ws| ws.by_id.get(&shortcut.id))
+            .map(|e| e.shortcut.bang_key())
+    }
+
+    /// [`Catalog::apply`] for many entries, with one pass over the workspaces for the
+    /// includers of all of them (one pass per entry would cost the square of an import).
+    fn apply_many(&self, entries: Vec<Entry>) -> Vec<Arc<Entry>> {
+        let mut changed: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        let applied: Vec<Arc<Entry>> = entries
+            .into_iter()
+            .map(|entry| {
+                let workspace_id = entry.shortcut.workspace_id.clone();
+                let old_key = self.bang_key_in_memory(&entry.shortcut);
+                let applied = self.replace(entry);
+                let keys = changed.entry(workspace_id).or_default();
+                keys.insert(applied.shortcut.bang_key());
+                keys.extend(old_key);
+                applied
+            })
+            .collect();
+        for (workspace_id, keys) in changed {
+            self.recompile_includers_of(&workspace_id, |included| keys.contains(included));
         }
         applied
     }

@@ -39,6 +39,25 @@ pub enum StoreEvent {
     Resync,
 }
 
+/// One write of a [`ShortcutStore::write_many`] transaction.
+#[derive(Debug, Clone)]
+pub enum ShortcutWrite {
+    Insert(Shortcut),
+    /// Replaces the shortcut if it is still at `expected_version`.
+    Update {
+        shortcut: Shortcut,
+        expected_version: u64,
+    },
+}
+
+impl ShortcutWrite {
+    pub fn shortcut(&self) -> &Shortcut {
+        match self {
+            ShortcutWrite::Insert(shortcut) | ShortcutWrite::Update { shortcut, .. } => shortcut,
+        }
+    }
+}
+
 /// The shortcuts of every workspace.
 #[async_trait]
 pub trait ShortcutStore: Send + Sync + 'static {
@@ -49,9 +68,11 @@ pub trait ShortcutStore: Send + Sync + 'static {
     /// fails with `AlreadyExists`.
     async fn insert(&self, shortcut: &Shortcut) -> Result<()>;
 
-    /// Inserts several new shortcuts in one transaction: all of them or, on any failure
-    /// (e.g. `AlreadyExists` for a taken bang), none.
-    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()>;
+    /// Inserts and replaces several shortcuts in one transaction: all of them or, on any
+    /// failure (`AlreadyExists` for a taken bang, `FailedPrecondition` for a version that
+    /// moved on), none. Each write is checked as [`ShortcutStore::insert`] or
+    /// [`ShortcutStore::update`] would check it.
+    async fn write_many(&self, writes: &[ShortcutWrite]) -> Result<()>;
 
     /// Replaces a shortcut if it is still at `expected_version`. Fails with `NotFound` when
     /// it does not exist in that workspace, `FailedPrecondition` when the version moved on,

@@ -1,10 +1,20 @@
-//! Reads the export files of other tools into neutral items: a name, a bang, a title, the
-//! reply text and tags. Each reader accepts the shape the tool's API or export returns.
+//! Reads the export files of other tools into neutral items: a name, a bang, a title, a
+//! folder, the reply text and tags. Each reader accepts the shape the tool's API or export
+//! returns.
+//!
+//! A file is read one item at a time (each item's JSON is parsed, converted to a
+//! [`RawItem`] and dropped), so that a large export costs memory for its items, not for
+//! the JSON tree of the whole file.
+
+use std::cell::Cell;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
-use super::placeholders::{self, PathMap};
+use super::html;
+use super::placeholders::{self, PathMap, Piece};
 
 /// The tools we import from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +26,8 @@ pub enum Format {
     Chatwoot,
     /// Zendesk macros: `{"macros": [{title, active, actions: [{field: "comment_value", value}]}]}`.
     Zendesk,
-    /// Intercom saved replies: `{name, body}` with `{{first_name | fallback: "there"}}`.
+    /// Intercom saved replies: `{name, body}`, the body HTML with
+    /// `<attribute key="user.first_name" default="there"/>` or `{{first_name | fallback: "there"}}`.
     Intercom,
 }
 
@@ -38,6 +49,25 @@ impl Format {
             Format::Intercom => placeholders::intercom,
         }
     }
+
+    /// The keys of the object that may hold the list, when the file is not a bare list.
+    fn list_keys(self) -> &'static [&'static str] {
+        match self {
+            Format::Crisp => &["data", "shortcuts"],
+            Format::Chatwoot => &["payload", "canned_responses"],
+            Format::Zendesk => &["macros"],
+            Format::Intercom => &["saved_replies", "data"],
+        }
+    }
+}
+
+/// Why an item is not imported, found while reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Nothing to import, on purpose (a Zendesk macro that only sets fields).
+    Skip(String),
+    /// The item cannot be read.
+    Fail(String),
 }
 
 /// One reply as read from an export, before conversion.
@@ -45,65 +75,176 @@ impl Format {
 pub struct RawItem {
     /// How the source tool names it (for the report).
     pub source_name: String,
+    /// What the bang is made from: a bang, a short code or a title (see [`super::bangs`]).
     pub bang: String,
     pub title: String,
-    pub text: String,
+    /// Where the source tool filed it, `/`-separated (Zendesk's `A::B::Title` -> `A/B`).
+    pub folder: Option<String>,
+    /// The reply text, plain or converted from HTML.
+    pub pieces: Vec<Piece>,
     pub tags: Vec<String>,
     pub disabled: bool,
-    /// A problem found while reading this item.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
 }
 
-/// Parses an export file. A file that is not the format's JSON at all is an error for the
-/// whole call; a malformed item is reported on that item.
-pub fn read(format: Format, content: &str) -> Result<Vec<RawItem>, String> {
-    let json: Json = serde_json::from_str(content)
-        .map_err(|e| format!("is not valid JSON for a {} export: {e}", format.name()))?;
-    let list = |json: &Json, keys: &[&str]| -> Result<Vec<Json>, String> {
-        if let Json::Array(items) = json {
-            return Ok(items.clone());
-        }
-        for key in keys {
-            if let Some(Json::Array(items)) = json.get(key) {
-                return Ok(items.clone());
+/// Why a file cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// Not the format's JSON: the message says why.
+    Invalid(String),
+    /// More than the given number of items.
+    TooManyItems(usize),
+}
+
+/// Parses an export file of at most `max_items` items. A file that is not the format's
+/// JSON is an error for the whole call; a malformed item is reported on that item.
+pub fn read(format: Format, content: &[u8], max_items: usize) -> Result<Vec<RawItem>, ReadError> {
+    let too_many = Cell::new(false);
+    let seed = Export {
+        format,
+        max_items,
+        too_many: &too_many,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(content);
+    let result = seed
+        .deserialize(&mut deserializer)
+        .and_then(|items| deserializer.end().map(|()| items));
+    match result {
+        Ok(items) => Ok(items),
+        Err(_) if too_many.get() => Err(ReadError::TooManyItems(max_items)),
+        Err(e) => Err(ReadError::Invalid(format!(
+            "is not valid JSON for a {} export: {e}",
+            format.name()
+        ))),
+    }
+}
+
+/// The whole file: a bare list, or an object with the list under one of the format's keys.
+struct Export<'a> {
+    format: Format,
+    max_items: usize,
+    too_many: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for Export<'_> {
+    type Value = Vec<RawItem>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Export<'_> {
+    type Value = Vec<RawItem>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let keys: Vec<String> = self
+            .format
+            .list_keys()
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect();
+        write!(
+            f,
+            "a {} export: a JSON list or an object with {}",
+            self.format.name(),
+            keys.join(" or ")
+        )
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Items(&self).visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if found.is_none() && self.format.list_keys().contains(&key.as_str()) {
+                found = Some(map.next_value_seed(Items(&self))?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Err(format!(
-            "a {} export is a JSON list or an object with {}",
-            format.name(),
-            keys.iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ))
-    };
-    let items = match format {
-        Format::Crisp => list(&json, &["data", "shortcuts"])?,
-        Format::Chatwoot => list(&json, &["payload", "canned_responses"])?,
-        Format::Zendesk => list(&json, &["macros"])?,
-        Format::Intercom => list(&json, &["saved_replies", "data"])?,
-    };
-    Ok(items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            match format {
-                Format::Crisp => crisp(item),
-                Format::Chatwoot => chatwoot(item),
-                Format::Zendesk => zendesk(item),
-                Format::Intercom => intercom(item),
+        found.ok_or_else(|| de::Error::custom(format_args!("expected {}", Expecting(&self))))
+    }
+}
+
+/// [`Export`]'s `expecting` text, for a custom error.
+struct Expecting<'a, 'b>(&'a Export<'b>);
+
+impl fmt::Display for Expecting<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Visitor::expecting(self.0, f)
+    }
+}
+
+/// The list of items, each read on its own.
+struct Items<'a, 'b>(&'a Export<'b>);
+
+impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
+    type Value = Vec<RawItem>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_, '_> {
+    type Value = Vec<RawItem>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a list of {} items", self.0.format.name())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let export = self.0;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(export.max_items));
+        while let Some(json) = seq.next_element::<Json>()? {
+            if items.len() == export.max_items {
+                export.too_many.set(true);
+                return Err(de::Error::custom("too many items"));
             }
-            .unwrap_or_else(|problem| RawItem {
-                source_name: format!("item {i}"),
-                problem: Some(problem),
+            let index = items.len();
+            items.push(item(export.format, json).unwrap_or_else(|problem| RawItem {
+                source_name: format!("item {index}"),
+                problem: Some(Problem::Fail(problem)),
                 ..RawItem::default()
-            })
-        })
-        .collect())
+            }));
+        }
+        Ok(items)
+    }
+}
+
+fn item(format: Format, json: Json) -> Result<RawItem, String> {
+    match format {
+        Format::Crisp => crisp(json),
+        Format::Chatwoot => chatwoot(json),
+        Format::Zendesk => zendesk(json),
+        Format::Intercom => intercom(json),
+    }
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(item: Json) -> Result<T, String> {
     serde_json::from_value(item).map_err(|e| format!("unreadable item: {e}"))
+}
+
+fn plain(text: String) -> Vec<Piece> {
+    vec![Piece::Text(text)]
+}
+
+/// A body that may be HTML (Intercom's are; some exports hold plain text).
+fn rich(text: &str) -> Vec<Piece> {
+    if html::looks_like_html(text) {
+        html::to_pieces(text)
+    } else {
+        plain(text.to_owned())
+    }
 }
 
 fn crisp(item: Json) -> Result<RawItem, String> {
@@ -122,10 +263,10 @@ fn crisp(item: Json) -> Result<RawItem, String> {
         source_name: s.bang.clone(),
         title: bare.clone(),
         bang: bare,
-        text: s.text,
+        pieces: plain(s.text),
         tags: s.tag.into_iter().filter(|t| !t.trim().is_empty()).collect(),
         disabled: s.disabled,
-        problem: None,
+        ..RawItem::default()
     })
 }
 
@@ -138,12 +279,11 @@ fn chatwoot(item: Json) -> Result<RawItem, String> {
     let c: Canned = parse(item)?;
     Ok(RawItem {
         source_name: c.short_code.clone(),
-        title: c.short_code.clone(),
+        title: c.short_code.trim().to_owned(),
         bang: c.short_code,
-        text: c.content,
+        pieces: plain(c.content),
         tags: vec!["chatwoot".into()],
-        disabled: false,
-        problem: None,
+        ..RawItem::default()
     })
 }
 
@@ -151,6 +291,7 @@ fn zendesk(item: Json) -> Result<RawItem, String> {
     #[derive(Deserialize)]
     struct Action {
         field: String,
+        #[serde(default)]
         value: Json,
     }
     #[derive(Deserialize)]
@@ -176,10 +317,11 @@ fn zendesk(item: Json) -> Result<RawItem, String> {
                 Json::Array(parts) => parts.last().and_then(Json::as_str).map(str::to_owned),
                 _ => None,
             })
+            .filter(|text| !text.trim().is_empty())
     };
-    let text = comment("comment_value")
-        .or_else(|| comment("comment_value_html").map(|html| strip_html(&html)))
-        .ok_or_else(|| format!("macro {:?} adds no comment text", m.title))?;
+    let pieces = comment("comment_value")
+        .map(plain)
+        .or_else(|| comment("comment_value_html").map(|h| html::to_pieces(&h)));
     let tags = m
         .actions
         .iter()
@@ -187,15 +329,40 @@ fn zendesk(item: Json) -> Result<RawItem, String> {
         .filter_map(|a| a.value.as_str())
         .flat_map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .collect();
+    let (folder, title) = zendesk_title(&m.title);
     Ok(RawItem {
         source_name: m.title.clone(),
-        bang: slug(m.title.rsplit("::").next().unwrap_or(&m.title)),
-        title: m.title.replace("::", " / "),
-        text,
+        bang: title.clone(),
+        title,
+        folder,
+        problem: pieces
+            .is_none()
+            .then(|| Problem::Skip("skipped: no reply text (the macro adds no comment)".into())),
+        pieces: pieces.unwrap_or_default(),
         tags,
         disabled: !m.active,
-        problem: None,
     })
+}
+
+/// `Billing::Refunds::Full` -> (`Billing/Refunds`, `Full`). Empty parts are dropped, and a
+/// `/` inside a part is kept as a character of its name (`A/B::C` -> folder `A-B`).
+fn zendesk_title(title: &str) -> (Option<String>, String) {
+    let parts: Vec<&str> = title
+        .split("::")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.split_last() {
+        Some((last, folders)) if !folders.is_empty() => {
+            let folder = folders
+                .iter()
+                .map(|p| p.replace('/', "-"))
+                .collect::<Vec<_>>()
+                .join("/");
+            (Some(folder), (*last).to_owned())
+        }
+        _ => (None, title.trim().to_owned()),
+    }
 }
 
 fn intercom(item: Json) -> Result<RawItem, String> {
@@ -207,80 +374,111 @@ fn intercom(item: Json) -> Result<RawItem, String> {
     let s: Saved = parse(item)?;
     Ok(RawItem {
         source_name: s.name.clone(),
-        bang: slug(&s.name),
+        bang: s.name.clone(),
         title: s.name,
-        text: strip_html(&s.body),
+        pieces: rich(&s.body),
         tags: vec!["intercom".into()],
-        disabled: false,
-        problem: None,
+        ..RawItem::default()
     })
-}
-
-/// A title as a bang: lower-case letters and digits joined by `-`, at most 64 characters.
-pub fn slug(title: &str) -> String {
-    let mut out = String::new();
-    for c in title.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out: String = out.trim_end_matches('-').chars().take(64).collect();
-    out.trim_end_matches('-').to_string()
-}
-
-/// The paragraphs and line breaks of simple rich text as plain text.
-fn strip_html(html: &str) -> String {
-    let mut text = html
-        .replace("</p><p>", "\n\n")
-        .replace("<br>", "\n")
-        .replace("<br/>", "\n")
-        .replace("<br />", "\n");
-    for tag in [
-        "<p>",
-        "</p>",
-        "<b>",
-        "</b>",
-        "<strong>",
-        "</strong>",
-        "<i>",
-        "</i>",
-        "<em>",
-        "</em>",
-    ] {
-        text = text.replace(tag, "");
-    }
-    text.replace("&nbsp;", " ")
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn slugs() {
-        assert_eq!(slug("Customer not responding"), "customer-not-responding");
-        assert_eq!(slug("  Réponse: délai!  "), "réponse-délai");
-        assert_eq!(slug("!!!"), "");
+    fn read_str(format: Format, content: &str) -> Vec<RawItem> {
+        read(format, content.as_bytes(), 100).unwrap()
     }
 
     #[test]
-    fn zendesk_comment_shapes() {
-        let items = read(
+    fn zendesk_comment_shapes_folders_and_skips() {
+        let items = read_str(
             Format::Zendesk,
-            r#"{"macros":[{"title":"Billing::Refund","actions":[{"field":"comment_value","value":["channel:all","Hi {{ticket.requester.first_name}}"]},{"field":"current_tags","value":"refund billing"}]},{"title":"No text","actions":[]}]}"#,
-        )
-        .unwrap();
-        assert_eq!(items[0].bang, "refund");
-        assert_eq!(items[0].title, "Billing / Refund");
-        assert_eq!(items[0].text, "Hi {{ticket.requester.first_name}}");
+            r#"{"macros":[
+                {"title":"Billing::Refunds::Full","actions":[{"field":"comment_value","value":["channel:all","Hi {{ticket.requester.first_name}}"]},{"field":"current_tags","value":"refund billing"}]},
+                {"title":"Close and tag","actions":[{"field":"status","value":"solved"},{"field":"set_tags","value":"closed"}]},
+                {"title":"Rich","active":false,"actions":[{"field":"comment_value_html","value":"<p>A</p><ul><li>b</li></ul>"}]}
+            ],"next_page":null,"count":3}"#,
+        );
+        assert_eq!(items[0].bang, "Full");
+        assert_eq!(items[0].title, "Full");
+        assert_eq!(items[0].folder.as_deref(), Some("Billing/Refunds"));
+        assert_eq!(
+            items[0].pieces,
+            [Piece::Text("Hi {{ticket.requester.first_name}}".into())]
+        );
         assert_eq!(items[0].tags, ["refund", "billing"]);
-        assert!(items[1].problem.is_some());
+        assert_eq!(
+            items[1].problem,
+            Some(Problem::Skip(
+                "skipped: no reply text (the macro adds no comment)".into()
+            ))
+        );
+        assert_eq!(items[2].pieces, [Piece::Text("A\n\n- b".into())]);
+        assert!(items[2].disabled);
+        assert_eq!(items[2].folder, None);
+    }
+
+    #[test]
+    fn zendesk_titles() {
+        assert_eq!(
+            zendesk_title("Billing::Refunds::Full"),
+            (Some("Billing/Refunds".into()), "Full".into())
+        );
+        assert_eq!(
+            zendesk_title(" A/B :: :: C "),
+            (Some("A-B".into()), "C".into())
+        );
+        assert_eq!(zendesk_title("Plain"), (None, "Plain".into()));
+    }
+
+    #[test]
+    fn intercom_html_and_plain_bodies() {
+        let items = read_str(
+            Format::Intercom,
+            r#"[{"name":"Hi","body":"<p>Hi <attribute key=\"user.first_name\" default=\"there\"/>,</p><p>See <a href=\"https://x.example/help\">help</a>.</p>"},
+                {"name":"Plain","body":"Line 1\n\nLine 2 {{first_name}}"}]"#,
+        );
+        assert_eq!(
+            items[0].pieces,
+            [
+                Piece::Text("Hi ".into()),
+                Piece::Attribute {
+                    key: "user.first_name".into(),
+                    fallback: Some("there".into())
+                },
+                Piece::Text(",\n\nSee help (https://x.example/help).".into()),
+            ]
+        );
+        assert_eq!(
+            items[1].pieces,
+            [Piece::Text("Line 1\n\nLine 2 {{first_name}}".into())]
+        );
+    }
+
+    #[test]
+    fn bad_items_bad_files_and_the_item_bound() {
+        let items = read_str(
+            Format::Chatwoot,
+            r#"[{"short_code":"a","content":"x"},{"nope":1}]"#,
+        );
+        assert!(items[0].problem.is_none());
+        assert!(matches!(items[1].problem, Some(Problem::Fail(_))));
+        assert!(matches!(
+            read(Format::Zendesk, br#"[{"title":"a"}]  x"#, 10),
+            Err(ReadError::Invalid(_))
+        ));
+        let Err(ReadError::Invalid(message)) = read(Format::Zendesk, br#"{"data":[]}"#, 10) else {
+            panic!()
+        };
+        assert!(message.contains("`macros`"), "{message}");
+        assert_eq!(
+            read(
+                Format::Crisp,
+                br#"[{"bang":"a","text":"x"},{"bang":"b","text":"y"}]"#,
+                1
+            ),
+            Err(ReadError::TooManyItems(1))
+        );
     }
 }

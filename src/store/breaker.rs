@@ -24,6 +24,9 @@ pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// the caller before its own timer fires: a tenth of it, at most this much.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
+/// Rows of a transaction that one `--store-write-timeout` is given for.
+pub const ROWS_PER_WRITE_TIMEOUT: usize = 1000;
+
 /// How writes are bounded and how often an unreachable store is probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerSettings {
@@ -82,14 +85,18 @@ impl Breaker {
     /// A write cut short by its bound may still have reached the store: its transaction is
     /// rolled back when the connection notices, unless the commit was already sent. The
     /// caller is told UNAVAILABLE either way, and a retry meets the version check.
-    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    ///
+    /// A transaction of `rows` rows (an import) is given the write timeout for each
+    /// [`ROWS_PER_WRITE_TIMEOUT`] rows begun, so that a large transaction that is
+    /// progressing is not taken for an unreachable store.
+    pub async fn write_rows<T, F>(&self, rows: usize, work: F) -> Result<T>
     where
         F: Future<Output = Result<T>>,
     {
         if let Some(since) = self.open_since() {
             return Err(self.refused(since));
         }
-        let bound = self.bound();
+        let bound = self.bound(rows);
         // A write waiting on a store that something else just found unreachable (another
         // write, the change feed) is answered at once too.
         let mut writable = self.writable.subscribe();
@@ -107,7 +114,7 @@ impl Breaker {
                     "{} did not answer the write within {} ms{}",
                     self.store,
                     bound.as_millis(),
-                    if bound < self.settings.write_timeout {
+                    if bound < self.timeout_for(rows) {
                         " (the call's deadline)"
                     } else {
                         " (--store-write-timeout)"
@@ -157,13 +164,22 @@ impl Breaker {
 
     /// How long this write may take: the write timeout, or less when the caller's
     /// deadline comes first.
-    fn bound(&self) -> Duration {
+    /// The write timeout of a transaction of `rows` rows.
+    fn timeout_for(&self, rows: usize) -> Duration {
+        let times = rows
+            .div_ceil(ROWS_PER_WRITE_TIMEOUT)
+            .clamp(1, u32::MAX as usize) as u32;
+        self.settings.write_timeout.saturating_mul(times)
+    }
+
+    fn bound(&self, rows: usize) -> Duration {
+        let timeout = self.timeout_for(rows);
         let Some(deadline) = crate::limits::call_deadline() else {
-            return self.settings.write_timeout;
+            return timeout;
         };
         let left = deadline.saturating_duration_since(Instant::now());
         let margin = (left / 10).min(DEADLINE_MARGIN);
-        (left - margin).min(self.settings.write_timeout)
+        (left - margin).min(timeout)
     }
 
     /// A write refused because the store has been unreachable since `since` (counted).
@@ -230,7 +246,7 @@ mod tests {
 
         let ran = AtomicBool::new(false);
         let result = b
-            .write(async {
+            .write_rows(1, async {
                 ran.store(true, Ordering::SeqCst);
                 Ok(())
             })
@@ -244,7 +260,10 @@ mod tests {
         store_answers.store(true, Ordering::SeqCst);
         health.wait_for(|writable| *writable).await.unwrap();
         assert!(probes.load(Ordering::SeqCst) >= 1);
-        assert!(b.write(async { Ok(()) }).await.is_ok(), "writes pass again");
+        assert!(
+            b.write_rows(1, async { Ok(()) }).await.is_ok(),
+            "writes pass again"
+        );
     }
 
     #[tokio::test]
@@ -267,7 +286,7 @@ mod tests {
         let b = breaker(60_000);
         let in_flight = {
             let b = b.clone();
-            tokio::spawn(async move { b.write(std::future::pending::<Result<()>>()).await })
+            tokio::spawn(async move { b.write_rows(1, std::future::pending::<Result<()>>()).await })
         };
         // Tripped by something else (the change feed): the hanging write ends now, not
         // after the minute of its timeout.
@@ -285,10 +304,44 @@ mod tests {
     async fn a_write_that_hangs_ends_at_the_write_timeout() {
         let b = breaker(20);
         let started = Instant::now();
-        let result = b.write(std::future::pending::<Result<()>>()).await;
+        let result = b.write_rows(1, std::future::pending::<Result<()>>()).await;
         let message = result.unwrap_err().to_string();
         assert!(message.contains("--store-write-timeout"), "{message}");
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_transaction_gets_a_write_timeout_per_thousand_rows() {
+        let b = breaker(1000);
+        let slow = || tokio::time::sleep(Duration::from_millis(2500));
+        // Paused time: the sleeps and the bound race on the virtual clock only.
+        let one = b
+            .write_rows(1, async {
+                slow().await;
+                Ok(())
+            })
+            .await;
+        assert!(one.unwrap_err().to_string().contains("1000 ms"));
+        let fresh = breaker(1000);
+        let many = fresh
+            .write_rows(2001, async {
+                slow().await;
+                Ok(())
+            })
+            .await;
+        assert!(many.is_ok(), "{many:?}");
+        let too_slow = fresh
+            .write_rows(1500, async {
+                slow().await;
+                Ok(())
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            too_slow.contains("2000 ms (--store-write-timeout)"),
+            "{too_slow}"
+        );
     }
 
     #[tokio::test]
@@ -297,7 +350,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(200);
         let result = crate::limits::with_call_deadline(
             Some(deadline),
-            b.write(std::future::pending::<Result<()>>()),
+            b.write_rows(1, std::future::pending::<Result<()>>()),
         )
         .await;
         assert!(Instant::now() < deadline, "answered before the deadline");

@@ -19,7 +19,8 @@ use super::row::{
 };
 use crate::catalog::audiences::{self, SavedAudience, name_key};
 use crate::catalog::store::{
-    AudienceStore, CustomKeyStore, SeedMarkers, ShortcutStore, WorkspaceStore, WriteHealth,
+    AudienceStore, CustomKeyStore, SeedMarkers, ShortcutStore, ShortcutWrite, WorkspaceStore,
+    WriteHealth,
 };
 use crate::catalog::{Shortcut, bang_key};
 use crate::error::{Error, Result};
@@ -60,7 +61,12 @@ impl<DB: Backend> SqlStore<DB> {
     /// Runs one write through the breaker; the write that finds the store unreachable trips
     /// it.
     pub(super) async fn write<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
-        let result = self.breaker.write(work).await;
+        self.write_rows(1, work).await
+    }
+
+    /// [`SqlStore::write`] for a transaction of `rows` rows.
+    async fn write_rows<T>(&self, rows: usize, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let result = self.breaker.write_rows(rows, work).await;
         if matches!(result, Err(Error::StoreUnavailable { .. })) {
             trip(&self.breaker, &self.pool);
         }
@@ -97,6 +103,10 @@ const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND work
 const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time, visibility, owner, team_ids, folder, folder_position, attachments)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
+const UPDATE_SHORTCUT: &str = "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11,
+     visibility = $15, owner = $16, team_ids = $17, folder = $18, folder_position = $19, attachments = $20
+     WHERE id = $12 AND workspace_id = $13 AND version = $14";
+
 #[async_trait]
 impl<DB: Backend> ShortcutStore for SqlStore<DB>
 where
@@ -127,16 +137,41 @@ where
         .await
     }
 
-    async fn insert_many(&self, shortcuts: &[Shortcut]) -> Result<()> {
-        self.write(async {
+    async fn write_many(&self, writes: &[ShortcutWrite]) -> Result<()> {
+        self.write_rows(writes.len(), async {
             let mut tx = self.pool.begin().await.map_err(|e| db_error(e, None))?;
-            for s in shortcuts {
-                insert_shortcut(s)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| db_error(e, Some(s)))?;
+            for write in writes {
+                match write {
+                    ShortcutWrite::Insert(s) => {
+                        insert_shortcut(s)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, Some(s)))?;
+                    }
+                    ShortcutWrite::Update {
+                        shortcut: s,
+                        expected_version,
+                    } => {
+                        let done = update_shortcut(s, *expected_version)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, Some(s)))?;
+                        if DB::rows_affected(&done) != 1 {
+                            // Rolled back first, so that the read below has a connection
+                            // even from a small pool.
+                            drop(tx);
+                            return Err(why_not_at_version(
+                                self,
+                                &s.workspace_id,
+                                &s.id,
+                                *expected_version,
+                            )
+                            .await);
+                        }
+                    }
+                }
             }
-            // Dropping the transaction on an error above rolls every insert back.
+            // Dropping the transaction on an error above rolls every write back.
             tx.commit().await.map_err(|e| db_error(e, None))?;
             Ok(())
         })
@@ -145,37 +180,10 @@ where
 
     async fn update(&self, s: &Shortcut, expected_version: u64) -> Result<()> {
         self.write(async {
-            let key = bang_key(&s.bang);
-            let (tags, variants, inputs) = (tags_json(s), variants_json(s), inputs_json(s));
-            let attachments = attachments_json(s);
-            let done = sqlx::query(
-                "UPDATE shortcuts SET bang = $1, bang_key = $2, title = $3, body = $4, tags = $5, disabled = $6, variants = $7, inputs = $8, snippet = $9, version = $10, update_time = $11,
-                 visibility = $15, owner = $16, team_ids = $17, folder = $18, folder_position = $19, attachments = $20
-                 WHERE id = $12 AND workspace_id = $13 AND version = $14",
-            )
-            .bind(s.bang.as_str())
-            .bind(key.as_str())
-            .bind(s.title.as_str())
-            .bind(s.body.as_str())
-            .bind(tags.as_str())
-            .bind(s.disabled)
-            .bind(variants.as_str())
-            .bind(inputs.as_str())
-            .bind(s.snippet)
-            .bind(s.version as i64)
-            .bind(millis(s.update_time))
-            .bind(s.id.as_str())
-            .bind(s.workspace_id.as_str())
-            .bind(expected_version as i64)
-            .bind(s.visibility.as_str())
-            .bind(s.owner.as_str())
-            .bind(team_ids_json(s).as_str())
-            .bind(s.folder.as_str())
-            .bind(i64::from(s.position))
-            .bind(attachments.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_error(e, Some(s)))?;
+            let done = update_shortcut(s, expected_version)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_error(e, Some(s)))?;
             if DB::rows_affected(&done) == 1 {
                 return Ok(());
             }
@@ -242,6 +250,38 @@ where
         .bind(s.version as i64)
         .bind(millis(s.create_time))
         .bind(millis(s.update_time))
+        .bind(s.visibility.as_str())
+        .bind(s.owner.as_str())
+        .bind(team_ids_json(s).as_str())
+        .bind(s.folder.as_str())
+        .bind(i64::from(s.position))
+        .bind(attachments_json(s).as_str())
+}
+
+fn update_shortcut<DB: Database>(
+    s: &Shortcut,
+    expected_version: u64,
+) -> Query<'static, DB, DB::Arguments>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(UPDATE_SHORTCUT)
+        .bind(s.bang.as_str())
+        .bind(bang_key(&s.bang).as_str())
+        .bind(s.title.as_str())
+        .bind(s.body.as_str())
+        .bind(tags_json(s).as_str())
+        .bind(s.disabled)
+        .bind(variants_json(s).as_str())
+        .bind(inputs_json(s).as_str())
+        .bind(s.snippet)
+        .bind(s.version as i64)
+        .bind(millis(s.update_time))
+        .bind(s.id.as_str())
+        .bind(s.workspace_id.as_str())
+        .bind(expected_version as i64)
         .bind(s.visibility.as_str())
         .bind(s.owner.as_str())
         .bind(team_ids_json(s).as_str())

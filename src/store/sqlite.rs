@@ -61,7 +61,7 @@ mod tests {
     use super::*;
     use crate::catalog::Shortcut;
     use crate::catalog::model::now;
-    use crate::catalog::store::ShortcutStore;
+    use crate::catalog::store::{ShortcutStore, ShortcutWrite};
 
     fn shortcut(id: &str, bang: &str) -> Shortcut {
         Shortcut {
@@ -88,13 +88,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn insert_many_is_all_or_nothing() {
+    async fn write_many_is_all_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
         store.insert(&shortcut("a", "taken")).await.unwrap();
         let err = store
-            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "TAKEN")])
+            .write_many(&[
+                ShortcutWrite::Insert(shortcut("b", "fresh")),
+                ShortcutWrite::Insert(shortcut("c", "TAKEN")),
+            ])
             .await
             .unwrap_err();
         assert!(matches!(err, Error::BangTaken { .. }), "{err:?}");
@@ -107,11 +110,43 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a"]);
         store
-            .insert_many(&[shortcut("b", "fresh"), shortcut("c", "other")])
+            .write_many(&[
+                ShortcutWrite::Insert(shortcut("b", "fresh")),
+                ShortcutWrite::Insert(shortcut("c", "other")),
+            ])
             .await
             .unwrap();
         let all = store.load_all().await.unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].variants["fr"], "c");
+
+        // An update at a version that moved on rolls back the inserts beside it.
+        let mut renamed = shortcut("a", "renamed");
+        renamed.version = 2;
+        let err = store
+            .write_many(&[
+                ShortcutWrite::Insert(shortcut("d", "new")),
+                ShortcutWrite::Update {
+                    shortcut: renamed.clone(),
+                    expected_version: 5,
+                },
+            ])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::StaleVersion { .. }), "{err:?}");
+        assert_eq!(store.load_all().await.unwrap().len(), 3);
+        store
+            .write_many(&[
+                ShortcutWrite::Insert(shortcut("d", "new")),
+                ShortcutWrite::Update {
+                    shortcut: renamed,
+                    expected_version: 1,
+                },
+            ])
+            .await
+            .unwrap();
+        let a = store.get("w", "a").await.unwrap().unwrap();
+        assert_eq!((a.bang.as_str(), a.version), ("renamed", 2));
+        assert_eq!(store.load_all().await.unwrap().len(), 4);
     }
 }

@@ -31,6 +31,12 @@ impl TestServer {
         server
     }
 
+    /// Keeps `dir` (where the store is) for as long as the server.
+    pub fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self._dir = Some(dir);
+        self
+    }
+
     /// A server on the given store (a file path or a database URL), with extra flags.
     pub fn start_on(store: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
         Self::start_under(&[], store, args)

@@ -34,6 +34,7 @@ mod visibility;
 mod warnings;
 mod web;
 mod workspaces;
+mod zendesk_export;
 
 use shortcuts::pb;
 

@@ -1871,6 +1871,20 @@ export declare type ImportShortcutsRequest = Message<"shortcuts.v1.ImportShortcu
    * @generated from field: bool dry_run = 4;
    */
   dryRun: boolean;
+
+  /**
+   * What to do with an item whose bang the workspace already uses. Default: fail it.
+   *
+   * @generated from field: shortcuts.v1.OnConflict on_conflict = 70;
+   */
+  onConflict: OnConflict;
+
+  /**
+   * Whether one failed item stops the whole import. Default: all or nothing.
+   *
+   * @generated from field: shortcuts.v1.ImportMode mode = 71;
+   */
+  mode: ImportMode;
 };
 
 /**
@@ -1878,6 +1892,76 @@ export declare type ImportShortcutsRequest = Message<"shortcuts.v1.ImportShortcu
  * Use `create(ImportShortcutsRequestSchema)` to create a new message.
  */
 export declare const ImportShortcutsRequestSchema: GenMessage<ImportShortcutsRequest>;
+
+/**
+ * The options of an ImportShortcutsStream: as ImportShortcutsRequest without `content`.
+ *
+ * @generated from message shortcuts.v1.ImportOptions
+ */
+export declare type ImportOptions = Message<"shortcuts.v1.ImportOptions"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: shortcuts.v1.ImportFormat format = 2;
+   */
+  format: ImportFormat;
+
+  /**
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+
+  /**
+   * @generated from field: shortcuts.v1.OnConflict on_conflict = 4;
+   */
+  onConflict: OnConflict;
+
+  /**
+   * @generated from field: shortcuts.v1.ImportMode mode = 5;
+   */
+  mode: ImportMode;
+};
+
+/**
+ * Describes the message shortcuts.v1.ImportOptions.
+ * Use `create(ImportOptionsSchema)` to create a new message.
+ */
+export declare const ImportOptionsSchema: GenMessage<ImportOptions>;
+
+/**
+ * @generated from message shortcuts.v1.ImportShortcutsStreamRequest
+ */
+export declare type ImportShortcutsStreamRequest = Message<"shortcuts.v1.ImportShortcutsStreamRequest"> & {
+  /**
+   * @generated from oneof shortcuts.v1.ImportShortcutsStreamRequest.part
+   */
+  part: {
+    /**
+     * The first message, and only the first.
+     *
+     * @generated from field: shortcuts.v1.ImportOptions options = 1;
+     */
+    value: ImportOptions;
+    case: "options";
+  } | {
+    /**
+     * The export file's next bytes (UTF-8 JSON, split anywhere).
+     *
+     * @generated from field: bytes chunk = 2;
+     */
+    value: Uint8Array;
+    case: "chunk";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shortcuts.v1.ImportShortcutsStreamRequest.
+ * Use `create(ImportShortcutsStreamRequestSchema)` to create a new message.
+ */
+export declare const ImportShortcutsStreamRequestSchema: GenMessage<ImportShortcutsStreamRequest>;
 
 /**
  * @generated from message shortcuts.v1.ImportItemResult
@@ -1917,19 +2001,63 @@ export declare type ImportItemResult = Message<"shortcuts.v1.ImportItemResult"> 
   shortcutId: string;
 
   /**
-   * Why this item cannot be imported; empty when it is fine.
+   * Why this item is skipped or cannot be imported; empty when it is fine.
    *
    * @generated from field: string error = 6;
    */
   error: string;
 
   /**
-   * Set when the shortcut was created: pass it as `consistency_token` to a read on any
-   * replica to be sure to see it.
+   * Set when the shortcut was created or overwritten: pass it as `consistency_token` to a
+   * read on any replica to be sure to see it.
    *
    * @generated from field: string consistency_token = 30;
    */
   consistencyToken: string;
+
+  /**
+   * @generated from field: shortcuts.v1.ImportOutcome outcome = 70;
+   */
+  outcome: ImportOutcome;
+
+  /**
+   * For a body that does not compile: where, in the converted body (from 1).
+   *
+   * @generated from field: uint32 line = 71;
+   */
+  line: number;
+
+  /**
+   * @generated from field: uint32 column = 72;
+   */
+  column: number;
+
+  /**
+   * The folder the source tool filed it in (Zendesk `Billing::Refunds::Full` -> `Billing/Refunds`).
+   *
+   * @generated from field: string folder = 73;
+   */
+  folder: string;
+
+  /**
+   * What the conversion changed that a person should check: placeholders made into
+   * declared inputs, a bang renamed because the file used it twice.
+   *
+   * @generated from field: repeated string notes = 74;
+   */
+  notes: string[];
+
+  /**
+   * The inputs the conversion declared for placeholders that have no equivalent here.
+   *
+   * @generated from field: repeated shortcuts.v1.ShortcutInput inputs = 75;
+   */
+  inputs: ShortcutInput[];
+
+  /**
+   * @generated from field: string title = 76;
+   */
+  title: string;
 };
 
 /**
@@ -1943,6 +2071,10 @@ export declare const ImportItemResultSchema: GenMessage<ImportItemResult>;
  */
 export declare type ImportShortcutsResponse = Message<"shortcuts.v1.ImportShortcutsResponse"> & {
   /**
+   * Whether the import was carried out: false for a dry run, or when an item failed in
+   * IMPORT_MODE_ALL_OR_NOTHING (then nothing was written, and each item's `outcome` says
+   * what would have happened to it).
+   *
    * @generated from field: bool committed = 1;
    */
   committed: boolean;
@@ -1953,9 +2085,42 @@ export declare type ImportShortcutsResponse = Message<"shortcuts.v1.ImportShortc
   created: number;
 
   /**
+   * ImportShortcuts: every item, in file order. ImportShortcutsStream: the items that were
+   * not created (overwritten, skipped, failed), in file order, at most 1,000; created
+   * items are counted in `created`, and `items_omitted` counts the rest.
+   *
    * @generated from field: repeated shortcuts.v1.ImportItemResult items = 3;
    */
   items: ImportItemResult[];
+
+  /**
+   * The items of the file: created + overwritten + skipped + failed.
+   *
+   * @generated from field: uint32 total = 70;
+   */
+  total: number;
+
+  /**
+   * @generated from field: uint32 overwritten = 71;
+   */
+  overwritten: number;
+
+  /**
+   * @generated from field: uint32 skipped = 72;
+   */
+  skipped: number;
+
+  /**
+   * @generated from field: uint32 failed = 73;
+   */
+  failed: number;
+
+  /**
+   * Items not listed in `items` beyond its bound (ImportShortcutsStream only).
+   *
+   * @generated from field: uint32 items_omitted = 74;
+   */
+  itemsOmitted: number;
 };
 
 /**
@@ -3281,6 +3446,126 @@ export enum ImportFormat {
 export declare const ImportFormatSchema: GenEnum<ImportFormat>;
 
 /**
+ * What an import does with an item whose bang the workspace already uses.
+ *
+ * @generated from enum shortcuts.v1.OnConflict
+ */
+export enum OnConflict {
+  /**
+   * As ON_CONFLICT_FAIL.
+   *
+   * @generated from enum value: ON_CONFLICT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The item fails (and, in IMPORT_MODE_ALL_OR_NOTHING, so does the import).
+   *
+   * @generated from enum value: ON_CONFLICT_FAIL = 1;
+   */
+  FAIL = 1,
+
+  /**
+   * The item is skipped; the existing shortcut is left as it is.
+   *
+   * @generated from enum value: ON_CONFLICT_SKIP = 2;
+   */
+  SKIP = 2,
+
+  /**
+   * The existing shortcut takes the item's title, body, tags, disabled flag and inputs; it
+   * keeps its id (and everything else) and its version grows by one.
+   *
+   * @generated from enum value: ON_CONFLICT_OVERWRITE = 3;
+   */
+  OVERWRITE = 3,
+}
+
+/**
+ * Describes the enum shortcuts.v1.OnConflict.
+ */
+export declare const OnConflictSchema: GenEnum<OnConflict>;
+
+/**
+ * Whether an import writes the items that convert when others do not.
+ *
+ * @generated from enum shortcuts.v1.ImportMode
+ */
+export enum ImportMode {
+  /**
+   * As IMPORT_MODE_ALL_OR_NOTHING.
+   *
+   * @generated from enum value: IMPORT_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Any failed item: nothing is written. Items skipped (no reply text, ON_CONFLICT_SKIP)
+   * do not stop the import.
+   *
+   * @generated from enum value: IMPORT_MODE_ALL_OR_NOTHING = 1;
+   */
+  ALL_OR_NOTHING = 1,
+
+  /**
+   * Every item that converts is written (in one transaction); the others are reported.
+   *
+   * @generated from enum value: IMPORT_MODE_PARTIAL = 2;
+   */
+  PARTIAL = 2,
+}
+
+/**
+ * Describes the enum shortcuts.v1.ImportMode.
+ */
+export declare const ImportModeSchema: GenEnum<ImportMode>;
+
+/**
+ * What happened to one item (or, when the response is not `committed`, what would have).
+ *
+ * @generated from enum shortcuts.v1.ImportOutcome
+ */
+export enum ImportOutcome {
+  /**
+   * @generated from enum value: IMPORT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A new shortcut.
+   *
+   * @generated from enum value: IMPORT_OUTCOME_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * An existing shortcut with the same bang took the item's content (ON_CONFLICT_OVERWRITE).
+   *
+   * @generated from enum value: IMPORT_OUTCOME_OVERWRITTEN = 2;
+   */
+  OVERWRITTEN = 2,
+
+  /**
+   * Left out on purpose: `error` says why (no reply text, bang taken with ON_CONFLICT_SKIP).
+   *
+   * @generated from enum value: IMPORT_OUTCOME_SKIPPED = 3;
+   */
+  SKIPPED = 3,
+
+  /**
+   * Cannot be imported: `error` says why.
+   *
+   * @generated from enum value: IMPORT_OUTCOME_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum shortcuts.v1.ImportOutcome.
+ */
+export declare const ImportOutcomeSchema: GenEnum<ImportOutcome>;
+
+/**
  * What a prefetch did for one scope.
  *
  * @generated from enum shortcuts.v1.PrefetchOutcome
@@ -3595,9 +3880,10 @@ export declare const ShortcutService: GenService<{
     output: typeof DescribeContextResponseSchema;
   },
   /**
-   * Creates shortcuts from another tool's export (Crisp, Chatwoot, Zendesk, Intercom),
-   * converting their placeholders. All or nothing: when any item cannot be imported,
-   * nothing is written and `committed` is false; `items` says what happened to each.
+   * Creates shortcuts from another tool's export (Crisp, Chatwoot, Zendesk, Intercom), at
+   * most 1,000 items, converting their placeholders and rich text. By default all or
+   * nothing: when any item fails, nothing is written and `committed` is false. `on_conflict`
+   * and `mode` change that; `items` says what happened to each.
    *
    * @generated from rpc shortcuts.v1.ShortcutService.ImportShortcuts
    */
@@ -3730,6 +4016,20 @@ export declare const ShortcutService: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * --- Import of any size (issue 17) ---------------------------------------------------------
+   * ImportShortcuts for files of any size: the first message holds the options, the next
+   * ones the file's bytes in chunks (each within --max-request-bytes). The file may hold up
+   * to --max-import-bytes bytes (RESOURCE_EXHAUSTED past it, nothing written) and
+   * --max-import-items items; the report lists every item that was not created.
+   *
+   * @generated from rpc shortcuts.v1.ShortcutService.ImportShortcutsStream
+   */
+  importShortcutsStream: {
+    methodKind: "client_streaming";
+    input: typeof ImportShortcutsStreamRequestSchema;
+    output: typeof ImportShortcutsResponseSchema;
   },
 }>;
 
