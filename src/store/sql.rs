@@ -235,7 +235,7 @@ where
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     // The arguments keep a copy of what is bound, so temporaries may be bound.
-    sqlx::query(INSERT_SHORTCUT)
+    let query = sqlx::query(INSERT_SHORTCUT)
         .bind(s.id.as_str())
         .bind(s.workspace_id.as_str())
         .bind(s.bang.as_str())
@@ -249,13 +249,8 @@ where
         .bind(s.snippet)
         .bind(s.version as i64)
         .bind(millis(s.create_time))
-        .bind(millis(s.update_time))
-        .bind(s.visibility.as_str())
-        .bind(s.owner.as_str())
-        .bind(team_ids_json(s).as_str())
-        .bind(s.folder.as_str())
-        .bind(i64::from(s.position))
-        .bind(attachments_json(s).as_str())
+        .bind(millis(s.update_time));
+    bind_sharing_and_filing(query, s)
 }
 
 fn update_shortcut<DB: Database>(
@@ -267,7 +262,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(UPDATE_SHORTCUT)
+    let query = sqlx::query(UPDATE_SHORTCUT)
         .bind(s.bang.as_str())
         .bind(bang_key(&s.bang).as_str())
         .bind(s.title.as_str())
@@ -281,7 +276,21 @@ where
         .bind(millis(s.update_time))
         .bind(s.id.as_str())
         .bind(s.workspace_id.as_str())
-        .bind(expected_version as i64)
+        .bind(expected_version as i64);
+    bind_sharing_and_filing(query, s)
+}
+
+/// Binds the columns insert and update both end with, as `$15`..`$20`: who sees the
+/// shortcut, its folder and its attachments.
+fn bind_sharing_and_filing<DB: Database>(
+    query: Query<'static, DB, DB::Arguments>,
+    s: &Shortcut,
+) -> Query<'static, DB, DB::Arguments>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    query
         .bind(s.visibility.as_str())
         .bind(s.owner.as_str())
         .bind(team_ids_json(s).as_str())

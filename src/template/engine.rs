@@ -85,7 +85,7 @@ pub struct Rendered {
 /// Fuel of a render's first attempt, made inline on the async runtime: enough for any
 /// ordinary reply (the starter library's largest render takes ~300), small enough that the
 /// attempt cannot hold a runtime thread for long. A render that runs out of it is run again
-/// with the full fuel in a render slot, off the runtime (see [`crate::render`]).
+/// with the full fuel in a render slot, off the runtime (see `crate::render`).
 pub const QUICK_FUEL: u64 = 10_000;
 
 /// Compiles and renders shortcut templates.
