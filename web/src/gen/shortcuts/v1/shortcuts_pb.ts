@@ -3798,7 +3798,8 @@ export enum UsageGroupBy {
   SHORTCUT_WEEK = 3,
 
   /**
-   * One count per agent (`agent.id` of the render; "" for renders without one), most first.
+   * One count per agent (the caller's own agent: a render token's, the one a service names,
+   * or an admin's `agent.id`; "" for renders without one), most first.
    *
    * @generated from enum value: USAGE_GROUP_BY_AGENT = 4;
    */
