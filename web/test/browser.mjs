@@ -62,6 +62,12 @@ try {
   await message.pressSequentially("!ref", { delay: 30 });
   const option = page.locator('#suggestions [role="option"]').first();
   await option.waitFor({ state: "visible", ...WAIT });
+  // Answers to `!r` and `!re` may be shown first; wait for the one to the whole query.
+  await page.waitForFunction(
+    () => document.querySelector('#suggestions [role="option"] mark')?.textContent === "ref",
+    null,
+    WAIT,
+  );
   const optionText = await option.innerText();
   const highlighted = await option.locator("mark").first().innerText();
   await message.press("ArrowDown");
