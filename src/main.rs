@@ -37,19 +37,29 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, before the server
+/// listens, so that a signal sent right after "listening on" is a graceful stop (which
+/// writes queued usage) rather than the default action, which kills the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let stopped = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+            signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
         }
-    }
+    };
     #[cfg(not(unix))]
-    interrupt.await.ok();
-    tracing::info!("shutting down: finishing in-flight calls");
+    let stopped = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    async move {
+        stopped.await;
+        tracing::info!("shutting down: finishing in-flight calls");
+    }
 }

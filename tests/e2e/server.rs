@@ -183,3 +183,15 @@ async fn every_rpc_is_logged_with_method_workspace_status_and_duration() {
         "{refused}"
     );
 }
+
+/// A SIGTERM sent as soon as the server says it listens is a graceful stop (a clean exit,
+/// queued usage written), not the default action that kills the process: the handlers are
+/// installed before the port is announced. Several rounds, since the window it closes
+/// was a race.
+#[tokio::test]
+async fn a_sigterm_right_after_listening_is_a_graceful_stop() {
+    for _ in 0..3 {
+        // `stop` asserts a successful exit status; killed by the signal it would not be.
+        TestServer::start().stop().await;
+    }
+}
