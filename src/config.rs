@@ -361,6 +361,7 @@ impl Config {
             max_import_bytes: self.max_import_bytes as usize,
             max_import_items: self.max_import_items as usize,
             consistency_wait: self.consistency_wait,
+            stream_idle: self.idle_timeout,
         }
     }
 

@@ -135,6 +135,10 @@ pub enum Error {
     /// The caller's deadline (`grpc-timeout`) passed during the render.
     #[error("the caller's deadline passed during the render")]
     CallerDeadline,
+    /// A client stream sent nothing for this long (`--idle-timeout`): its call ends
+    /// rather than holding a task and a slot for a caller that went quiet.
+    #[error("the stream sent nothing for {} (--idle-timeout); send the options and the file's chunks without pausing", humantime::format_duration(*.0))]
+    StreamStalled(std::time::Duration),
     /// The caller went away (a cancelled BatchRender).
     #[error("the caller cancelled the render")]
     Cancelled,

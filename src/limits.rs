@@ -42,6 +42,9 @@ pub struct RequestLimits {
     /// How long a read with a consistency token waits for this replica to catch up before
     /// it reads the record from the store.
     pub consistency_wait: std::time::Duration,
+    /// How long a client stream (ImportShortcutsStream) may send nothing, its first
+    /// message included, before its call ends (`--idle-timeout`).
+    pub stream_idle: std::time::Duration,
 }
 
 impl Default for RequestLimits {
@@ -53,6 +56,7 @@ impl Default for RequestLimits {
             max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
             max_import_items: DEFAULT_MAX_IMPORT_ITEMS,
             consistency_wait: DEFAULT_CONSISTENCY_WAIT,
+            stream_idle: std::time::Duration::from_secs(60),
         }
     }
 }

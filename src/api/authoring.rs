@@ -90,7 +90,7 @@ pub(super) async fn import_shortcuts_stream(
     let o = r.options;
     let options = import_options(o.format, o.on_conflict, o.mode, o.dry_run)?;
     let workspace = WorkspaceId::parse(&o.workspace_id)?;
-    let content = read_chunks(r.rest, api.limits.max_import_bytes).await?;
+    let content = read_chunks(r.rest, api.limits.max_import_bytes, api.limits.stream_idle).await?;
     let max = api.limits.max_import_items;
     let limit = ItemLimit {
         max,
@@ -108,14 +108,13 @@ pub(super) async fn import_shortcuts_stream(
 async fn read_chunks(
     mut stream: tonic::Streaming<pb::ImportShortcutsStreamRequest>,
     max: usize,
+    idle: std::time::Duration,
 ) -> Result<Vec<u8>> {
     use pb::import_shortcuts_stream_request::Part;
     let mut content = Vec::new();
     loop {
-        let message = match stream.message().await {
-            Ok(Some(message)) => message,
-            Ok(None) => return Ok(content),
-            Err(status) => return Err(stream_failed(status)),
+        let Some(message) = next_message(&mut stream, idle).await? else {
+            return Ok(content);
         };
         match message.part {
             Some(Part::Chunk(chunk)) => {
@@ -137,6 +136,20 @@ async fn read_chunks(
             }
             None => {}
         }
+    }
+}
+
+/// The stream's next message; `None` at its end. A caller that sends nothing for `idle`
+/// ends its call: without a bound, a quiet stream would hold its task (and, after the
+/// first message, a call slot) for as long as the connection lives.
+pub(super) async fn next_message<M>(
+    stream: &mut tonic::Streaming<M>,
+    idle: std::time::Duration,
+) -> Result<Option<M>> {
+    match tokio::time::timeout(idle, stream.message()).await {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(status)) => Err(stream_failed(status)),
+        Err(_) => Err(Error::StreamStalled(idle)),
     }
 }
 

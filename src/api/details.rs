@@ -56,6 +56,7 @@ pub fn reason(err: &Error) -> &'static str {
         Error::RenderLimit { .. } => "RENDER_LIMIT",
         Error::RenderTimedOut(_) => "RENDER_TIMEOUT",
         Error::CallerDeadline => "CALLER_DEADLINE",
+        Error::StreamStalled(_) => "STREAM_STALLED",
         Error::Cancelled => "CANCELLED",
         Error::Unauthenticated { .. } => "UNAUTHENTICATED",
         Error::PermissionDenied { .. } => "PERMISSION_DENIED",
@@ -231,6 +232,7 @@ pub fn details(err: &Error) -> ErrorDetails {
             put("limit", &limit.to_string());
         }
         Error::PermissionDenied { token, .. } => put("token", token),
+        Error::StreamStalled(_) => put("limit", "--idle-timeout"),
         Error::CallerDeadline
         | Error::Cancelled
         | Error::Unauthenticated { .. }

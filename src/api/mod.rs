@@ -293,7 +293,8 @@ impl ShortcutService for ShortcutApi {
         // reading it, then read it and go through the checks every call goes through.
         self.guard.authenticate(r.metadata())?;
         let (metadata, extensions, mut stream) = r.into_parts();
-        let options = match stream.message().await? {
+        let first = authoring::next_message(&mut stream, self.limits.stream_idle).await?;
+        let options = match first {
             Some(pb::ImportShortcutsStreamRequest {
                 part: Some(pb::import_shortcuts_stream_request::Part::Options(options)),
             }) => options,

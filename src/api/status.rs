@@ -40,7 +40,7 @@ pub fn code(err: &Error) -> Code {
         | Error::Overloaded { .. }
         | Error::RequestTooLarge { .. } => Code::ResourceExhausted,
         Error::StoreFull { .. } => Code::ResourceExhausted,
-        Error::CallerDeadline => Code::DeadlineExceeded,
+        Error::CallerDeadline | Error::StreamStalled(_) => Code::DeadlineExceeded,
         // A recipient of a cancelled batch: the caller went away, and a retry would work.
         Error::Cancelled | Error::StoreUnavailable { .. } => Code::Unavailable,
         Error::Unauthenticated { .. } => Code::Unauthenticated,

@@ -868,3 +868,48 @@ async fn stream_limits_refuse_and_write_nothing() {
         &["1000", "ImportShortcutsStream"],
     );
 }
+
+/// A stream that goes quiet — before its options or between chunks — ends with
+/// DEADLINE_EXCEEDED after `--idle-timeout`, naming the flag, and writes nothing; it does
+/// not hold the server's task for as long as the caller keeps the connection.
+#[tokio::test]
+async fn a_quiet_stream_ends_after_the_idle_timeout() {
+    use pb::import_shortcuts_stream_request::Part;
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_on(dir.path().join("s.db"), &["--idle-timeout", "300ms"]).with_dir(dir);
+    let mut client = server.client().await;
+    let options = pb::ImportOptions {
+        workspace_id: "quiet".into(),
+        format: pb::ImportFormat::Zendesk as i32,
+        ..Default::default()
+    };
+    let (export, _) = zendesk_export(3);
+    let first_messages = [
+        vec![],
+        vec![
+            pb::ImportShortcutsStreamRequest {
+                part: Some(Part::Options(options)),
+            },
+            pb::ImportShortcutsStreamRequest {
+                part: Some(Part::Chunk(export.as_bytes()[..10].to_vec())),
+            },
+        ],
+    ];
+    for messages in first_messages {
+        // The sender stays alive (held here) and sends nothing more: the stream is open
+        // and quiet, as a caller that stalls would leave it.
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        for message in messages {
+            sender.send(message).await.unwrap();
+        }
+        let call =
+            client.import_shortcuts_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(20), call)
+            .await
+            .expect("the server ended the quiet stream");
+        assert_status(answer, Code::DeadlineExceeded, &["--idle-timeout"]);
+        drop(sender);
+    }
+    assert!(all_bangs(&mut client, "quiet").await.is_empty());
+}
