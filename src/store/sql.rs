@@ -182,12 +182,11 @@ where
         self.write(async {
             let done = update_shortcut(s, expected_version)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| db_error(e, Some(s)))?;
-            if DB::rows_affected(&done) == 1 {
-                return Ok(());
-            }
-            Err(why_not_at_version(self, &s.workspace_id, &s.id, expected_version).await)
+                .await;
+            one_row_changed::<DB, _>(done, Some(s), || {
+                why_not_at_version(self, &s.workspace_id, &s.id, expected_version)
+            })
+            .await
         })
         .await
     }
@@ -207,12 +206,11 @@ where
             .bind(workspace_id)
             .bind(expected_version.map(|v| v as i64))
             .execute(&self.pool)
+            .await;
+            one_row_changed::<DB, _>(done, None, || {
+                why_not_at_version(self, workspace_id, id, expected_version.unwrap_or(0))
+            })
             .await
-            .map_err(|e| db_error(e, None))?;
-            if DB::rows_affected(&done) == 1 {
-                return Ok(());
-            }
-            Err(why_not_at_version(self, workspace_id, id, expected_version.unwrap_or(0)).await)
         })
         .await
     }
@@ -297,6 +295,21 @@ where
         .bind(s.folder.as_str())
         .bind(i64::from(s.position))
         .bind(attachments_json(s).as_str())
+}
+
+/// The end of a conditional write, one that changes its row only at the expected version:
+/// `Ok` if it changed exactly that row; otherwise `why` finds out why (the record is gone,
+/// or moved on), once the statement's connection is back in the pool.
+async fn one_row_changed<DB: Backend, W: Future<Output = Error>>(
+    done: std::result::Result<DB::QueryResult, sqlx::Error>,
+    shortcut: Option<&Shortcut>,
+    why: impl FnOnce() -> W,
+) -> Result<()> {
+    let done = done.map_err(|e| db_error(e, shortcut))?;
+    if DB::rows_affected(&done) == 1 {
+        return Ok(());
+    }
+    Err(why().await)
 }
 
 /// After a conditional write matched no row: was the shortcut gone, or moved on?
@@ -581,12 +594,11 @@ where
             .bind(name_key(&a.name))
             .bind(expected_version as i64)
             .execute(&self.pool)
+            .await;
+            one_row_changed::<DB, _>(done, None, || {
+                why_audience_not_at(self, &a.workspace_id, &a.name, expected_version)
+            })
             .await
-            .map_err(|e| db_error(e, None))?;
-            if DB::rows_affected(&done) == 1 {
-                return Ok(());
-            }
-            Err(why_audience_not_at(self, &a.workspace_id, &a.name, expected_version).await)
         })
         .await
     }
@@ -605,12 +617,11 @@ where
             .bind(name_key(name))
             .bind(expected_version.map(|v| v as i64))
             .execute(&self.pool)
+            .await;
+            one_row_changed::<DB, _>(done, None, || {
+                why_audience_not_at(self, workspace_id, name, expected_version.unwrap_or(0))
+            })
             .await
-            .map_err(|e| db_error(e, None))?;
-            if DB::rows_affected(&done) == 1 {
-                return Ok(());
-            }
-            Err(why_audience_not_at(self, workspace_id, name, expected_version.unwrap_or(0)).await)
         })
         .await
     }
