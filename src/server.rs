@@ -237,6 +237,16 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// The usage tables of a store (a `--store` value), migrated, for the tools that write
+/// usage on days of their choosing through the server's own code: the GetUsage benchmark's
+/// bulk fill and the tests of days past.
+pub async fn open_usage_store(
+    spec: &str,
+) -> crate::error::Result<Arc<dyn crate::usage::UsageStore>> {
+    let store = crate::store::open(spec, crate::store::BreakerSettings::default()).await?;
+    Ok(store)
+}
+
 /// Serves until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(
     config: Config,

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 pub use recorder::{Recorder, UsageSettings, UsageWriter, now_millis};
-pub use rollup::{Rollup, Use};
+pub use rollup::{Count, Rollup, Use};
 
 /// Seconds in a day, the rollups' resolution.
 pub const DAY_SECS: i64 = 24 * 60 * 60;
@@ -62,6 +62,22 @@ pub fn day_of_millis(millis: i64) -> i64 {
 /// The Monday starting the week of `day` (1970-01-01 was a Thursday).
 pub fn week_of(day: i64) -> i64 {
     day - (day + 3).rem_euclid(7)
+}
+
+/// A range of days `[from, to)` cut for the per-week rollup: the days `[from, weeks.0)`,
+/// the whole weeks `[weeks.0, weeks.1)` (Mondays; read from the weeks), then the days
+/// `[weeks.1, to)`. Without a whole week in the range, both are `to`: all of it is days.
+pub fn whole_weeks(from: i64, to: i64) -> (i64, i64) {
+    // The first Monday on or after `from`, and the last Monday on or before `to`.
+    let (first, end) = (week_of(from + 6), week_of(to));
+    if first < end { (first, end) } else { (to, to) }
+}
+
+/// The first day kept by a retention of `days` days on `today`: a Monday, so that days and
+/// weeks expire together and a range never counts a week whose days are gone (up to six
+/// days more than the retention are kept).
+pub fn retained_from(today: i64, days: u32) -> i64 {
+    week_of(today - i64::from(days))
 }
 
 /// What GetUsage counts by.
@@ -112,13 +128,14 @@ pub trait UsageStore: Send + Sync + 'static {
     /// Every use in `[from, to)`.
     async fn total_uses(&self, workspace_id: &str, from: i64, to: i64) -> Result<u64>;
 
-    /// Each shortcut's last day of use in a workspace.
+    /// Each shortcut's last day of use in a workspace (from days still retained).
     async fn last_used_days(&self, workspace_id: &str) -> Result<Vec<(String, i64)>>;
 
     /// Uses per (workspace, shortcut, day) since `from_day`, for the ranking.
     async fn recent_uses(&self, from_day: i64) -> Result<Vec<(String, String, i64, u64)>>;
 
-    /// Deletes up to `limit` rows older than `before_day` (in each table); how many went.
+    /// Deletes up to `limit` rows older than `before_day` (in each table; a week and a
+    /// last day of use when they are before it too); how many went.
     async fn delete_usage_before(&self, before_day: i64, limit: u32) -> Result<u64>;
 }
 
@@ -157,5 +174,46 @@ mod tests {
         }
         assert_eq!(week_of(monday - 1), monday - 7);
         assert_eq!(day_of_millis(monday * DAY_SECS * 1000 + 5), monday);
+    }
+
+    #[test]
+    fn a_range_is_partial_weeks_of_days_around_whole_weeks() {
+        let monday = 20_787;
+        // Whole weeks exactly.
+        assert_eq!(whole_weeks(monday, monday + 14), (monday, monday + 14));
+        // Wednesday to the Friday two weeks later: days, one whole week, days.
+        assert_eq!(
+            whole_weeks(monday + 2, monday + 18),
+            (monday + 7, monday + 14)
+        );
+        // Within one week, or across a week-end without a whole week: days only.
+        assert_eq!(
+            whole_weeks(monday + 1, monday + 5),
+            (monday + 5, monday + 5)
+        );
+        assert_eq!(
+            whole_weeks(monday + 3, monday + 10),
+            (monday + 10, monday + 10)
+        );
+        // Every range: the three parts cover it exactly, the middle in whole weeks.
+        for from in monday - 10..monday + 10 {
+            for to in from + 1..from + 40 {
+                let (first, end) = whole_weeks(from, to);
+                assert!(from <= first && first <= end && end <= to, "{from}..{to}");
+                assert_eq!((end - first) % 7, 0);
+                assert!(first == end || week_of(first) == first);
+                // No whole week is left in the days at either end.
+                assert!(first - from < 7 || first == to, "{from}..{to}");
+                assert!(to - end < 7, "{from}..{to}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_retention_keeps_whole_weeks() {
+        let monday = 20_787;
+        assert_eq!(retained_from(monday + 400, 400), monday);
+        assert_eq!(retained_from(monday + 406, 400), monday);
+        assert_eq!(retained_from(monday + 407, 400), monday + 7);
     }
 }

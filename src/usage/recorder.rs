@@ -3,8 +3,11 @@
 //!
 //! A render only reserves a slot in the queue and moves one [`Use`] into it; when the queue
 //! is full the use is dropped and counted (`shortcuts_usage_renders_total{outcome="dropped"}`).
-//! The writer drains the queue into a [`Rollup`] and writes it every `flush_interval` in one
-//! transaction. A write that fails is kept and retried at the next flush; while the kept
+//! The writer drains the queue on a timer ([`DRAIN_EVERY`]), never parked on the queue
+//! itself: a render that queues a use wakes no task (with a waiting receiver, each use would
+//! wake the writer, a thread unpark on an idle server, which cost 7% of a render at 1
+//! request in flight). It adds the uses to a [`Rollup`] and writes it every
+//! `flush_interval` in one transaction. A write that fails is kept and retried at the next flush; while the kept
 //! rows reach `max_pending_rows` the writer stops draining, so memory stays bounded and
 //! further uses are dropped (and counted) at the queue. Renders never wait for any of it.
 
@@ -14,11 +17,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::rollup::{Rollup, Use};
-use super::{UsageStore, day_of_millis};
+use super::{UsageStore, day_of_millis, retained_from};
 use crate::telemetry;
 
-/// Uses moved from the queue into the pending rollup per wake-up of the writer.
-const DRAIN_CHUNK: usize = 1024;
+/// How often the writer moves queued uses into its rollup (at most; a shorter flush
+/// interval drains as often). The queue must hold what renders queue meanwhile: at 25,000
+/// renders/s, 1,250 of the default 65,536.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// Rows deleted per statement by the retention; it repeats until fewer go.
 const RETENTION_BATCH: u32 = 10_000;
 /// How often the retention runs (and once at start).
@@ -146,8 +151,8 @@ impl UsageWriter {
     }
 }
 
-/// Drains the queue into a rollup and writes it every `every`, until told to stop; then
-/// writes what is left.
+/// Drains the queue into a rollup on a timer and writes it every `every`, until told to
+/// stop; then writes what is left.
 async fn write(
     store: Arc<dyn UsageStore>,
     mut queue: mpsc::Receiver<Use>,
@@ -156,23 +161,25 @@ async fn write(
     max_pending_rows: usize,
 ) {
     let mut pending = Rollup::default();
-    let mut drained = Vec::with_capacity(DRAIN_CHUNK);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain = tokio::time::interval(DRAIN_EVERY.min(every));
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flushed = tokio::time::Instant::now();
     let mut failing = false;
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => break,
-            n = queue.recv_many(&mut drained, DRAIN_CHUNK), if pending.rows() < max_pending_rows => {
-                if n == 0 {
-                    break;
-                }
-                for one in drained.drain(..) {
+            _ = drain.tick() => {
+                // `try_recv` registers no waker: the senders never wake this task.
+                while pending.rows() < max_pending_rows {
+                    let Ok(one) = queue.try_recv() else { break };
                     pending.add(one);
                 }
+                if flushed.elapsed() >= every {
+                    flush(&*store, &mut pending, &mut failing).await;
+                    flushed = tokio::time::Instant::now();
+                }
             }
-            _ = tick.tick() => flush(&*store, &mut pending, &mut failing).await,
         }
     }
     queue.close();
@@ -204,14 +211,14 @@ async fn flush(store: &dyn UsageStore, pending: &mut Rollup, failing: &mut bool)
     }
 }
 
-/// Deletes rollup rows older than the retention, at start and then periodically, in
-/// bounded batches so that no statement holds the tables for long.
+/// Deletes rollup rows older than the retention (whole weeks: [`retained_from`]), at start
+/// and then periodically, in bounded batches so that no statement holds the tables for long.
 async fn expire(store: Arc<dyn UsageStore>, retention_days: u32) {
     let mut tick = tokio::time::interval(RETENTION_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let before = day_of_millis(now_millis()) - i64::from(retention_days);
+        let before = retained_from(day_of_millis(now_millis()), retention_days);
         loop {
             match store.delete_usage_before(before, RETENTION_BATCH).await {
                 Ok(deleted) => {

@@ -1,5 +1,6 @@
 //! Renders counted per UTC day before they are written: one row per (workspace, day,
-//! shortcut, version) and one per (workspace, day, agent), however many renders they hold.
+//! shortcut) and one per (workspace, day, agent), however many renders they hold. The
+//! store derives its per-week and last-used rows from the days (`crate::store::usage`).
 
 use std::collections::HashMap;
 
@@ -16,11 +17,26 @@ pub struct Use {
     pub at_millis: i64,
 }
 
+/// A shortcut's renders in a period, and the highest version rendered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub uses: u64,
+    pub last_version: u64,
+}
+
+impl Count {
+    /// Adds another count of the same shortcut and period.
+    pub fn add(&mut self, other: Count) {
+        self.uses += other.uses;
+        self.last_version = self.last_version.max(other.last_version);
+    }
+}
+
 /// Counts waiting to be written, keyed as the store's rows are.
 #[derive(Debug, Default, Clone)]
 pub struct Rollup {
-    /// (workspace, day, shortcut, version) -> uses.
-    pub shortcuts: HashMap<(String, i64, String, u64), u64>,
+    /// (workspace, day, shortcut) -> uses and the highest version rendered.
+    pub shortcuts: HashMap<(String, i64, String), Count>,
     /// (workspace, day, agent) -> uses.
     pub agents: HashMap<(String, i64, String), u64>,
     /// Renders counted in it.
@@ -39,17 +55,20 @@ impl Rollup {
             .agents
             .entry((one.workspace_id.clone(), day, one.agent_id))
             .or_default() += count;
-        *self
-            .shortcuts
-            .entry((one.workspace_id, day, one.shortcut_id, one.shortcut_version))
-            .or_default() += count;
+        self.shortcuts
+            .entry((one.workspace_id, day, one.shortcut_id))
+            .or_default()
+            .add(Count {
+                uses: count,
+                last_version: one.shortcut_version,
+            });
         self.uses += count;
     }
 
     /// Adds another rollup's counts (a batch that could not be written, kept for later).
     pub fn merge(&mut self, other: Rollup) {
-        for (key, uses) in other.shortcuts {
-            *self.shortcuts.entry(key).or_default() += uses;
+        for (key, count) in other.shortcuts {
+            self.shortcuts.entry(key).or_default().add(count);
         }
         for (key, uses) in other.agents {
             *self.agents.entry(key).or_default() += uses;
@@ -89,14 +108,19 @@ mod tests {
         rollup.add(render("a", "bob", day + 2));
         rollup.add(render("a", "ann", 2 * day + 1));
         assert_eq!(rollup.uses, 3);
-        assert_eq!(rollup.shortcuts[&("w".into(), 1, "a".into(), 1)], 2);
-        assert_eq!(rollup.shortcuts[&("w".into(), 2, "a".into(), 1)], 1);
+        let count = |uses, last_version| Count { uses, last_version };
+        assert_eq!(rollup.shortcuts[&("w".into(), 1, "a".into())], count(2, 1));
+        assert_eq!(rollup.shortcuts[&("w".into(), 2, "a".into())], count(1, 1));
         assert_eq!(rollup.agents[&("w".into(), 1, "ann".into())], 1);
         assert_eq!(rollup.rows(), 5);
+        // A later version of the same shortcut shares the day's row, which keeps the highest.
         let mut kept = Rollup::default();
-        kept.add(render("a", "ann", day));
+        kept.add(Use {
+            shortcut_version: 3,
+            ..render("a", "ann", day)
+        });
         kept.merge(rollup);
         assert_eq!(kept.uses, 4);
-        assert_eq!(kept.shortcuts[&("w".into(), 1, "a".into(), 1)], 3);
+        assert_eq!(kept.shortcuts[&("w".into(), 1, "a".into())], count(3, 3));
     }
 }

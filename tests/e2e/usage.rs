@@ -13,6 +13,7 @@ use crate::{assert_status, create, on_both_backends, structure};
 use shortcuts::pb;
 use shortcuts::pb::render_shortcut_request::Shortcut;
 use shortcuts::pb::shortcut_service_client::ShortcutServiceClient;
+use shortcuts::usage::{Rollup, Use};
 
 type Client = ShortcutServiceClient<tonic::transport::Channel>;
 
@@ -249,7 +250,63 @@ async fn renders_are_counted_every_way(backend: Backend) {
     drop(served.schema);
 }
 
-/// Old rows written straight into the store are deleted at start; recent ones stay.
+/// Writes `uses` renders of `shortcut` (at `version`) by `agent` on each of `days`, through
+/// the server's own store code (what the writer calls), as if rendered on those days.
+async fn write_days(store: &str, rows: &[(&str, u64, &str, i64, u64)]) {
+    let usage = shortcuts::server::open_usage_store(store).await.unwrap();
+    let mut rollup = Rollup::default();
+    for &(shortcut, version, agent, day, uses) in rows {
+        let one = Use {
+            workspace_id: WS.into(),
+            shortcut_id: shortcut.into(),
+            shortcut_version: version,
+            agent_id: agent.into(),
+            at_millis: day * DAY * 1000 + 1234,
+        };
+        rollup.add_many(one, uses);
+    }
+    usage.add_usage(&rollup).await.unwrap();
+}
+
+/// One GetUsage answer.
+async fn get(client: &mut Client, request: &pb::GetUsageRequest) -> pb::GetUsageResponse {
+    client
+        .get_usage(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A GetUsage request for the days `[from, to)`.
+fn days(group_by: pb::UsageGroupBy, from: i64, to: i64) -> pb::GetUsageRequest {
+    pb::GetUsageRequest {
+        from: at(from * DAY),
+        to: at(to * DAY),
+        limit: 10_000,
+        ..usage(group_by)
+    }
+}
+
+/// Counts per (period start in days, shortcut id).
+fn per_period(response: &pb::GetUsageResponse) -> Vec<(i64, String, u64, u64)> {
+    let mut rows: Vec<_> = response
+        .counts
+        .iter()
+        .map(|c| {
+            (
+                c.period_start.map_or(0, |t| t.seconds / DAY),
+                c.shortcut_id.clone(),
+                c.uses,
+                c.last_version,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Old rows are deleted at start, in whole weeks (the days and the per-week rollup alike);
+/// recent ones stay.
 async fn retention_deletes_old_rows(backend: Backend) {
     let served = serve(backend, &[]).await;
     // Started through (the schema is migrated) before the rows are written; one call
@@ -262,54 +319,18 @@ async fn retention_deletes_old_rows(backend: Backend) {
     drop(client);
     served.server.stop().await;
     let today = now_secs().div_euclid(DAY);
-    let insert = |table: &str| {
-        format!(
-            "INSERT INTO {table} (workspace_id, day, shortcut_id, shortcut_version, uses) VALUES ('{WS}', $1, 's', 1, $2)"
-        )
-    };
-    let insert_agent = |table: &str| {
-        format!(
-            "INSERT INTO {table} (workspace_id, day, agent_id, uses) VALUES ('{WS}', $1, 'ann', $2)"
-        )
-    };
-    let rows = [(today - 500, 7_i64), (today - 401, 5), (today - 10, 3)];
-    match &served.schema {
-        Some(schema) => {
-            let pool = schema.pool().await;
-            for (day, uses) in rows {
-                for statement in [
-                    insert(&format!("{}.usage_shortcut_days", schema.name)),
-                    insert_agent(&format!("{}.usage_agent_days", schema.name)),
-                ] {
-                    sqlx::query(sqlx::AssertSqlSafe(statement))
-                        .bind(day)
-                        .bind(uses)
-                        .execute(&pool)
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-        None => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", served.store))
-                .await
-                .unwrap();
-            for (day, uses) in rows {
-                for statement in [
-                    insert("usage_shortcut_days"),
-                    insert_agent("usage_agent_days"),
-                ] {
-                    sqlx::query(sqlx::AssertSqlSafe(statement))
-                        .bind(day)
-                        .bind(uses)
-                        .execute(&pool)
-                        .await
-                        .unwrap();
-                }
-            }
-            pool.close().await;
-        }
-    }
+    // 400 days kept: from the Monday of the week of today - 400, so today - 410 goes
+    // (7 to 13 days before that Monday) and today - 399 stays, whatever today is.
+    write_days(
+        &served.store,
+        &[
+            ("s", 1, "ann", today - 500, 7),
+            ("s", 1, "ann", today - 410, 5),
+            ("s", 1, "ann", today - 399, 2),
+            ("s", 1, "ann", today - 10, 3),
+        ],
+    )
+    .await;
     let server = TestServer::start_on(
         &served.store,
         &[
@@ -320,19 +341,110 @@ async fn retention_deletes_old_rows(backend: Backend) {
         ],
     );
     let mut client = server.client().await;
-    let mut everything = usage(pb::UsageGroupBy::ShortcutDay);
-    everything.from = at((today - 600) * DAY);
-    wait_for_total(&mut client, everything.clone(), 3).await;
-    let left = client.get_usage(everything).await.unwrap().into_inner();
-    let days: Vec<i64> = left
-        .counts
-        .iter()
-        .map(|c| c.period_start.unwrap().seconds / DAY)
-        .collect();
-    assert_eq!(days, [today - 10]);
+    let (from, to) = (today - 600, today + 1);
+    wait_for_total(&mut client, days(pb::UsageGroupBy::Shortcut, from, to), 5).await;
+    let left = get(&mut client, &days(pb::UsageGroupBy::ShortcutDay, from, to)).await;
+    let left: Vec<i64> = per_period(&left).iter().map(|row| row.0).collect();
+    assert_eq!(left, [today - 399, today - 10]);
+    // The weeks went with their days: the range and its weeks count what is left.
+    let whole = get(&mut client, &days(pb::UsageGroupBy::Shortcut, from, to)).await;
+    assert_eq!(counts(&whole), [row("", "", 5)]);
+    let weeks = get(&mut client, &days(pb::UsageGroupBy::ShortcutWeek, from, to)).await;
+    let weeks: Vec<(i64, u64)> = per_period(&weeks).iter().map(|r| (r.0, r.2)).collect();
+    let week = |day: i64| day - (day + 3).rem_euclid(7);
+    assert_eq!(weeks, [(week(today - 399), 2), (week(today - 10), 3)]);
 }
 
-on_both_backends!(renders_are_counted_every_way, retention_deletes_old_rows);
+/// A range read as days at its ends and weeks in between counts what its days count: for
+/// ranges starting and ending on every day of the week, per shortcut and per week; the
+/// version counted is the highest rendered, and the last day of use is each shortcut's last.
+async fn week_rollups_count_what_the_days_count(backend: Backend) {
+    let served = serve(backend, &["--usage-max-range-days", "1000"]).await;
+    let mut client = served.server.client().await;
+    let mut ids = Vec::new();
+    for bang in ["alpha", "beta", "gamma"] {
+        let created = client
+            .create_shortcut(create(WS, bang, "Hi"))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(created.id);
+    }
+    let today = now_secs().div_euclid(DAY);
+    let start = today - 60;
+    // Every day a different count per shortcut; beta at version 2 on odd days; gamma only
+    // 40 days ago.
+    let mut rows = Vec::new();
+    for day in start..today {
+        let n = (day - start) as u64;
+        rows.push((ids[0].as_str(), 1, "ann", day, 1 + n % 5));
+        rows.push((ids[1].as_str(), 1 + n % 2, "bob", day, 1 + n % 3));
+    }
+    rows.push((ids[2].as_str(), 1, "ann", today - 40, 4));
+    write_days(&served.store, &rows).await;
+    let by_day = get(
+        &mut client,
+        &days(pb::UsageGroupBy::ShortcutDay, start, today),
+    )
+    .await;
+    let by_day = per_period(&by_day);
+    assert_eq!(by_day.len(), 2 * 60 + 1);
+    let week = |day: i64| day - (day + 3).rem_euclid(7);
+    for from in start..start + 8 {
+        for to in [from + 1, from + 6, from + 13, from + 23, today - 1, today] {
+            let in_range = || by_day.iter().filter(move |r| (from..to).contains(&r.0));
+            // Per shortcut: the sum and the highest version of the days.
+            let mut expected: Vec<(String, u64, u64)> = ids
+                .iter()
+                .map(|id| {
+                    let mine = in_range().filter(|r| &r.1 == id);
+                    let uses = mine.clone().map(|r| r.2).sum();
+                    (id.clone(), uses, mine.map(|r| r.3).max().unwrap_or(0))
+                })
+                .filter(|r| r.1 > 0)
+                .collect();
+            expected.sort();
+            let whole = get(&mut client, &days(pb::UsageGroupBy::Shortcut, from, to)).await;
+            let mut got: Vec<(String, u64, u64)> = whole
+                .counts
+                .iter()
+                .map(|c| (c.shortcut_id.clone(), c.uses, c.last_version))
+                .collect();
+            got.sort();
+            assert_eq!(got, expected, "per shortcut, days {from}..{to}");
+            // Per week: the days' sums per Monday.
+            let mut expected: Vec<(i64, String, u64, u64)> = Vec::new();
+            for r in in_range() {
+                match expected.iter_mut().find(|e| e.0 == week(r.0) && e.1 == r.1) {
+                    Some(e) => {
+                        e.2 += r.2;
+                        e.3 = e.3.max(r.3);
+                    }
+                    None => expected.push((week(r.0), r.1.clone(), r.2, r.3)),
+                }
+            }
+            expected.sort();
+            let weeks = get(&mut client, &days(pb::UsageGroupBy::ShortcutWeek, from, to)).await;
+            assert_eq!(per_period(&weeks), expected, "per week, days {from}..{to}");
+        }
+    }
+    // Unused since 30 days ago: gamma, last used 40 days ago.
+    let mut unused = usage(pb::UsageGroupBy::Shortcut);
+    unused.unused_since = at((today - 30) * DAY);
+    let unused = get(&mut client, &unused).await.unused;
+    let listed: Vec<(&str, Option<i64>)> = unused
+        .iter()
+        .map(|u| (u.bang.as_str(), u.last_used_day.map(|t| t.seconds / DAY)))
+        .collect();
+    assert_eq!(listed, [("gamma", Some(today - 40))]);
+    drop(served.schema);
+}
+
+on_both_backends!(
+    renders_are_counted_every_way,
+    retention_deletes_old_rows,
+    week_rollups_count_what_the_days_count
+);
 
 /// The first shortcut of the empty-query search, once all three are indexed.
 async fn first_on(server: &TestServer, request: &pb::SearchShortcutsRequest) -> String {
@@ -464,18 +576,12 @@ workspaces = ["*"]
         &["--auth-tokens-toml", tokens, "--usage-max-rows", "50"],
     );
     let mut client = server.client().await;
-    let as_token = |message: pb::GetUsageRequest, token: &str| {
-        let mut request = tonic::Request::new(message);
-        let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-        request.metadata_mut().insert("authorization", value);
-        request
-    };
-    let admin = |message| as_token(message, "admin-token-for-usage-0002");
+    let admin = |message| as_token("admin-token-for-usage-0002", message);
     assert_status(
         client
             .get_usage(as_token(
-                usage(pb::UsageGroupBy::Shortcut),
                 "render-token-for-usage-0001",
+                usage(pb::UsageGroupBy::Shortcut),
             ))
             .await,
         Code::PermissionDenied,

@@ -1,11 +1,12 @@
 //! `shortcuts-usage-bench`: GetUsage latency over a store holding 1,000,000 recorded renders.
 //!
 //! Starts the server on `--store` (SQLite file or PostgreSQL schema; the server migrates
-//! it), creates `--shortcuts` shortcuts, then bulk-fills the usage tables straight through
-//! SQL with the daily rows that `--renders` renders spread over `--days` days, `--shortcuts`
-//! shortcuts (a few used far more than the rest) and `--agents` agents would leave, rolled up
-//! exactly as the server's writer does (`shortcuts::usage::Rollup`). Then times `--calls`
-//! GetUsage calls per grouping over the whole range and prints p50 / p99 / max.
+//! it), creates `--shortcuts` shortcuts, then bulk-fills the usage tables with the rows that
+//! `--renders` renders spread over `--days` days, `--shortcuts` shortcuts (a few used far
+//! more than the rest) and `--agents` agents would leave, rolled up and written by the
+//! server's own code (`shortcuts::usage::Rollup`, then the store's `add_usage`, as the
+//! writer does: days, weeks, last days of use). Then times `--calls` GetUsage calls per
+//! grouping over the whole range and prints p50 / p99 / max.
 //!
 //! `bash bench/usage.sh` builds it and runs it on SQLite and on PostgreSQL.
 
@@ -125,31 +126,9 @@ async fn main() -> anyhow::Result<()> {
             at_millis: (day * DAY + rng.i64(0..DAY)) * 1000,
         });
     }
+    let usage = shortcuts::server::open_usage_store(&args.store).await?;
+    usage.add_usage(&rollup).await?;
     let pool = Pool::connect(&args.store).await?;
-    let rows: Vec<String> = rollup
-        .shortcuts
-        .iter()
-        .map(|((ws, day, id, version), uses)| format!("('{ws}', {day}, '{id}', {version}, {uses})"))
-        .collect();
-    for chunk in rows.chunks(1000) {
-        pool.execute(format!(
-            "INSERT INTO usage_shortcut_days (workspace_id, day, shortcut_id, shortcut_version, uses) VALUES {}",
-            chunk.join(",")
-        ))
-        .await?;
-    }
-    let agent_rows: Vec<String> = rollup
-        .agents
-        .iter()
-        .map(|((ws, day, agent), uses)| format!("('{ws}', {day}, '{agent}', {uses})"))
-        .collect();
-    for chunk in agent_rows.chunks(1000) {
-        pool.execute(format!(
-            "INSERT INTO usage_agent_days (workspace_id, day, agent_id, uses) VALUES {}",
-            chunk.join(",")
-        ))
-        .await?;
-    }
     pool.analyze().await?;
     println!(
         "store {}: {} renders as {} shortcut-day rows and {} agent-day rows, filled in {:.1?}",
@@ -159,8 +138,8 @@ async fn main() -> anyhow::Result<()> {
             "SQLite"
         },
         rollup.uses,
-        rows.len(),
-        agent_rows.len(),
+        rollup.shortcuts.len(),
+        rollup.agents.len(),
         filled.elapsed()
     );
 
