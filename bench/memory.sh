@@ -38,6 +38,7 @@ PY
 echo '{"workspaces": {}}' >"$WORK/empty.json"
 
 rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$SERVER_PID/status"; }
+peak() { awk '/VmHWM/ {print $2 * 1024}' "/proc/$SERVER_PID/status"; }
 # Starts the server on data file $1 (store $2) and waits until it listens: sets SERVER_PID,
 # ADDR and STARTED_IN (seconds from launch to listening, 0.1 s resolution).
 start() {
@@ -55,12 +56,15 @@ start() {
 
 start "$WORK/empty.json" "$WORK/empty.db"
 EMPTY=$(rss)
+EMPTY_PEAK=$(peak)
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 start "$WORK/contacts.json" "$WORK/m.db"
 BEFORE=$(rss)
+BEFORE_PEAK=$(peak)
 echo "data file: $(($(stat -c %s "$WORK/contacts.json") / 1024)) KiB, $CONTACTS contacts; listening after ${STARTED_IN} s"
 echo "resident on an empty data file: $((EMPTY / 1024)) KiB; on the $CONTACTS contacts' file: $((BEFORE / 1024)) KiB"
 echo "bytes per file-source contact before caching: $(((BEFORE - EMPTY) / CONTACTS))"
+echo "peak resident while starting: $((EMPTY_PEAK / 1024)) KiB on the empty file, $((BEFORE_PEAK / 1024)) KiB on the contacts' file"
 [ -z "${FILE_ONLY:-}" ] || exit 0
 
 target/release/shortcuts-bench --target "http://$ADDR" --workspace bench --fill-contacts "$CONTACTS"

@@ -4,7 +4,7 @@
 //! custom `data`) and sessions (`meta` in Crisp's conversation-meta shape). A contact can
 //! also be found by its email, as Crisp allows.
 //!
-//! Memory follows what is cached, not the file: at start one streaming pass ([`index`])
+//! Memory follows what is cached, not the file: at start one streaming pass (`index`)
 //! notes where each record's JSON value lies; a fetch reads those bytes back (a positioned
 //! read on a blocking thread) and parses just that record, and the data cache in front of
 //! every source keeps what is used. The file stays open. A file changed in place after
