@@ -8,6 +8,7 @@ mod connections;
 mod consistency;
 mod crash;
 mod crud;
+mod data_file;
 mod data_sources;
 mod details;
 mod folders;
