@@ -7,9 +7,10 @@
 //! itself: a render that queues a use wakes no task (with a waiting receiver, each use would
 //! wake the writer, a thread unpark on an idle server, which cost 7% of a render at 1
 //! request in flight). It adds the uses to a [`Rollup`] and writes it every
-//! `flush_interval` in one transaction. A write that fails is kept and retried at the next flush; while the kept
-//! rows reach `max_pending_rows` the writer stops draining, so memory stays bounded and
-//! further uses are dropped (and counted) at the queue. Renders never wait for any of it.
+//! `flush_interval` in one transaction. A write that fails is kept and retried at the next
+//! flush; while the kept rows reach `max_pending_rows` the writer stops draining, so memory
+//! stays bounded and further uses are dropped (and counted) at the queue. Renders never
+//! wait for any of it.
 
 use std::sync::Arc;
 use std::time::Duration;
