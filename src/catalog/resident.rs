@@ -72,7 +72,7 @@ pub(super) struct Residence {
 impl Residence {
     pub fn loading(now: u64) -> Self {
         Self {
-            bytes: 0,
+            bytes: WORKSPACE_BYTES,
             last_used: AtomicU64::new(now),
             pin: Arc::new(()),
             state: LoadState::Loading {

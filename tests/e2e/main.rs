@@ -18,6 +18,7 @@ mod hostile;
 mod import;
 mod inputs;
 mod language;
+mod lazy;
 mod limits;
 mod observability;
 mod readme;
