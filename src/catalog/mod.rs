@@ -292,6 +292,8 @@ impl Catalog {
                     ws.residence.state = resident::LoadState::Ready;
                     let pin = ws.residence.pin.clone();
                     drop(workspaces);
+                    // The typeahead's order from the shared counts, as for the others.
+                    self.search.apply_shared_uses(workspace_id);
                     crate::telemetry::record_catalog_load(started.elapsed(), true);
                     return Ok(Loaded::pinned(pin));
                 }
