@@ -143,6 +143,16 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_DATA_CACHE_BYTES", default_value_t = crate::data::DEFAULT_CACHE_BYTES)]
     pub data_cache_bytes: u64,
 
+    /// Memory budget of the loaded workspaces' shortcuts (estimated), in bytes: a workspace
+    /// is read from the store when first used, and the least recently used are dropped
+    /// beyond it.
+    #[arg(long, env = "SHORTCUTS_CATALOG_BYTES", default_value_t = crate::catalog::resident::DEFAULT_CATALOG_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub catalog_bytes: u64,
+
+    /// A workspace unused for this long is dropped from memory (read again when next used).
+    #[arg(long, env = "SHORTCUTS_CATALOG_IDLE", default_value = "10m", value_parser = crate::connections::parse_timeout)]
+    pub catalog_idle: std::time::Duration,
+
     /// Address of the HTTP endpoint for Crisp web hooks (`POST /crisp`); off when not set.
     #[arg(long, env = "SHORTCUTS_WEBHOOK_LISTEN")]
     pub webhook_listen: Option<SocketAddr>,
@@ -380,6 +390,14 @@ impl Config {
         crate::catalog::usage_report::UsageLimits {
             max_days: self.usage_max_range_days,
             max_rows: self.usage_max_rows,
+        }
+    }
+
+    /// The bounds of the loaded workspaces (see `catalog::resident`).
+    pub fn catalog_residency(&self) -> crate::catalog::ResidencySettings {
+        crate::catalog::ResidencySettings {
+            budget_bytes: self.catalog_bytes,
+            idle: self.catalog_idle,
         }
     }
 

@@ -45,11 +45,14 @@ impl App {
             .subscribe()
             .await
             .context("subscribing to store changes")?;
+        // Workspace records only: each workspace's shortcuts are read when first used, so
+        // the start does not depend on the size of the store.
         let catalog = Arc::new(
-            Catalog::load(store, engine)
+            Catalog::open(store, engine, config.catalog_residency())
                 .await
-                .context("loading shortcuts")?,
+                .context("loading the workspace records")?,
         );
+        catalog.spawn_sweeper();
         if config.seed_demo {
             let created = crate::seed::seed_demo(&catalog)
                 .await
@@ -123,6 +126,7 @@ async fn serve_metrics(
         async move {
             let body = crate::telemetry::render_metrics(
                 &catalog.sizes(),
+                catalog.residency(),
                 data.cache_size().await,
                 &data.budgets_left(),
             );

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::catalog::Catalog;
 use crate::catalog::store::StoreEvent;
+use crate::catalog::{Announced, Catalog};
 use crate::data::DataService;
 
 /// Applies announcements until the feed ends.
@@ -23,24 +23,26 @@ pub async fn follow(
                 workspace_id,
                 id,
                 version,
-            } => {
-                // Our own writes come back too; memory already has them.
-                if catalog.version_of(&workspace_id, &id) >= Some(version) {
-                    continue;
+            } => match catalog
+                .apply_announced(&workspace_id, &id, Some(version))
+                .await
+            {
+                Ok(Announced::Applied) => {
+                    tracing::info!(workspace = %workspace_id, shortcut_id = %id, version, "applied a change from another replica")
                 }
-                match catalog.refresh(&workspace_id, &id).await {
-                    Ok(()) => {
-                        tracing::info!(workspace = %workspace_id, shortcut_id = %id, version, "applied a change from another replica")
-                    }
-                    Err(e) => {
-                        tracing::warn!(workspace = %workspace_id, shortcut_id = %id, error = %e, "could not fetch a changed shortcut; resynchronising");
-                        resync(&catalog).await;
-                    }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(workspace = %workspace_id, shortcut_id = %id, error = %e, "could not fetch a changed shortcut; resynchronising");
+                    resync(&catalog).await;
                 }
-            }
+            },
             StoreEvent::Deleted { workspace_id, id } => {
-                catalog.forget(&workspace_id, &id);
-                tracing::info!(workspace = %workspace_id, shortcut_id = %id, "applied a delete from another replica");
+                // A delete needs no read: it cannot fail.
+                if let Ok(Announced::Applied) =
+                    catalog.apply_announced(&workspace_id, &id, None).await
+                {
+                    tracing::info!(workspace = %workspace_id, shortcut_id = %id, "applied a delete from another replica");
+                }
             }
             StoreEvent::DataInvalidated {
                 kind,
@@ -76,7 +78,7 @@ pub async fn follow(
     }
 }
 
-/// Reloads everything, retrying until the store answers: until then the replica keeps
+/// Reloads the loaded workspaces and the workspace records, retrying until the store answers: until then the replica keeps
 /// serving what it has, which is the best it knows.
 async fn resync(catalog: &Catalog) {
     let mut delay = Duration::from_millis(100);

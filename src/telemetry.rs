@@ -27,6 +27,11 @@ struct Metrics {
     upstream_calls: IntCounterVec,
     upstream_seconds: HistogramVec,
     catalog_shortcuts: IntGaugeVec,
+    catalog_workspaces: IntGauge,
+    catalog_bytes: IntGauge,
+    catalog_loads: IntCounterVec,
+    catalog_load_seconds: Histogram,
+    catalog_evictions: IntCounterVec,
     cache_bytes: IntGaugeVec,
     cache_entries: IntGaugeVec,
     cache_evictions: IntCounterVec,
@@ -99,6 +104,40 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Shortcuts in the in-memory catalogue per workspace",
         ),
         &["workspace"],
+    )
+    .expect("valid metric");
+    let catalog_workspaces = IntGauge::new(
+        "catalog_workspaces_loaded",
+        "Workspaces whose shortcuts are in memory (loaded on first use, see --catalog-bytes)",
+    )
+    .expect("valid metric");
+    let catalog_bytes = IntGauge::new(
+        "catalog_bytes",
+        "Estimated bytes of the loaded workspaces, as --catalog-bytes bounds them",
+    )
+    .expect("valid metric");
+    let catalog_loads = IntCounterVec::new(
+        Opts::new(
+            "catalog_loads_total",
+            "Workspaces read from the store on first use, by result: ok, failed (store unreachable, or the caller went away)",
+        ),
+        &["result"],
+    )
+    .expect("valid metric");
+    let catalog_load_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "catalog_load_duration_seconds",
+            "Time to read and compile a workspace on first use",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+    )
+    .expect("valid metric");
+    let catalog_evictions = IntCounterVec::new(
+        Opts::new(
+            "catalog_evictions_total",
+            "Workspaces dropped from memory by cause: idle (unused for --catalog-idle), size (over --catalog-bytes)",
+        ),
+        &["cause"],
     )
     .expect("valid metric");
     let cache_bytes = IntGaugeVec::new(
@@ -215,6 +254,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(upstream_calls.clone()),
         Box::new(upstream_seconds.clone()),
         Box::new(catalog_shortcuts.clone()),
+        Box::new(catalog_workspaces.clone()),
+        Box::new(catalog_bytes.clone()),
+        Box::new(catalog_loads.clone()),
+        Box::new(catalog_load_seconds.clone()),
+        Box::new(catalog_evictions.clone()),
         Box::new(cache_bytes.clone()),
         Box::new(cache_entries.clone()),
         Box::new(cache_evictions.clone()),
@@ -242,6 +286,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         upstream_calls,
         upstream_seconds,
         catalog_shortcuts,
+        catalog_workspaces,
+        catalog_bytes,
+        catalog_loads,
+        catalog_load_seconds,
+        catalog_evictions,
         cache_bytes,
         cache_entries,
         cache_evictions,
@@ -455,6 +504,20 @@ pub fn record_background(purpose: &str, outcome: &str) {
 }
 
 /// Whether the shortcut store takes writes now.
+/// A workspace read from the store on first use (`ok`), or a load that failed.
+pub fn record_catalog_load(took: Duration, ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    METRICS.catalog_loads.with_label_values(&[result]).inc();
+    if ok {
+        METRICS.catalog_load_seconds.observe(took.as_secs_f64());
+    }
+}
+
+/// A workspace dropped from memory (`idle` or `size`).
+pub fn record_catalog_eviction(cause: &'static str) {
+    METRICS.catalog_evictions.with_label_values(&[cause]).inc();
+}
+
 pub fn record_store_writable(writable: bool) {
     METRICS.store_writable.set(i64::from(writable));
 }
@@ -491,8 +554,10 @@ pub struct CacheSize {
 
 /// The text exposition, with the gauges brought up to date first.
 /// `budgets`: each budgeted source's table and the requests it could send at once.
+/// `catalog_residency`: the loaded workspaces and their estimated bytes.
 pub fn render_metrics(
     catalog_sizes: &[(String, usize)],
+    catalog_residency: (usize, u64),
     cache: CacheSize,
     budgets: &[(String, u32)],
 ) -> String {
@@ -502,6 +567,8 @@ pub fn render_metrics(
             .with_label_values(&[table])
             .set(i64::from(*left));
     }
+    METRICS.catalog_workspaces.set(catalog_residency.0 as i64);
+    METRICS.catalog_bytes.set(catalog_residency.1 as i64);
     METRICS.catalog_shortcuts.reset();
     for (workspace, count) in catalog_sizes {
         METRICS

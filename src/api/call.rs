@@ -1,6 +1,7 @@
 //! What every RPC of ours goes through, in one place: its tracing span (method, workspace,
 //! caller's `traceparent`), admission, authentication, per-workspace authorisation, the
-//! caller's deadline made known to the work below, the call metrics and the closing log line.
+//! workspace's shortcuts loaded (and kept loaded) for the calls that read them, the caller's
+//! deadline made known to the work below, the call metrics and the closing log line.
 //!
 //! This runs after tonic has decoded the message rather than as a tower layer in front of
 //! it, because the workspace the caller acts on is a field of the message: the span, the
@@ -32,6 +33,9 @@ const TARGET: &str = "shortcuts::api";
 pub(super) trait Rpc: Send + 'static {
     /// The least role a token needs for this call.
     const ROLE: Role;
+    /// Whether it reads the workspace's shortcuts: they are loaded first (see
+    /// `Catalog::workspace`) and kept in memory until the call ends.
+    const SHORTCUTS: bool;
     /// The method's name and metric series.
     fn method() -> &'static RpcMethod;
     /// The workspace this call acts on, as authorised and logged.
@@ -40,9 +44,10 @@ pub(super) trait Rpc: Send + 'static {
 
 /// Who may call what: one line per RPC.
 macro_rules! rpcs {
-    ($($message:ident => $name:literal, $role:ident;)*) => {$(
+    ($($message:ident => $name:literal, $role:ident, $shortcuts:literal;)*) => {$(
         impl Rpc for pb::$message {
             const ROLE: Role = Role::$role;
+            const SHORTCUTS: bool = $shortcuts;
             fn method() -> &'static RpcMethod {
                 telemetry::rpc_method!($name)
             }
@@ -54,36 +59,37 @@ macro_rules! rpcs {
 }
 
 rpcs! {
-    CreateShortcutRequest => "CreateShortcut", Admin;
-    GetShortcutRequest => "GetShortcut", Render;
-    UpdateShortcutRequest => "UpdateShortcut", Admin;
-    DeleteShortcutRequest => "DeleteShortcut", Admin;
-    ListShortcutsRequest => "ListShortcuts", Render;
-    RenderShortcutRequest => "RenderShortcut", Render;
-    RenderTemplateRequest => "RenderTemplate", Render;
-    ValidateTemplateRequest => "ValidateTemplate", Render;
-    InvalidateContactRequest => "InvalidateContact", Admin;
-    InvalidateSessionRequest => "InvalidateSession", Admin;
-    CreateWorkspaceRequest => "CreateWorkspace", Admin;
-    GetWorkspaceRequest => "GetWorkspace", Render;
-    UpdateWorkspaceRequest => "UpdateWorkspace", Admin;
-    DescribeContextRequest => "DescribeContext", Render;
-    ImportShortcutsRequest => "ImportShortcuts", Admin;
-    SearchShortcutsRequest => "SearchShortcuts", Render;
-    BatchRenderRequest => "BatchRender", Render;
-    PrefetchRequest => "Prefetch", Render;
-    PreviewAudienceRequest => "PreviewAudience", Render;
-    CreateAudienceRequest => "CreateAudience", Admin;
-    GetAudienceRequest => "GetAudience", Render;
-    ListAudiencesRequest => "ListAudiences", Render;
-    UpdateAudienceRequest => "UpdateAudience", Admin;
-    DeleteAudienceRequest => "DeleteAudience", Admin;
-    ListFoldersRequest => "ListFolders", Render;
-    GetUsageRequest => "GetUsage", Admin;
+    CreateShortcutRequest => "CreateShortcut", Admin, true;
+    GetShortcutRequest => "GetShortcut", Render, true;
+    UpdateShortcutRequest => "UpdateShortcut", Admin, true;
+    DeleteShortcutRequest => "DeleteShortcut", Admin, true;
+    ListShortcutsRequest => "ListShortcuts", Render, true;
+    RenderShortcutRequest => "RenderShortcut", Render, true;
+    RenderTemplateRequest => "RenderTemplate", Render, true;
+    ValidateTemplateRequest => "ValidateTemplate", Render, true;
+    InvalidateContactRequest => "InvalidateContact", Admin, false;
+    InvalidateSessionRequest => "InvalidateSession", Admin, false;
+    CreateWorkspaceRequest => "CreateWorkspace", Admin, false;
+    GetWorkspaceRequest => "GetWorkspace", Render, false;
+    UpdateWorkspaceRequest => "UpdateWorkspace", Admin, false;
+    DescribeContextRequest => "DescribeContext", Render, false;
+    ImportShortcutsRequest => "ImportShortcuts", Admin, true;
+    SearchShortcutsRequest => "SearchShortcuts", Render, true;
+    BatchRenderRequest => "BatchRender", Render, true;
+    PrefetchRequest => "Prefetch", Render, false;
+    PreviewAudienceRequest => "PreviewAudience", Render, false;
+    CreateAudienceRequest => "CreateAudience", Admin, false;
+    GetAudienceRequest => "GetAudience", Render, false;
+    ListAudiencesRequest => "ListAudiences", Render, false;
+    UpdateAudienceRequest => "UpdateAudience", Admin, false;
+    DeleteAudienceRequest => "DeleteAudience", Admin, false;
+    ListFoldersRequest => "ListFolders", Render, true;
+    GetUsageRequest => "GetUsage", Admin, true;
 }
 
 impl Rpc for super::authoring::ImportStream {
     const ROLE: Role = Role::Admin;
+    const SHORTCUTS: bool = true;
     fn method() -> &'static RpcMethod {
         telemetry::rpc_method!("ImportShortcutsStream")
     }
@@ -95,6 +101,7 @@ impl Rpc for super::authoring::ImportStream {
 
 impl Rpc for pb::ListWorkspacesRequest {
     const ROLE: Role = Role::Admin;
+    const SHORTCUTS: bool = false;
     fn method() -> &'static RpcMethod {
         telemetry::rpc_method!("ListWorkspaces")
     }
@@ -151,12 +158,21 @@ impl ShortcutApi {
         );
         let started = Instant::now();
         let guard = &self.guard;
+        let catalog = &self.catalog;
         let result = telemetry::with_traceparent(
             traceparent,
             async move {
                 let _slot = guard.admit()?;
                 let caller = guard.authenticate(&metadata)?;
                 caller.authorize(message.workspace_id(), M::ROLE)?;
+                // Held until the answer is made: the workspace is not dropped meanwhile. An
+                // invalid id is left to the handler, which names the field.
+                let _loaded = match crate::ids::WorkspaceId::parse(message.workspace_id()) {
+                    Ok(workspace) if M::SHORTCUTS => {
+                        Some(catalog.workspace(workspace.as_str()).await?)
+                    }
+                    _ => None,
+                };
                 // The deadline is known below too, so that a store write answers before it.
                 let deadline = super::convert::deadline(&metadata);
                 // Boxed, the (large) state machine of the work is moved by pointer through

@@ -124,6 +124,12 @@ impl Catalog {
     /// already does, after the change feed brings it (up to `wait`), or after reading the
     /// record from the store. Fails rather than let the caller read older data.
     pub async fn catch_up(&self, token: &ConsistencyToken, wait: Duration) -> Result<()> {
+        // A workspace not loaded here is read from the store now, which holds the write;
+        // the handle keeps it loaded while the token is checked.
+        let _loaded = match token {
+            ConsistencyToken::Workspace { .. } => None,
+            _ => Some(self.workspace(token.workspace_id()).await?),
+        };
         if self.has_seen(token) {
             return Ok(());
         }

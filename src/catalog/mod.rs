@@ -2,7 +2,9 @@
 //!
 //! Writes go to the [`ShortcutStore`] first and then into memory, so a write is durable
 //! before it is visible; reads (and renders) never touch the store. Each entry holds its
-//! template already compiled.
+//! template already compiled. A workspace's shortcuts are read from the store when it is
+//! first used ([`Catalog::workspace`]) and dropped when idle or over the memory budget
+//! (see [`resident`]), so the start does not depend on the size of the store.
 
 pub mod attachments;
 pub mod audiences;
@@ -12,6 +14,7 @@ pub mod inputs;
 pub mod keys;
 pub mod model;
 pub mod paths;
+pub mod resident;
 pub mod search;
 pub mod store;
 pub mod usage_report;
@@ -20,6 +23,7 @@ pub mod visibility;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,6 +36,7 @@ pub use model::{
     Attachment, InputType, NewShortcut, Shortcut, ShortcutChanges, ShortcutInput, ShortcutKey,
     bang_key,
 };
+pub use resident::{Loaded, ResidencySettings};
 pub use search::SearchIndex;
 pub use store::{ShortcutStore, ShortcutWrite, Store};
 pub use visibility::{Viewer, Visibility};
@@ -94,11 +99,38 @@ pub struct ListQuery {
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_PAGE_SIZE: usize = 1000;
 
-#[derive(Default)]
+/// One loaded (or loading) workspace.
 struct Workspace {
     by_id: HashMap<String, Arc<Entry>>,
     /// bang key -> id, ordered for listing.
     by_bang: BTreeMap<String, String>,
+    residence: resident::Residence,
+}
+
+impl Workspace {
+    fn loading(now: u64) -> Self {
+        Self {
+            by_id: HashMap::new(),
+            by_bang: BTreeMap::new(),
+            residence: resident::Residence::loading(now),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        matches!(self.residence.state, resident::LoadState::Ready)
+    }
+}
+
+/// What became of a change another replica announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// The workspace is not loaded here: nothing to do (it is read afresh when used).
+    NotLoaded,
+    /// The workspace is being loaded: the change is fetched once the load is in.
+    Noted,
+    /// Memory already held it (our own write, coming back).
+    AlreadyHeld,
+    Applied,
 }
 
 /// The shortcuts of every workspace, in memory, backed by a store.
@@ -110,7 +142,9 @@ pub struct Catalog {
     /// Workspace records: kept beside the shortcuts because renders need both and both
     /// come from the same store.
     workspace_records: Arc<Workspaces>,
+    /// The loaded workspaces (and those being loaded).
     workspaces: RwLock<HashMap<String, Workspace>>,
+    residency: resident::Residency,
     search: SearchIndex,
     /// The custom keys learned from the workspaces' data.
     custom_keys: keys::CustomKeys,
@@ -120,31 +154,166 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads every shortcut from the store and compiles it.
+    /// Opens the catalogue with the default residency bounds (see [`Catalog::open`]).
     pub async fn load(store: Arc<dyn Store>, engine: Arc<Engine>) -> Result<Self> {
-        let catalog = Self {
+        Self::open(store, engine, ResidencySettings::default()).await
+    }
+
+    /// Opens the catalogue on a store: the workspace records are read now, each
+    /// workspace's shortcuts when it is first used (see [`Catalog::workspace`]).
+    pub async fn open(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        settings: ResidencySettings,
+    ) -> Result<Self> {
+        Ok(Self {
             workspace_records: Arc::new(Workspaces::load(store.clone()).await?),
             custom_keys: keys::CustomKeys::new(store.clone()),
             store,
             engine,
             workspaces: RwLock::default(),
+            residency: resident::Residency::new(settings),
             search: SearchIndex::default(),
             changes: tokio::sync::watch::Sender::new(0),
-        };
-        catalog.reload().await?;
-        Ok(catalog)
+        })
     }
 
-    /// Loads every shortcut from the store into memory and forgets those the store no longer
-    /// has. Returns how many shortcuts the store holds.
-    pub async fn reload(&self) -> Result<usize> {
-        let stored = self.store.load_all().await?;
-        let present: std::collections::HashSet<(String, String)> = stored
-            .iter()
-            .map(|s| (s.workspace_id.clone(), s.id.clone()))
-            .collect();
+    /// Makes sure a workspace's shortcuts are in memory, reading them from the store on
+    /// first use (concurrent first uses wait for one read), and keeps them there while the
+    /// returned handle is held. Every call that reads a workspace's shortcuts takes one
+    /// first; the synchronous reads ([`Catalog::get`], [`Catalog::list`]...) then read
+    /// memory. A workspace with no shortcuts is not kept: reads find it empty, as it is.
+    /// Fails with `UNAVAILABLE` when the store cannot be read.
+    pub async fn workspace(&self, workspace_id: &str) -> Result<Loaded> {
+        self.ensure_loaded(workspace_id, false).await
+    }
+
+    /// [`Catalog::workspace`] for a write: the workspace is kept even when empty, so that
+    /// what is written lands in a loaded workspace.
+    async fn workspace_for_write(&self, workspace_id: &str) -> Result<Loaded> {
+        self.ensure_loaded(workspace_id, true).await
+    }
+
+    /// A loaded workspace's handle, marking it used; `None` when it is not loaded.
+    fn pin_ready(&self, workspace_id: &str) -> Option<Loaded> {
+        let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+        let ws = workspaces.get(workspace_id).filter(|ws| ws.ready())?;
+        ws.residence
+            .last_used
+            .store(self.residency.now(), std::sync::atomic::Ordering::Relaxed);
+        Some(Loaded::pinned(ws.residence.pin.clone()))
+    }
+
+    async fn ensure_loaded(&self, workspace_id: &str, keep_empty: bool) -> Result<Loaded> {
+        if let Some(loaded) = self.pin_ready(workspace_id) {
+            return Ok(loaded);
+        }
+        let gate = self.residency.gate(workspace_id);
+        let turn = gate.lock().await;
+        let result = match self.pin_ready(workspace_id) {
+            // Loaded by the call we waited for.
+            Some(loaded) => Ok(loaded),
+            None => self.load_workspace(workspace_id, keep_empty).await,
+        };
+        drop(turn);
+        self.residency.release(workspace_id, gate);
+        if result.is_ok() && self.residency.over_budget() {
+            self.evict(false);
+        }
+        result
+    }
+
+    /// Reads a workspace from the store into memory (the caller holds its gate). Changes
+    /// announced meanwhile are fetched before it is marked ready, so that a workspace
+    /// loaded after a change never serves the older version.
+    async fn load_workspace(&self, workspace_id: &str, keep_empty: bool) -> Result<Loaded> {
+        let started = std::time::Instant::now();
+        // A load abandoned half-way (its caller went away) left its entry: start afresh.
+        self.drop_workspace(workspace_id, |_| true);
+        self.workspaces
+            .write()
+            .expect("catalog lock poisoned")
+            .insert(
+                workspace_id.to_owned(),
+                Workspace::loading(self.residency.now()),
+            );
+        self.residency.add_bytes(resident::WORKSPACE_BYTES as i64);
+        // Dropped unfinished (an error, or the caller gone), the half-loaded entry goes.
+        let mut abandon = AbandonLoad {
+            catalog: self,
+            workspace_id,
+            armed: true,
+        };
+        let unavailable = |err: Error| {
+            match err {
+            Error::StoreUnavailable { cause } => Error::StoreUnavailable {
+                cause: format!(
+                    "cannot load the shortcuts of workspace {workspace_id:?}, retry shortly: {cause}"
+                )
+                .into(),
+            },
+            other => other,
+        }
+        };
+        let mut read_all = true;
+        loop {
+            if read_all {
+                let stored = self
+                    .store
+                    .load_workspace(workspace_id)
+                    .await
+                    .map_err(unavailable)?;
+                self.fill(workspace_id, stored);
+            }
+            let pending = {
+                let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+                let Some(ws) = workspaces.get_mut(workspace_id) else {
+                    return Err(Error::Internal(format!(
+                        "workspace {workspace_id:?} vanished while loading"
+                    )));
+                };
+                let resident::LoadState::Loading { pending, resync } = &mut ws.residence.state
+                else {
+                    return Err(Error::Internal(format!(
+                        "workspace {workspace_id:?} was marked loaded by another load"
+                    )));
+                };
+                read_all = std::mem::take(resync);
+                let pending = std::mem::take(pending);
+                if !read_all && pending.is_empty() {
+                    abandon.armed = false;
+                    let empty = ws.by_id.is_empty();
+                    if empty && !keep_empty {
+                        drop(workspaces);
+                        self.drop_workspace(workspace_id, |_| true);
+                        crate::telemetry::record_catalog_load(started.elapsed(), true);
+                        return Ok(Loaded::default());
+                    }
+                    ws.residence.state = resident::LoadState::Ready;
+                    let pin = ws.residence.pin.clone();
+                    drop(workspaces);
+                    // The typeahead's order from the shared counts, as for the others.
+                    self.search.apply_shared_uses(workspace_id);
+                    crate::telemetry::record_catalog_load(started.elapsed(), true);
+                    return Ok(Loaded::pinned(pin));
+                }
+                pending
+            };
+            if !read_all {
+                for id in pending {
+                    self.refresh(workspace_id, &id).await.map_err(unavailable)?;
+                }
+            }
+        }
+    }
+
+    /// Puts a workspace's stored shortcuts into its (loading or loaded) entry and forgets
+    /// those the store no longer has. Returns how many there are.
+    fn fill(&self, workspace_id: &str, stored: Vec<Shortcut>) -> usize {
+        let present: std::collections::HashSet<String> =
+            stored.iter().map(|s| s.id.clone()).collect();
         let count = stored.len();
-        // Includers loaded before their snippets are compiled again once all are in memory.
+        // Includers read before their snippets are compiled again once all are in memory.
         let mut includers = Vec::new();
         for shortcut in stored {
             let includes = crate::template::include::include_tags(&shortcut.body).is_empty()
@@ -153,15 +322,15 @@ impl Catalog {
                     .values()
                     .all(|v| crate::template::include::include_tags(v).is_empty());
             if !includes {
-                includers.push((shortcut.workspace_id.clone(), shortcut.id.clone()));
+                includers.push(shortcut.id.clone());
             }
             self.apply_stored(shortcut);
         }
-        for (ws, id) in includers {
+        for id in includers {
             let current = {
                 let workspaces = self.workspaces.read().expect("catalog lock poisoned");
                 workspaces
-                    .get(&ws)
+                    .get(workspace_id)
                     .and_then(|w| w.by_id.get(&id))
                     .map(|e| e.shortcut.clone())
             };
@@ -171,27 +340,188 @@ impl Catalog {
                 self.replace(entry);
             }
         }
-        let gone: Vec<(String, String)> = {
+        let gone: Vec<String> = {
             let workspaces = self.workspaces.read().expect("catalog lock poisoned");
             workspaces
-                .iter()
-                .flat_map(|(ws, w)| w.by_id.keys().map(move |id| (ws.clone(), id.clone())))
-                .filter(|key| !present.contains(key))
-                .collect()
+                .get(workspace_id)
+                .map(|w| {
+                    w.by_id
+                        .keys()
+                        .filter(|id| !present.contains(*id))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
         };
-        for (ws, id) in gone {
-            self.forget(&ws, &id);
+        for id in gone {
+            self.forget(workspace_id, &id);
+        }
+        count
+    }
+
+    /// Reads every loaded workspace from the store again (announcements may have been
+    /// missed); those being loaded read theirs again before they are ready. Workspaces not
+    /// loaded cost nothing: they are read afresh when used. Returns how many shortcuts were
+    /// read.
+    pub async fn reload(&self) -> Result<usize> {
+        let ready: Vec<String> = {
+            let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+            let mut ready = Vec::new();
+            for (id, ws) in workspaces.iter_mut() {
+                match &mut ws.residence.state {
+                    resident::LoadState::Ready => ready.push(id.clone()),
+                    resident::LoadState::Loading { resync, .. } => *resync = true,
+                }
+            }
+            ready
+        };
+        let mut count = 0;
+        for workspace_id in ready {
+            let stored = self.store.load_workspace(&workspace_id).await?;
+            count += self.fill(&workspace_id, stored);
         }
         Ok(count)
     }
 
-    /// Fetches one shortcut from the store into memory (or forgets it if it is gone).
+    /// Applies a change another replica announced: a shortcut now at `version`, or deleted
+    /// (`None`). Costs nothing for a workspace that is not loaded.
+    pub async fn apply_announced(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<Announced> {
+        {
+            let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+            let Some(ws) = workspaces.get_mut(workspace_id) else {
+                return Ok(Announced::NotLoaded);
+            };
+            if let resident::LoadState::Loading { pending, .. } = &mut ws.residence.state {
+                pending.push(id.to_owned());
+                return Ok(Announced::Noted);
+            }
+        }
+        match version {
+            Some(version) => {
+                // Our own writes come back too; memory already has them.
+                if self.version_of(workspace_id, id) >= Some(version) {
+                    return Ok(Announced::AlreadyHeld);
+                }
+                self.refresh(workspace_id, id).await?;
+            }
+            None => self.forget(workspace_id, id),
+        }
+        Ok(Announced::Applied)
+    }
+
+    /// Fetches one shortcut from the store into memory (or forgets it if it is gone); a
+    /// workspace that is not loaded is left alone.
     pub async fn refresh(&self, workspace_id: &str, id: &str) -> Result<()> {
         match self.store.get(workspace_id, id).await? {
             Some(shortcut) => self.apply_stored(shortcut),
             None => self.forget(workspace_id, id),
         }
         Ok(())
+    }
+
+    /// Drops loaded workspaces: the idle ones (`idle_only`), or else the least recently
+    /// used until the estimate is within the budget. A workspace in use is kept.
+    pub fn evict(&self, idle_only: bool) {
+        let now = self.residency.now();
+        let idle_ms = self.residency.settings.idle.as_millis() as u64;
+        let mut candidates: Vec<(u64, String, u64)> = {
+            let workspaces = self.workspaces.read().expect("catalog lock poisoned");
+            workspaces
+                .iter()
+                .filter(|(_, ws)| ws.ready() && !ws.residence.in_use())
+                .map(|(id, ws)| {
+                    let used = ws
+                        .residence
+                        .last_used
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    (used, id.clone(), ws.residence.bytes)
+                })
+                .collect()
+        };
+        candidates.sort_unstable();
+        let mut excess = self
+            .residency
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(self.residency.settings.budget_bytes);
+        for (used, workspace_id, bytes) in candidates {
+            let idle = now.saturating_sub(used) >= idle_ms;
+            if idle_only && !idle {
+                // Sorted by last use: the rest are more recent still.
+                break;
+            }
+            if !idle_only && excess == 0 {
+                break;
+            }
+            // Checked again under the lock: a call may have taken it meanwhile.
+            if self.drop_workspace(&workspace_id, |ws| ws.ready() && !ws.residence.in_use()) {
+                excess = excess.saturating_sub(bytes);
+                crate::telemetry::record_catalog_eviction(if idle { "idle" } else { "size" });
+            }
+        }
+    }
+
+    /// Removes a workspace from memory if `when` holds for it; whether it did.
+    fn drop_workspace(&self, workspace_id: &str, when: impl Fn(&Workspace) -> bool) -> bool {
+        let removed = {
+            let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
+            match workspaces.get(workspace_id) {
+                Some(ws) if when(ws) => workspaces.remove(workspace_id),
+                _ => None,
+            }
+        };
+        let Some(ws) = removed else {
+            return false;
+        };
+        self.residency.add_bytes(-(ws.residence.bytes as i64));
+        for id in ws.by_id.keys() {
+            self.search.remove(workspace_id, id);
+        }
+        true
+    }
+
+    /// How many workspaces are loaded, and their estimated bytes.
+    pub fn residency(&self) -> (usize, u64) {
+        let loaded = self
+            .workspaces
+            .read()
+            .expect("catalog lock poisoned")
+            .values()
+            .filter(|ws| ws.ready())
+            .count();
+        (
+            loaded,
+            self.residency
+                .bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Drops idle workspaces (and enforces the budget after writes grew the loaded ones)
+    /// until the catalogue is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let every = (self.residency.settings.idle / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let catalog = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(catalog) = catalog.upgrade() else {
+                    return;
+                };
+                catalog.evict(true);
+                if catalog.residency.over_budget() {
+                    catalog.evict(false);
+                }
+            }
+        });
     }
 
     fn apply_stored(&self, shortcut: Shortcut) {
@@ -469,6 +799,7 @@ impl Catalog {
     }
 
     pub async fn create(&self, new: NewShortcut) -> Result<Arc<Entry>> {
+        let _loaded = self.workspace_for_write(new.workspace_id.as_str()).await?;
         let entry = self.prepare(new)?;
         self.store.insert(&entry.shortcut).await?;
         Ok(self.apply(entry))
@@ -537,6 +868,16 @@ impl Catalog {
     /// Writes prepared shortcuts, new ones and replacements (at the version before theirs),
     /// in one store transaction: all of them or none.
     pub async fn write_many(&self, entries: Vec<Entry>) -> Result<Vec<Arc<Entry>>> {
+        let mut _loaded = Vec::new();
+        let mut workspaces: Vec<&str> = entries
+            .iter()
+            .map(|e| e.shortcut.workspace_id.as_str())
+            .collect();
+        workspaces.sort_unstable();
+        workspaces.dedup();
+        for workspace_id in workspaces {
+            _loaded.push(self.workspace_for_write(workspace_id).await?);
+        }
         let writes: Vec<ShortcutWrite> = entries
             .iter()
             .map(|e| match e.shortcut.version {
@@ -564,6 +905,7 @@ impl Catalog {
                 "is required: send the version you last read, so that concurrent edits are not lost",
             ));
         }
+        let _loaded = self.workspace_for_write(workspace_id.as_str()).await?;
         let key = ShortcutKey::Id(id.clone());
         // Unchanged fields are copied from the version the caller saw. If memory holds
         // another version (or none: another replica wrote it a moment ago), read the store,
@@ -640,6 +982,7 @@ impl Catalog {
         id: &ShortcutId,
         expected_version: Option<u64>,
     ) -> Result<()> {
+        let _loaded = self.workspace_for_write(workspace_id.as_str()).await?;
         // Checked against memory: a replica that has not yet seen a new includer lets the
         // delete through, and that include then renders as nothing (and is logged).
         if let Ok(current) = self.get(workspace_id, &ShortcutKey::Id(id.clone()))
@@ -837,13 +1180,16 @@ impl Catalog {
     fn replace(&self, entry: Entry) -> Arc<Entry> {
         let entry = Arc::new(entry);
         let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
-        let ws = workspaces
-            .entry(entry.shortcut.workspace_id.clone())
-            .or_default();
+        // Not loaded (evicted meanwhile): it is read afresh, with this, when next used.
+        let Some(ws) = workspaces.get_mut(&entry.shortcut.workspace_id) else {
+            return entry;
+        };
+        let mut grown = resident::entry_bytes(&entry.shortcut) as i64;
         if let Some(existing) = ws.by_id.get(&entry.shortcut.id) {
             if existing.shortcut.version > entry.shortcut.version {
                 return existing.clone();
             }
+            grown -= resident::entry_bytes(&existing.shortcut) as i64;
             let old_key = existing.shortcut.bang_key();
             if ws.by_bang.get(&old_key) == Some(&entry.shortcut.id) {
                 ws.by_bang.remove(&old_key);
@@ -852,6 +1198,8 @@ impl Catalog {
         ws.by_bang
             .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
         ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
+        ws.residence.bytes = ws.residence.bytes.saturating_add_signed(grown);
+        self.residency.add_bytes(grown);
         self.search.upsert(&entry);
         drop(workspaces);
         self.note_change();
@@ -864,6 +1212,9 @@ impl Catalog {
         if let Some(ws) = workspaces.get_mut(workspace_id)
             && let Some(old) = ws.by_id.remove(id)
         {
+            let shrunk = resident::entry_bytes(&old.shortcut);
+            ws.residence.bytes = ws.residence.bytes.saturating_sub(shrunk);
+            self.residency.add_bytes(-(shrunk as i64));
             let key = old.shortcut.bang_key();
             if ws.by_bang.get(&key).map(String::as_str) == Some(id) {
                 ws.by_bang.remove(&key);
@@ -890,13 +1241,31 @@ impl Catalog {
             .collect()
     }
 
-    /// Number of shortcuts per workspace.
+    /// Number of shortcuts per loaded workspace.
     pub fn sizes(&self) -> Vec<(String, usize)> {
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
         workspaces
             .iter()
             .map(|(k, v)| (k.clone(), v.by_id.len()))
             .collect()
+    }
+}
+
+/// Removes a workspace's half-loaded entry unless disarmed: a load that fails, or whose
+/// caller goes away before it ends, leaves nothing behind.
+struct AbandonLoad<'a> {
+    catalog: &'a Catalog,
+    workspace_id: &'a str,
+    armed: bool,
+}
+
+impl Drop for AbandonLoad<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.catalog
+                .drop_workspace(self.workspace_id, |ws| !ws.ready());
+            crate::telemetry::record_catalog_load(std::time::Duration::ZERO, false);
+        }
     }
 }
 

@@ -61,8 +61,13 @@ impl ShortcutWrite {
 /// The shortcuts of every workspace.
 #[async_trait]
 pub trait ShortcutStore: Send + Sync + 'static {
-    /// Every shortcut of every workspace, for the in-memory catalog at start.
+    /// Every shortcut of every workspace (tools and tests; the service loads workspaces
+    /// one at a time, see [`ShortcutStore::load_workspace`]).
     async fn load_all(&self) -> Result<Vec<Shortcut>>;
+
+    /// Every shortcut of one workspace, for the catalogue when the workspace is first used
+    /// (read through the `(workspace_id, bang_key)` unique index).
+    async fn load_workspace(&self, workspace_id: &str) -> Result<Vec<Shortcut>>;
 
     /// Inserts a new shortcut. A bang already used in the workspace (case-insensitive)
     /// fails with `AlreadyExists`.

@@ -98,6 +98,8 @@ macro_rules! select_shortcuts {
 
 const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
+const LOAD_WORKSPACE: &str = concat!(select_shortcuts!(), " WHERE workspace_id = $1");
+
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
 
 const INSERT_SHORTCUT: &str = "INSERT INTO shortcuts (id, workspace_id, bang, bang_key, title, body, tags, disabled, variants, inputs, snippet, version, create_time, update_time, visibility, owner, team_ids, folder, folder_position, attachments)
@@ -120,6 +122,15 @@ where
 {
     async fn load_all(&self) -> Result<Vec<Shortcut>> {
         let rows: Vec<ShortcutRow> = sqlx::query_as(LOAD_SHORTCUTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(e, None))?;
+        rows.into_iter().map(Shortcut::try_from).collect()
+    }
+
+    async fn load_workspace(&self, workspace_id: &str) -> Result<Vec<Shortcut>> {
+        let rows: Vec<ShortcutRow> = sqlx::query_as(LOAD_WORKSPACE)
+            .bind(workspace_id)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| db_error(e, None))?;

@@ -108,6 +108,7 @@ async fn every_read_honours_the_token_even_when_no_announcement_comes() {
     let schema = PgSchema::create().await;
     let a = TestServer::start_on(schema.url(), &[]);
     let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    crate::replicas::use_demo(&b).await;
     let (mut on_a, mut on_b) = (a.client().await, b.client().await);
     let created = on_a
         .create_shortcut(create(DEMO, "silent", "before"))

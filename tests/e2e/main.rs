@@ -19,6 +19,7 @@ mod hostile;
 mod import;
 mod inputs;
 mod language;
+mod lazy;
 mod limits;
 mod observability;
 mod readme;

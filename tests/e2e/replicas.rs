@@ -13,7 +13,22 @@ async fn two_replicas() -> (PgSchema, TestServer, TestServer) {
     let schema = PgSchema::create().await;
     let a = TestServer::start_on(schema.url(), &[]);
     let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    use_demo(&b).await;
     (schema, a, b)
+}
+
+/// Loads `demo` on a replica (workspaces are loaded on first use): the feed's changes to it
+/// then show in the replica's log as they are applied.
+pub(crate) async fn use_demo(server: &TestServer) {
+    server
+        .client()
+        .await
+        .list_shortcuts(pb::ListShortcutsRequest {
+            workspace_id: DEMO.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
 
 fn render(bang: &str) -> pb::RenderShortcutRequest {

@@ -380,6 +380,7 @@ async fn a_snippet_change_reaches_includers_on_another_replica() {
     let schema = PgSchema::create().await;
     let a = TestServer::start_on(schema.url(), &[]);
     let b = TestServer::start_on(schema.url(), &["--seed-demo=false"]);
+    crate::replicas::use_demo(&b).await;
     let (mut on_a, mut on_b) = (a.client().await, b.client().await);
     let sig = on_a
         .create_shortcut(snippet("team-sig", "v1"))

@@ -24,15 +24,18 @@ use shortcuts::pb;
 
 const WRITES: &str = "shortcuts.v1.ShortcutService/writes";
 
+/// Clusters made by this process so far.
+static CLUSTERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A PostgreSQL cluster of this test's own, on a free port, trusted on loopback.
-struct OwnCluster {
+pub(crate) struct OwnCluster {
     version: String,
     name: String,
     port: u16,
 }
 
 impl OwnCluster {
-    fn create() -> Self {
+    pub(crate) fn create() -> Self {
         let version = std::fs::read_dir("/etc/postgresql")
             .expect("PostgreSQL's clusters live under /etc/postgresql")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -45,7 +48,12 @@ impl OwnCluster {
             .port();
         let cluster = OwnCluster {
             version,
-            name: format!("shortcuts_outage_{}", std::process::id()),
+            // Unique per test too: tests of one process run side by side.
+            name: format!(
+                "shortcuts_outage_{}_{}",
+                std::process::id(),
+                CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             port,
         };
         cluster.run(
@@ -63,18 +71,18 @@ impl OwnCluster {
         cluster
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.run(
             "pg_ctlcluster",
             &[&self.version, &self.name, "stop", "-m", "fast"],
         );
     }
 
-    fn start(&self) {
+    pub(crate) fn start(&self) {
         self.run("pg_ctlcluster", &[&self.version, &self.name, "start"]);
     }
 

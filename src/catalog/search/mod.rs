@@ -79,6 +79,9 @@ pub struct SearchHit {
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     workspaces: RwLock<HashMap<String, WorkspaceIndex>>,
+    /// The last shared counts (see [`SearchIndex::set_shared_uses`]), kept for the
+    /// workspaces loaded after they came.
+    shared: RwLock<HashMap<String, HashMap<String, f64>>>,
 }
 
 impl SearchIndex {
@@ -122,6 +125,20 @@ impl SearchIndex {
         for (workspace_id, index) in workspaces.iter() {
             let keys = keys.get(workspace_id);
             index.set_uses(|id| keys.and_then(|k| k.get(id)).copied().unwrap_or(0.0));
+        }
+        drop(workspaces);
+        *self.shared.write().expect("search lock poisoned") = keys.clone();
+    }
+
+    /// Gives a workspace just loaded into memory the last shared counts.
+    pub fn apply_shared_uses(&self, workspace_id: &str) {
+        let shared = self.shared.read().expect("search lock poisoned");
+        let Some(keys) = shared.get(workspace_id) else {
+            return;
+        };
+        let workspaces = self.workspaces.read().expect("search lock poisoned");
+        if let Some(index) = workspaces.get(workspace_id) {
+            index.set_uses(|id| keys.get(id).copied().unwrap_or(0.0));
         }
     }
 
