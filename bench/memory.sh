@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Resident memory of a release server: with 100,000 contacts of 20 custom keys in the data
-# cache (bytes per contact), and with 20,000 shortcuts in the catalogue.
+# cache (bytes per contact), and per shortcut with 20,000 and 200,000 shortcuts in the
+# catalogue: right after creating them through the API, and after a restart has loaded
+# them from the store (what a long-running replica holds).
 #
-#   bash bench/memory.sh            # CONTACTS=100000 SHORTCUTS=20000 by default
+#   bash bench/memory.sh                          # CONTACTS=100000 SHORTCUTS="20000 200000"
+#   CONTACTS=0 SHORTCUTS=20000 bash bench/memory.sh
+#   SERVER_BIN=/tmp/shortcuts-old bash bench/memory.sh   # another build, for A/B runs
+#
+# The shortcuts are those of `shortcuts-bench --create-shortcuts` (the ~330-character
+# benchmark body with 5 placeholders, a title, two tags), each created by CreateShortcut.
+# "after restart" subtracts the resident size of a server started on an empty store.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONTACTS="${CONTACTS:-100000}"
-SHORTCUTS="${SHORTCUTS:-20000}"
+SHORTCUTS="${SHORTCUTS:-20000 200000}"
+SERVER="${SERVER_BIN:-target/release/shortcuts}"
 
 # Two builds, so the server is exactly what `cargo build --release` ships (bench/README.md).
 cargo build --release --quiet -p shortcuts --bin shortcuts
@@ -15,7 +24,28 @@ cargo build --release --quiet -p shortcuts-bench --bin shortcuts-bench
 WORK="$(mktemp -d)"
 trap 'kill "${SERVER_PID:-0}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
-python3 - "$CONTACTS" "$WORK/contacts.json" <<'PY'
+rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$SERVER_PID/status"; }
+# start STORE [ARGS...]: starts the server on STORE, sets SERVER_PID and ADDR.
+start() {
+    local store="$1"
+    shift
+    RUST_LOG=warn,shortcuts::server=info "$SERVER" --listen 127.0.0.1:0 --store "$store" "$@" \
+        2>"$WORK/log" &
+    SERVER_PID=$!
+    for _ in $(seq 1 3000); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done
+    ADDR="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$WORK/log" | head -1)"
+    [ -n "$ADDR" ] || { cat "$WORK/log"; exit 1; }
+}
+stop() {
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=0
+}
+# settle: lets the allocator return what start-up freed, then prints resident bytes.
+settle() { sleep 2; rss; }
+
+if [ "$CONTACTS" -gt 0 ]; then
+    python3 - "$CONTACTS" "$WORK/contacts.json" <<'PY'
 import json, sys
 n, path = int(sys.argv[1]), sys.argv[2]
 contacts = {}
@@ -29,20 +59,30 @@ for i in range(n):
     }
 json.dump({"workspaces": {"bench": {"contacts": contacts, "sessions": {}}}}, open(path, "w"))
 PY
+    start "$WORK/contacts.db" --data-file "$WORK/contacts.json" --data-cache-bytes 1073741824
+    BEFORE=$(rss)
+    target/release/shortcuts-bench --target "http://$ADDR" --workspace bench --fill-contacts "$CONTACTS"
+    AFTER=$(rss)
+    stop
+    echo "resident before: $((BEFORE / 1024)) KiB (the source file's $CONTACTS contacts are parsed, not yet cached)"
+    echo "after caching $CONTACTS contacts: +$(((AFTER - BEFORE) / 1024)) KiB = $(((AFTER - BEFORE) / CONTACTS)) bytes per cached contact"
+fi
 
-rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$SERVER_PID/status"; }
-target/release/shortcuts --listen 127.0.0.1:0 --store "$WORK/m.db" --data-file "$WORK/contacts.json" \
-    --data-cache-bytes 1073741824 2>"$WORK/log" &
-SERVER_PID=$!
-for _ in $(seq 1 300); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done
-ADDR="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$WORK/log" | head -1)"
-[ -n "$ADDR" ] || { cat "$WORK/log"; exit 1; }
-
-BEFORE=$(rss)
-target/release/shortcuts-bench --target "http://$ADDR" --workspace bench --fill-contacts "$CONTACTS"
-AFTER_CONTACTS=$(rss)
-target/release/shortcuts-bench --target "http://$ADDR" --create-shortcuts "$SHORTCUTS"
-AFTER_SHORTCUTS=$(rss)
-echo "resident before: $((BEFORE / 1024)) KiB (the source file's $CONTACTS contacts are parsed, not yet cached)"
-echo "after caching $CONTACTS contacts: +$(((AFTER_CONTACTS - BEFORE) / 1024)) KiB = $(((AFTER_CONTACTS - BEFORE) / CONTACTS)) bytes per cached contact"
-echo "after $SHORTCUTS shortcuts: +$(((AFTER_SHORTCUTS - AFTER_CONTACTS) / 1024)) KiB = $(((AFTER_SHORTCUTS - AFTER_CONTACTS) / SHORTCUTS)) bytes per shortcut"
+start "$WORK/empty.db"
+EMPTY=$(settle)
+stop
+echo "server on an empty store: $((EMPTY / 1024)) KiB resident"
+for N in $SHORTCUTS; do
+    STORE="$WORK/shortcuts-$N.db"
+    start "$STORE"
+    BEFORE=$(rss)
+    target/release/shortcuts-bench --target "http://$ADDR" --create-shortcuts "$N"
+    AFTER=$(settle)
+    stop
+    start "$STORE"
+    LOADED=$(settle)
+    stop
+    echo "$N shortcuts created through the API: +$(((AFTER - BEFORE) / 1024)) KiB = $(((AFTER - BEFORE) / N)) bytes per shortcut"
+    echo "$N shortcuts after a restart loaded them: +$(((LOADED - EMPTY) / 1024)) KiB = $(((LOADED - EMPTY) / N)) bytes per shortcut"
+    rm -f "$STORE"*
+done

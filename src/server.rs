@@ -48,7 +48,8 @@ impl App {
         let catalog = Arc::new(
             Catalog::load(store, engine)
                 .await
-                .context("loading shortcuts")?,
+                .context("loading shortcuts")?
+                .with_compiled_templates_bytes(config.compiled_templates_bytes),
         );
         if config.seed_demo {
             let created = crate::seed::seed_demo(&catalog)
