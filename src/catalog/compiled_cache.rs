@@ -20,7 +20,7 @@ use moka::sync::Cache;
 
 use crate::template::CompiledTemplate;
 
-/// Default bound of the cache: ~2,400 compiled bodies of the typical size (both forms).
+/// Default bound of the cache: ~2,500 compiled bodies of the typical size (both forms).
 pub const DEFAULT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// An entry's serial number and the index of one of its bodies.
