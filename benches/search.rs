@@ -44,10 +44,10 @@ fn main() {
     let mut visible = 0usize;
     for i in 0..shortcuts {
         let f = fixture(&mut g, i);
-        let template = engine.compile(&f.body).expect("generated bodies compile");
+        engine.compile(&f.body).expect("generated bodies compile");
         let now = std::time::SystemTime::now();
-        let entry = Arc::new(Entry {
-            shortcut: Shortcut {
+        let entry = Arc::new(Entry::new(
+            Shortcut {
                 id: format!("id-{i}"),
                 workspace_id: WORKSPACE.into(),
                 bang: f.bang.clone(),
@@ -72,11 +72,9 @@ fn main() {
                 position: 0,
                 attachments: vec![],
             },
-            template,
-            variants: Default::default(),
-            includes: vec![],
-            attachments: vec![],
-        });
+            vec![],
+            vec![],
+        ));
         index.upsert(&entry);
         if agent.sees(&entry.shortcut) {
             visible += 1;

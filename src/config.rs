@@ -153,6 +153,12 @@ pub struct Config {
     #[arg(long, env = "SHORTCUTS_CATALOG_IDLE", default_value = "10m", value_parser = crate::connections::parse_timeout)]
     pub catalog_idle: std::time::Duration,
 
+    /// Memory budget of the compiled templates of stored shortcuts, in bytes (an estimate
+    /// of each one's size): a shortcut's bodies are compiled on its first render and kept
+    /// here, the least used dropped first (and compiled again when next rendered).
+    #[arg(long, env = "SHORTCUTS_COMPILED_TEMPLATES_BYTES", default_value_t = crate::catalog::compiled_cache::DEFAULT_BYTES)]
+    pub compiled_templates_bytes: u64,
+
     /// Address of the HTTP endpoint for Crisp web hooks (`POST /crisp`); off when not set.
     #[arg(long, env = "SHORTCUTS_WEBHOOK_LISTEN")]
     pub webhook_listen: Option<SocketAddr>,

@@ -226,18 +226,21 @@ impl Renderer {
             time_zone: workspace.zone,
             now: chrono::Utc::now(),
         };
+        let stored_template: Arc<CompiledTemplate>;
         let (template, variant_locale): (&CompiledTemplate, String) = match &request.target {
             Target::Stored(_) => {
-                let (template, tag) = entry
-                    .as_ref()
-                    .expect("looked up above")
-                    .template_for(&wanted);
-                (template, tag.to_string())
+                let (template, tag) = self
+                    .catalog
+                    .template_for(entry.as_ref().expect("looked up above"), &wanted)?;
+                stored_template = template;
+                (&stored_template, tag.to_string())
             }
             Target::Inline(_) => (inline.as_ref().expect("compiled above"), String::new()),
-            Target::Resolved(resolved) => {
-                let (template, _, _, tag) = resolved.parts(&wanted);
-                (template, tag)
+            Target::Resolved(ResolvedTemplate::Inline(template)) => (template, String::new()),
+            Target::Resolved(ResolvedTemplate::Stored(entry)) => {
+                let (template, tag) = self.catalog.template_for(entry, &wanted)?;
+                stored_template = template;
+                (&stored_template, tag.to_string())
             }
         };
         let data_origins: Vec<DataOrigin> = [contact.origin, session.origin]
@@ -427,23 +430,6 @@ impl ResolvedTemplate {
         match self {
             ResolvedTemplate::Stored(entry) => &entry.shortcut.inputs,
             ResolvedTemplate::Inline(_) => &[],
-        }
-    }
-
-    /// The template for `locale` (the best localised body of a stored shortcut), its
-    /// shortcut id and version, and the variant's language tag (empty: the default body).
-    fn parts(&self, locale: &str) -> (&CompiledTemplate, String, u64, String) {
-        match self {
-            ResolvedTemplate::Stored(entry) => {
-                let (template, tag) = entry.template_for(locale);
-                (
-                    template,
-                    entry.shortcut.id.clone(),
-                    entry.shortcut.version,
-                    tag.to_string(),
-                )
-            }
-            ResolvedTemplate::Inline(template) => (template, String::new(), 0, String::new()),
         }
     }
 }

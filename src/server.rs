@@ -50,7 +50,8 @@ impl App {
         let catalog = Arc::new(
             Catalog::open(store, engine, config.catalog_residency())
                 .await
-                .context("loading the workspace records")?,
+                .context("loading the workspace records")?
+                .with_compiled_templates_bytes(config.compiled_templates_bytes),
         );
         catalog.spawn_sweeper();
         if config.seed_demo {

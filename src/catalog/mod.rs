@@ -8,6 +8,7 @@
 
 pub mod attachments;
 pub mod audiences;
+pub mod compiled_cache;
 pub mod consistency;
 pub mod folders;
 pub mod inputs;
@@ -41,36 +42,60 @@ pub use search::SearchIndex;
 pub use store::{ShortcutStore, ShortcutWrite, Store};
 pub use visibility::{Viewer, Visibility};
 
-/// A shortcut with its compiled template.
+/// A shortcut as memory holds it: its text, not its compiled bodies, which are compiled
+/// on first render into a bounded cache (see [`compiled_cache`] and
+/// [`Catalog::template_for`]).
 #[derive(Debug)]
 pub struct Entry {
     pub shortcut: Shortcut,
-    pub template: CompiledTemplate,
-    /// The compiled localised bodies, by canonical language tag.
-    pub variants: BTreeMap<String, CompiledTemplate>,
     /// The snippets its bodies include, directly or not (lower-cased bangs): when one
-    /// changes, this entry is compiled again.
+    /// changes, this entry is built again (a new serial, so a new compiled form).
     pub includes: Vec<String>,
     /// The compiled name and URL of each of the shortcut's attachments, in order.
     pub attachments: Vec<attachments::CompiledAttachment>,
+    /// Names this entry's compiled bodies in the cache: no other entry has it.
+    serial: u64,
 }
 
 impl Entry {
+    /// An entry for a shortcut whose bodies were checked (or are trusted, having been
+    /// checked when written), with the snippets they include.
+    pub fn new(
+        shortcut: Shortcut,
+        includes: Vec<String>,
+        attachments: Vec<attachments::CompiledAttachment>,
+    ) -> Self {
+        Self {
+            shortcut,
+            includes,
+            attachments,
+            serial: compiled_cache::next_serial(),
+        }
+    }
+
     /// The body for a locale: the exact tag, then ever shorter prefixes (`fr-CA` -> `fr`),
-    /// then the default body. Returns the variant's tag, empty for the default body.
-    pub fn template_for(&self, locale: &str) -> (&CompiledTemplate, &str) {
+    /// then the default body. Returns the body's index (0 the default body, then the
+    /// variants in tag order), its source and the variant's tag, empty for the default body.
+    pub fn body_for(&self, locale: &str) -> (u32, &str, &str) {
         let mut tag = locale;
         while !tag.is_empty() {
-            if let Some((key, template)) = self
+            if let Some((index, (key, body))) = self
+                .shortcut
                 .variants
                 .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(tag))
+                .enumerate()
+                .find(|(_, (key, _))| key.eq_ignore_ascii_case(tag))
             {
-                return (template, key.as_str());
+                return (index as u32 + 1, body.as_str(), key.as_str());
             }
             tag = tag.rfind('-').map_or("", |i| &tag[..i]);
         }
-        (&self.template, "")
+        (0, self.shortcut.body.as_str(), "")
+    }
+
+    /// How many bodies it has (the default one and the variants).
+    fn bodies(&self) -> usize {
+        1 + self.shortcut.variants.len()
     }
 }
 
@@ -151,6 +176,8 @@ pub struct Catalog {
     /// Bumped whenever memory changes, for reads waiting to see a write (see
     /// [`consistency`]).
     changes: tokio::sync::watch::Sender<u64>,
+    /// The compiled bodies of the shortcuts rendered lately.
+    compiled: compiled_cache::CompiledCache,
 }
 
 impl Catalog {
@@ -175,6 +202,7 @@ impl Catalog {
             residency: resident::Residency::new(settings),
             search: SearchIndex::default(),
             changes: tokio::sync::watch::Sender::new(0),
+            compiled: compiled_cache::CompiledCache::new(compiled_cache::DEFAULT_BYTES),
         })
     }
 
@@ -335,7 +363,7 @@ impl Catalog {
                     .map(|e| e.shortcut.clone())
             };
             if let Some(shortcut) = current
-                && let Ok(entry) = self.build_entry(shortcut, Includes::Lenient)
+                && let Ok(entry) = self.build_entry(shortcut, Includes::Lenient, Check::Trust)
             {
                 self.replace(entry);
             }
@@ -526,7 +554,7 @@ impl Catalog {
 
     fn apply_stored(&self, shortcut: Shortcut) {
         let id = shortcut.id.clone();
-        match self.build_entry(shortcut, Includes::Lenient) {
+        match self.build_entry(shortcut, Includes::Lenient, Check::Trust) {
             Ok(entry) => {
                 self.apply(entry);
             }
@@ -570,9 +598,12 @@ impl Catalog {
         &self.workspace_records
     }
 
-    /// Compiles a shortcut's body and variants with the workspace's snippets in place of
-    /// its includes; errors name the field (`body`, `variants["fr"]`) with line and column.
-    fn build_entry(&self, shortcut: Shortcut, includes: Includes) -> Result<Entry> {
+    /// Builds the entry of a shortcut. With [`Check::Compile`] its body and variants are
+    /// compiled with the workspace's snippets in place of its includes, and errors name the
+    /// field (`body`, `variants["fr"]`) with line and column; the compiled forms are not
+    /// kept (the first render compiles into the cache). With [`Check::Trust`] (a shortcut
+    /// from the store, checked when written) only the includes are followed.
+    fn build_entry(&self, shortcut: Shortcut, includes: Includes, check: Check) -> Result<Entry> {
         let max = self.engine.limits().max_template_bytes;
         // A stored shortcut's includes are part of its shared text, whoever reads it.
         let snippets = WorkspaceSnippets {
@@ -582,34 +613,96 @@ impl Catalog {
             viewer: &Viewer::Everyone,
         };
         let own = Some(shortcut.bang.as_str());
-        validate::body(&shortcut.body, max)?;
-        let (template, mut all_includes) = self
-            .engine
-            .compile_with(&shortcut.body, own, &snippets)
-            .map_err(body_error)?;
-        let mut variants = BTreeMap::new();
-        for (tag, body) in &shortcut.variants {
-            let field = validate::variant_field(tag);
-            validate::body(body, max).map_err(|err| err.for_field(field.clone()))?;
-            let (compiled, used) = self
-                .engine
-                .compile_with(body, own, &snippets)
-                .map_err(|problems| body_error(problems).for_field(field))?;
+        let mut all_includes: Vec<String> = Vec::new();
+        let bodies = std::iter::once((None, &shortcut.body)).chain(
+            shortcut
+                .variants
+                .iter()
+                .map(|(tag, body)| (Some(tag), body)),
+        );
+        for (tag, body) in bodies {
+            let field = tag.map(|tag| validate::variant_field(tag));
+            let for_field = |err: Error| match &field {
+                Some(field) => err.for_field(field.clone()),
+                None => err,
+            };
+            validate::body(body, max).map_err(for_field)?;
+            let used = match check {
+                Check::Compile => {
+                    self.engine
+                        .compile_with(body, own, &snippets)
+                        .map_err(|problems| for_field(body_error(problems)))?
+                        .1
+                }
+                Check::Trust => self.includes_of(body, own, &snippets),
+            };
             for name in used {
                 if !all_includes.contains(&name) {
                     all_includes.push(name);
                 }
             }
-            variants.insert(tag.clone(), compiled);
         }
         let attachments = attachments::compile(&self.engine, &shortcut.attachments)?;
-        Ok(Entry {
-            shortcut,
-            template,
-            variants,
-            includes: all_includes,
-            attachments,
-        })
+        Ok(Entry::new(shortcut, all_includes, attachments))
+    }
+
+    /// The snippets a stored body includes, directly or not, without compiling it. A body
+    /// whose includes no longer expand (a cycle or a size made by later snippet changes)
+    /// is logged; its render will report why it does not compile.
+    fn includes_of(
+        &self,
+        body: &str,
+        own: Option<&str>,
+        snippets: &WorkspaceSnippets,
+    ) -> Vec<String> {
+        let tags = crate::template::include::include_tags(body);
+        if tags.is_empty() {
+            return Vec::new();
+        }
+        let max =
+            self.engine.limits().max_template_bytes * crate::template::include::EXPANSION_FACTOR;
+        match crate::template::include::expand(own, body, snippets, max) {
+            Ok(expanded) => expanded.includes,
+            Err(problem) => {
+                tracing::error!(workspace_id = %snippets.workspace_id, bang = own.unwrap_or(""), %problem, "a stored shortcut's includes do not expand");
+                tags.into_iter().map(|tag| bang_key(&tag.name)).collect()
+            }
+        }
+    }
+
+    /// The compiled body of `entry` for a locale (see [`Entry::body_for`]) and the variant's
+    /// tag: from the cache, or compiled now with the workspace's current snippets.
+    pub fn template_for<'e>(
+        &self,
+        entry: &'e Entry,
+        locale: &str,
+    ) -> Result<(Arc<CompiledTemplate>, &'e str)> {
+        let (index, body, tag) = entry.body_for(locale);
+        let template = self.compiled.get_or_compile((entry.serial, index), || {
+            let snippets = WorkspaceSnippets {
+                catalog: self,
+                workspace_id: &entry.shortcut.workspace_id,
+                includes: Includes::Lenient,
+                viewer: &Viewer::Everyone,
+            };
+            self.engine
+                .compile_with(body, Some(&entry.shortcut.bang), &snippets)
+                .map(|(compiled, _)| compiled)
+                .map_err(|problems| stored_body_error(entry, tag, problems))
+        })?;
+        Ok((template, tag))
+    }
+
+    /// The cache of compiled bodies (its size, for the operator).
+    pub fn compiled_templates(&self) -> &compiled_cache::CompiledCache {
+        &self.compiled
+    }
+
+    /// Bounds the cache of compiled bodies to about `bytes` (`--compiled-templates-bytes`).
+    /// Made before the first render: what the cache held is dropped.
+    pub fn with_compiled_templates_bytes(mut self, bytes: u64) -> Self {
+        self.compiled = compiled_cache::CompiledCache::new(bytes);
+        self
     }
 
     /// Refuses a change that would leave includes of `snippet` with nothing to include,
@@ -658,7 +751,7 @@ impl Catalog {
                 .collect()
         };
         for includer in includers {
-            match self.build_entry(includer.shortcut.clone(), Includes::Lenient) {
+            match self.build_entry(includer.shortcut.clone(), Includes::Lenient, Check::Compile) {
                 Ok(entry) => drop(self.replace(entry)),
                 Err(err) => {
                     tracing::error!(shortcut_id = %includer.shortcut.id, error = %err, "a shortcut no longer compiles after a snippet changed; kept as it was")
@@ -838,7 +931,7 @@ impl Catalog {
             create_time: now,
             update_time: now,
         };
-        self.build_entry(shortcut, Includes::Strict)
+        self.build_entry(shortcut, Includes::Strict, Check::Compile)
     }
 
     /// Validates and compiles the new content of an existing shortcut without writing it:
@@ -856,13 +949,13 @@ impl Catalog {
         }
         shortcut.version = current.version + 1;
         shortcut.update_time = model::now();
-        self.build_entry(shortcut, Includes::Strict)
+        self.build_entry(shortcut, Includes::Strict, Check::Compile)
     }
 
     /// Compiles a prepared shortcut again, for a second attempt at writing it (an entry
     /// holds compiled templates and is not cloned).
     pub fn recompile(&self, shortcut: Shortcut) -> Result<Entry> {
-        self.build_entry(shortcut, Includes::Strict)
+        self.build_entry(shortcut, Includes::Strict, Check::Compile)
     }
 
     /// Writes prepared shortcuts, new ones and replacements (at the version before theirs),
@@ -968,7 +1061,7 @@ impl Catalog {
         } else if old.snippet && old.bang_key() != shortcut.bang_key() {
             self.refuse_if_included(old, "rename")?;
         }
-        let entry = self.build_entry(shortcut, Includes::Strict)?;
+        let entry = self.build_entry(shortcut, Includes::Strict, Check::Compile)?;
         let mut shortcut = entry.shortcut.clone();
         shortcut.version = expected_version + 1;
         shortcut.update_time = model::now();
@@ -1197,7 +1290,9 @@ impl Catalog {
         }
         ws.by_bang
             .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
-        ws.by_id.insert(entry.shortcut.id.clone(), entry.clone());
+        if let Some(old) = ws.by_id.insert(entry.shortcut.id.clone(), entry.clone()) {
+            self.compiled.forget(old.serial, old.bodies());
+        }
         ws.residence.bytes = ws.residence.bytes.saturating_add_signed(grown);
         self.residency.add_bytes(grown);
         self.search.upsert(&entry);
@@ -1220,6 +1315,7 @@ impl Catalog {
                 ws.by_bang.remove(&key);
             }
             self.search.remove(workspace_id, id);
+            self.compiled.forget(old.serial, old.bodies());
             drop(workspaces);
             self.note_change();
             self.recompile_includers(workspace_id, &key);
@@ -1283,6 +1379,15 @@ enum Includes {
     Lenient,
 }
 
+/// Whether building an entry compiles its bodies (a write, or includers after a snippet
+/// changed) or trusts them (loaded from the store: they compiled when written, and the
+/// first render compiles them anyway).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Compile,
+    Trust,
+}
+
 /// The snippets of one workspace, as `include` sees them.
 struct WorkspaceSnippets<'a> {
     catalog: &'a Catalog,
@@ -1321,6 +1426,27 @@ impl crate::template::include::Snippets for WorkspaceSnippets<'_> {
             }
         }
     }
+}
+
+/// A stored body that no longer compiles (the template language changed, or a snippet it
+/// includes did): the render fails with the first problem, and every problem is logged.
+fn stored_body_error(entry: &Entry, tag: &str, problems: Vec<TemplateDiagnostic>) -> Error {
+    let field = if tag.is_empty() {
+        "body".to_string()
+    } else {
+        validate::variant_field(tag)
+    };
+    tracing::error!(workspace_id = %entry.shortcut.workspace_id, shortcut_id = %entry.shortcut.id, %field, ?problems, "a stored template no longer compiles");
+    let (line, message) = problems
+        .first()
+        .map(|p| {
+            (
+                p.line as usize,
+                format!("{} no longer compiles: {}", field, p.message),
+            )
+        })
+        .unwrap_or((0, format!("{field} no longer compiles")));
+    Error::TemplateFailed { line, message }
 }
 
 fn body_error(problems: Vec<TemplateDiagnostic>) -> Error {

@@ -4,6 +4,7 @@ mod attachments;
 mod audiences;
 mod authoring;
 mod batch;
+mod compiled;
 mod connections;
 mod consistency;
 mod crash;

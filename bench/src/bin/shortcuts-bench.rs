@@ -713,5 +713,19 @@ async fn create_shortcuts(args: &Args, channel: Channel, n: usize) -> anyhow::Re
         "created {n} shortcuts in {:?}, {failures} failures",
         started.elapsed()
     );
+    // One read, so that the workspace is in memory (the catalogue loads a workspace on its
+    // first use): with n = 0, this loads what a restarted server holds in its store.
+    let listed = ShortcutServiceClient::new(channel)
+        .list_shortcuts(with_token(
+            args,
+            pb::ListShortcutsRequest {
+                workspace_id: "bench-catalog".into(),
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    println!("workspace bench-catalog loaded ({} listed)", listed.shortcuts.len());
     Ok(())
 }

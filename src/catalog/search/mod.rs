@@ -187,11 +187,10 @@ fn hit(doc: &Doc, kind: MatchKind, query: &ParsedQuery) -> SearchHit {
     // The passage that shows what matched: the default body's, else that of the first
     // localised variant the query matched in (a French keystroke shows the French text).
     let matched = |word: &fold::Word<'_>| highlight::matched_len(word, words);
-    let mut preview = doc.body.preview(matched);
+    let mut preview = doc.body().preview(matched);
     if preview.matched.is_empty()
         && let Some(found) = doc
-            .variants
-            .iter()
+            .variants()
             .map(|variant| variant.preview(matched))
             .find(|p| !p.matched.is_empty())
     {
