@@ -507,8 +507,10 @@ impl Catalog {
             return false;
         };
         self.residency.add_bytes(-(ws.residence.bytes as i64));
-        for id in ws.by_id.keys() {
+        for (id, entry) in &ws.by_id {
             self.search.remove(workspace_id, id);
+            // Its compiled bodies too: they would only crowd the cache until evicted.
+            self.compiled.forget(entry.serial, entry.bodies());
         }
         true
     }

@@ -64,7 +64,7 @@ impl Program {
             n as usize
         };
         let instructions =
-            count(&code.instructions) + code.blocks.values().map(|b| count(b)).sum::<usize>();
+            count(&code.instructions) + code.blocks.values().map(count).sum::<usize>();
         // Constants (template text) hold a copy of their text: the source again.
         let counted = 2 * self.borrow_owner().len()
             + instructions * (std::mem::size_of::<machinery::Instruction<'_>>() + PER_INSTRUCTION);

@@ -726,6 +726,9 @@ async fn create_shortcuts(args: &Args, channel: Channel, n: usize) -> anyhow::Re
         ))
         .await?
         .into_inner();
-    println!("workspace bench-catalog loaded ({} listed)", listed.shortcuts.len());
+    println!(
+        "workspace bench-catalog loaded ({} listed)",
+        listed.shortcuts.len()
+    );
     Ok(())
 }
