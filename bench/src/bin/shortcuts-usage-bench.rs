@@ -112,13 +112,19 @@ async fn main() -> anyhow::Result<()> {
     let today = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64 / DAY;
     let filled = Instant::now();
     let mut rng = fastrand::Rng::with_seed(17);
-    let mut rollup = Rollup::default();
+    // A month of days per batch: one `add_usage` of the whole year would outlast the
+    // store's write timeout on PostgreSQL (the server writes a second's worth at a time).
+    const DAYS_PER_BATCH: i64 = 30;
+    let mut batches: Vec<Rollup> = (0..=(args.days - 1) / DAYS_PER_BATCH)
+        .map(|_| Rollup::default())
+        .collect();
     for _ in 0..args.renders {
         // Squared: a few shortcuts take most renders, as in a real team.
         let pick = rng.f64();
         let shortcut = ((pick * pick) * args.shortcuts as f64) as usize;
-        let day = today - rng.i64(0..args.days);
-        rollup.add(Use {
+        let back = rng.i64(0..args.days);
+        let day = today - back;
+        batches[(back / DAYS_PER_BATCH) as usize].add(Use {
             workspace_id: WORKSPACE.into(),
             shortcut_id: ids[shortcut].clone(),
             shortcut_version: 1 + rng.u64(0..2),
@@ -127,7 +133,11 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let usage = shortcuts::server::open_usage_store(&args.store).await?;
-    usage.add_usage(&rollup).await?;
+    let mut rollup = Rollup::default();
+    for batch in batches {
+        usage.add_usage(&batch).await?;
+        rollup.merge(batch);
+    }
     let pool = Pool::connect(&args.store).await?;
     pool.analyze().await?;
     println!(
