@@ -352,7 +352,11 @@ impl Catalog {
             if !includes {
                 includers.push(shortcut.id.clone());
             }
-            self.apply_stored(shortcut);
+            // Into memory without `apply`'s pass over the workspace for includers, which
+            // made a load quadratic in its size: every includer is built again below.
+            if let Some(entry) = self.build_stored(shortcut) {
+                self.replace(entry);
+            }
         }
         for id in includers {
             let current = {
@@ -555,15 +559,21 @@ impl Catalog {
     }
 
     fn apply_stored(&self, shortcut: Shortcut) {
+        if let Some(entry) = self.build_stored(shortcut) {
+            self.apply(entry);
+        }
+    }
+
+    /// The entry of a shortcut read from the store; `None` (logged) if it cannot be built.
+    fn build_stored(&self, shortcut: Shortcut) -> Option<Entry> {
         let id = shortcut.id.clone();
         match self.build_entry(shortcut, Includes::Lenient, Check::Trust) {
-            Ok(entry) => {
-                self.apply(entry);
-            }
+            Ok(entry) => Some(entry),
             // A template that compiled when written but not now (the language changed)
             // must not stop the service; it is left out and reported.
             Err(err) => {
-                tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped")
+                tracing::error!(shortcut_id = %id, error = %err, "stored template no longer compiles; skipped");
+                None
             }
         }
     }
