@@ -20,8 +20,13 @@ pub fn spawn_server(
     let stderr = child.stderr.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
     let wanted = markers.to_vec();
+    // For diagnosis: `SHORTCUTS_BENCH_SERVER_LOG=1` passes the server's log on to ours.
+    let echo = std::env::var_os("SHORTCUTS_BENCH_SERVER_LOG").is_some();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("{line}");
+            }
             for (i, marker) in wanted.iter().enumerate() {
                 if let Some(rest) = line.split(marker).nth(1) {
                     let word = rest.split_whitespace().next().unwrap_or_default();

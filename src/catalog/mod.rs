@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod audiences;
 pub mod compiled_cache;
 pub mod consistency;
+mod entries;
 pub mod folders;
 pub mod inputs;
 pub mod keys;
@@ -22,7 +23,10 @@ pub mod usage_report;
 pub mod validate;
 pub mod visibility;
 
-use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
+mod loading_tests;
+
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -126,17 +130,14 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// One loaded (or loading) workspace.
 struct Workspace {
-    by_id: HashMap<String, Arc<Entry>>,
-    /// bang key -> id, ordered for listing.
-    by_bang: BTreeMap<String, String>,
+    entries: entries::Entries,
     residence: resident::Residence,
 }
 
 impl Workspace {
     fn loading(now: u64) -> Self {
         Self {
-            by_id: HashMap::new(),
-            by_bang: BTreeMap::new(),
+            entries: entries::Entries::default(),
             residence: resident::Residence::loading(now),
         }
     }
@@ -178,6 +179,10 @@ pub struct Catalog {
     changes: tokio::sync::watch::Sender<u64>,
     /// The compiled bodies of the shortcuts rendered lately.
     compiled: compiled_cache::CompiledCache,
+    /// Tests stop a load between its read of the store and its end, to announce changes
+    /// at the moment a real race would (see `loading_tests`).
+    #[cfg(test)]
+    pause_after_read: std::sync::Mutex<Option<loading_tests::Pause>>,
 }
 
 impl Catalog {
@@ -203,6 +208,8 @@ impl Catalog {
             search: SearchIndex::default(),
             changes: tokio::sync::watch::Sender::new(0),
             compiled: compiled_cache::CompiledCache::new(compiled_cache::DEFAULT_BYTES),
+            #[cfg(test)]
+            pause_after_read: std::sync::Mutex::default(),
         })
     }
 
@@ -286,12 +293,22 @@ impl Catalog {
         let mut read_all = true;
         loop {
             if read_all {
-                let stored = self
+                let reading = std::time::Instant::now();
+                let mut fill = Fill::new(self, workspace_id);
+                let count = self
                     .store
-                    .load_workspace(workspace_id)
+                    .load_workspace(workspace_id, &mut |chunk| fill.add(chunk))
                     .await
                     .map_err(unavailable)?;
-                self.fill(workspace_id, stored);
+                #[cfg(test)]
+                loading_tests::pause(self, workspace_id).await;
+                fill.finish();
+                tracing::debug!(
+                    workspace_id,
+                    shortcuts = count,
+                    took_us = reading.elapsed().as_micros() as u64,
+                    "workspace read from the store"
+                );
             }
             let pending = {
                 let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
@@ -310,7 +327,7 @@ impl Catalog {
                 let pending = std::mem::take(pending);
                 if !read_all && pending.is_empty() {
                     abandon.armed = false;
-                    let empty = ws.by_id.is_empty();
+                    let empty = ws.entries.is_empty();
                     if empty && !keep_empty {
                         drop(workspaces);
                         self.drop_workspace(workspace_id, |_| true);
@@ -335,62 +352,6 @@ impl Catalog {
         }
     }
 
-    /// Puts a workspace's stored shortcuts into its (loading or loaded) entry and forgets
-    /// those the store no longer has. Returns how many there are.
-    fn fill(&self, workspace_id: &str, stored: Vec<Shortcut>) -> usize {
-        let present: std::collections::HashSet<String> =
-            stored.iter().map(|s| s.id.clone()).collect();
-        let count = stored.len();
-        // Includers read before their snippets are compiled again once all are in memory.
-        let mut includers = Vec::new();
-        for shortcut in stored {
-            let includes = crate::template::include::include_tags(&shortcut.body).is_empty()
-                && shortcut
-                    .variants
-                    .values()
-                    .all(|v| crate::template::include::include_tags(v).is_empty());
-            if !includes {
-                includers.push(shortcut.id.clone());
-            }
-            // Into memory without `apply`'s pass over the workspace for includers, which
-            // made a load quadratic in its size: every includer is built again below.
-            if let Some(entry) = self.build_stored(shortcut) {
-                self.replace(entry);
-            }
-        }
-        for id in includers {
-            let current = {
-                let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-                workspaces
-                    .get(workspace_id)
-                    .and_then(|w| w.by_id.get(&id))
-                    .map(|e| e.shortcut.clone())
-            };
-            if let Some(shortcut) = current
-                && let Ok(entry) = self.build_entry(shortcut, Includes::Lenient, Check::Trust)
-            {
-                self.replace(entry);
-            }
-        }
-        let gone: Vec<String> = {
-            let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-            workspaces
-                .get(workspace_id)
-                .map(|w| {
-                    w.by_id
-                        .keys()
-                        .filter(|id| !present.contains(*id))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        for id in gone {
-            self.forget(workspace_id, &id);
-        }
-        count
-    }
-
     /// Reads every loaded workspace from the store again (announcements may have been
     /// missed); those being loaded read theirs again before they are ready. Workspaces not
     /// loaded cost nothing: they are read afresh when used. Returns how many shortcuts were
@@ -409,8 +370,12 @@ impl Catalog {
         };
         let mut count = 0;
         for workspace_id in ready {
-            let stored = self.store.load_workspace(&workspace_id).await?;
-            count += self.fill(&workspace_id, stored);
+            let mut fill = Fill::new(self, &workspace_id);
+            count += self
+                .store
+                .load_workspace(&workspace_id, &mut |chunk| fill.add(chunk))
+                .await?;
+            fill.finish();
         }
         Ok(count)
     }
@@ -511,8 +476,8 @@ impl Catalog {
             return false;
         };
         self.residency.add_bytes(-(ws.residence.bytes as i64));
-        for (id, entry) in &ws.by_id {
-            self.search.remove(workspace_id, id);
+        for entry in ws.entries.iter() {
+            self.search.remove(workspace_id, &entry.shortcut.id);
             // Its compiled bodies too: they would only crowd the cache until evicted.
             self.compiled.forget(entry.serial, entry.bodies());
         }
@@ -593,7 +558,7 @@ impl Catalog {
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
         workspaces
             .get(workspace_id)
-            .and_then(|ws| ws.by_id.get(id))
+            .and_then(|ws| ws.entries.get(id))
             .map(|e| e.shortcut.version)
     }
 
@@ -723,11 +688,14 @@ impl Catalog {
         let key = snippet.bang_key();
         let mut includers: Vec<String> = {
             let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-            let Some(ws) = workspaces.get(&snippet.workspace_id) else {
+            let Some(ws) = workspaces
+                .get(&snippet.workspace_id)
+                .filter(|ws| ws.entries.has_includers())
+            else {
                 return Ok(());
             };
-            ws.by_id
-                .values()
+            ws.entries
+                .iter()
                 .filter(|e| e.shortcut.id != snippet.id && e.includes.contains(&key))
                 .map(|e| e.shortcut.bang.clone())
                 .collect()
@@ -753,11 +721,14 @@ impl Catalog {
     fn recompile_includers_of(&self, workspace_id: &str, changed: impl Fn(&str) -> bool) {
         let includers: Vec<Arc<Entry>> = {
             let workspaces = self.workspaces.read().expect("catalog lock poisoned");
-            let Some(ws) = workspaces.get(workspace_id) else {
+            let Some(ws) = workspaces
+                .get(workspace_id)
+                .filter(|ws| ws.entries.has_includers())
+            else {
                 return;
             };
-            ws.by_id
-                .values()
+            ws.entries
+                .iter()
                 .filter(|e| e.includes.iter().any(|i| changed(i)))
                 .cloned()
                 .collect()
@@ -1123,11 +1094,8 @@ impl Catalog {
         let found = workspaces
             .get(workspace_id.as_str())
             .and_then(|ws| match key {
-                ShortcutKey::Id(id) => ws.by_id.get(id.as_str()).cloned(),
-                ShortcutKey::Bang(bang) => {
-                    let id = ws.by_bang.get(&bang_key(bang))?;
-                    ws.by_id.get(id).cloned()
-                }
+                ShortcutKey::Id(id) => ws.entries.get(id.as_str()).cloned(),
+                ShortcutKey::Bang(bang) => ws.entries.by_bang(&bang_key(bang)).cloned(),
             });
         found.ok_or_else(|| not_found(workspace_id, key))
     }
@@ -1144,8 +1112,8 @@ impl Catalog {
             return folders::FolderTree::default();
         };
         folders::tree(
-            ws.by_id
-                .values()
+            ws.entries
+                .iter()
                 .map(|e| &e.shortcut)
                 .filter(|s| (include_disabled || !s.disabled) && viewer.sees(s))
                 .map(|s| s.folder.as_str()),
@@ -1180,25 +1148,17 @@ impl Catalog {
         };
         // One more than a page is gathered: if it is there, another page follows.
         let mut shortcuts: Vec<Arc<Entry>> = match &after {
-            PageCursor::Bang(after) => {
-                let range = match after {
-                    Some(after) => ws.by_bang.range::<String, _>((
-                        std::ops::Bound::Excluded(after),
-                        std::ops::Bound::Unbounded,
-                    )),
-                    None => ws.by_bang.range::<String, _>(..),
-                };
-                range
-                    .filter_map(|(_, id)| ws.by_id.get(id))
-                    .filter(|e| keep(&e.shortcut))
-                    .take(page_size + 1)
-                    .cloned()
-                    .collect()
-            }
+            PageCursor::Bang(after) => ws
+                .entries
+                .in_bang_order(after.as_deref())
+                .filter(|e| keep(&e.shortcut))
+                .take(page_size + 1)
+                .cloned()
+                .collect(),
             PageCursor::Position(after) => {
                 let mut found: Vec<(i32, String, &Arc<Entry>)> = ws
-                    .by_id
-                    .values()
+                    .entries
+                    .iter()
                     .filter(|e| keep(&e.shortcut))
                     .map(|e| (e.shortcut.position, e.shortcut.bang_key(), e))
                     .filter(|(position, key, _)| {
@@ -1255,7 +1215,7 @@ impl Catalog {
             .read()
             .expect("catalog lock poisoned")
             .get(&shortcut.workspace_id)
-            .and_then(|ws| ws.by_id.get(&shortcut.id))
+            .and_then(|ws| ws.entries.get(&shortcut.id))
             .map(|e| e.shortcut.bang_key())
     }
 
@@ -1283,49 +1243,58 @@ impl Catalog {
 
     /// [`Catalog::apply`] without compiling the includers again.
     fn replace(&self, entry: Entry) -> Arc<Entry> {
-        let entry = Arc::new(entry);
+        let mut applied = self.replace_many(vec![entry]);
+        applied.pop().expect("one entry in, one out")
+    }
+
+    /// [`Catalog::replace`] for many entries, under one lock of memory and one of the
+    /// search index (a workspace's load puts hundreds at once). Returns what memory holds
+    /// afterwards for each.
+    fn replace_many(&self, entries: Vec<Entry>) -> Vec<Arc<Entry>> {
         let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
-        // Not loaded (evicted meanwhile): it is read afresh, with this, when next used.
-        let Some(ws) = workspaces.get_mut(&entry.shortcut.workspace_id) else {
-            return entry;
-        };
-        let mut grown = resident::entry_bytes(&entry.shortcut) as i64;
-        if let Some(existing) = ws.by_id.get(&entry.shortcut.id) {
-            if existing.shortcut.version > entry.shortcut.version {
-                return existing.clone();
-            }
-            grown -= resident::entry_bytes(&existing.shortcut) as i64;
-            let old_key = existing.shortcut.bang_key();
-            if ws.by_bang.get(&old_key) == Some(&entry.shortcut.id) {
-                ws.by_bang.remove(&old_key);
-            }
-        }
-        ws.by_bang
-            .insert(entry.shortcut.bang_key(), entry.shortcut.id.clone());
-        if let Some(old) = ws.by_id.insert(entry.shortcut.id.clone(), entry.clone()) {
-            self.compiled.forget(old.serial, old.bodies());
-        }
-        ws.residence.bytes = ws.residence.bytes.saturating_add_signed(grown);
-        self.residency.add_bytes(grown);
-        self.search.upsert(&entry);
+        let mut indexed = Vec::with_capacity(entries.len());
+        let applied: Vec<Arc<Entry>> = entries
+            .into_iter()
+            .map(|entry| {
+                let entry = Arc::new(entry);
+                // Not loaded (evicted meanwhile): it is read afresh, with this, when next used.
+                let Some(ws) = workspaces.get_mut(&entry.shortcut.workspace_id) else {
+                    return entry;
+                };
+                let mut grown = resident::entry_bytes(&entry.shortcut) as i64;
+                if let Some(existing) = ws.entries.get(&entry.shortcut.id) {
+                    if existing.shortcut.version > entry.shortcut.version {
+                        return existing.clone();
+                    }
+                    grown -= resident::entry_bytes(&existing.shortcut) as i64;
+                }
+                if let Some(old) = ws.entries.insert(entry.clone()) {
+                    self.compiled.forget(old.serial, old.bodies());
+                }
+                ws.residence.bytes = ws.residence.bytes.saturating_add_signed(grown);
+                self.residency.add_bytes(grown);
+                indexed.push(entry.clone());
+                entry
+            })
+            .collect();
+        self.search.upsert_many(&indexed);
         drop(workspaces);
-        self.note_change();
-        entry
+        if !indexed.is_empty() {
+            self.note_change();
+        }
+        applied
     }
 
     /// Drops a shortcut from memory.
     pub fn forget(&self, workspace_id: &str, id: &str) {
         let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
         if let Some(ws) = workspaces.get_mut(workspace_id)
-            && let Some(old) = ws.by_id.remove(id)
+            && let Some(old) = ws.entries.remove(id)
         {
             let shrunk = resident::entry_bytes(&old.shortcut);
             ws.residence.bytes = ws.residence.bytes.saturating_sub(shrunk);
             self.residency.add_bytes(-(shrunk as i64));
             let key = old.shortcut.bang_key();
-            if ws.by_bang.get(&key).map(String::as_str) == Some(id) {
-                ws.by_bang.remove(&key);
-            }
             self.search.remove(workspace_id, id);
             self.compiled.forget(old.serial, old.bodies());
             drop(workspaces);
@@ -1341,9 +1310,8 @@ impl Catalog {
         let Some(ws) = workspaces.get(workspace_id.as_str()) else {
             return Vec::new();
         };
-        ws.by_bang
-            .values()
-            .filter_map(|id| ws.by_id.get(id))
+        ws.entries
+            .in_bang_order(None)
             .filter(|entry| !entry.shortcut.snippet)
             .map(|entry| (entry.shortcut.id.clone(), entry.shortcut.bang.clone()))
             .collect()
@@ -1354,8 +1322,81 @@ impl Catalog {
         let workspaces = self.workspaces.read().expect("catalog lock poisoned");
         workspaces
             .iter()
-            .map(|(k, v)| (k.clone(), v.by_id.len()))
+            .map(|(k, v)| (k.clone(), v.entries.len()))
             .collect()
+    }
+}
+
+/// Builds a workspace's memory from its stored shortcuts as the store hands them over, then
+/// forgets those the store no longer has.
+struct Fill<'a> {
+    catalog: &'a Catalog,
+    workspace_id: &'a str,
+    present: std::collections::HashSet<String>,
+    /// Those that include snippets: built again once every snippet is in memory.
+    includers: Vec<String>,
+}
+
+impl<'a> Fill<'a> {
+    fn new(catalog: &'a Catalog, workspace_id: &'a str) -> Self {
+        Self {
+            catalog,
+            workspace_id,
+            present: Default::default(),
+            includers: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, stored: Vec<Shortcut>) {
+        let mut entries = Vec::with_capacity(stored.len());
+        for shortcut in stored {
+            let includes = std::iter::once(&shortcut.body)
+                .chain(shortcut.variants.values())
+                .any(|body| !crate::template::include::include_tags(body).is_empty());
+            if includes {
+                self.includers.push(shortcut.id.clone());
+            }
+            self.present.insert(shortcut.id.clone());
+            // Into memory without `apply`'s pass over the workspace for includers, which
+            // made a load quadratic in its size: every includer is built again in `finish`.
+            entries.extend(self.catalog.build_stored(shortcut));
+        }
+        self.catalog.replace_many(entries);
+    }
+
+    fn finish(self) {
+        let catalog = self.catalog;
+        for id in self.includers {
+            let current = {
+                let workspaces = catalog.workspaces.read().expect("catalog lock poisoned");
+                workspaces
+                    .get(self.workspace_id)
+                    .and_then(|w| w.entries.get(&id))
+                    .map(|e| e.shortcut.clone())
+            };
+            if let Some(shortcut) = current
+                && let Ok(entry) = catalog.build_entry(shortcut, Includes::Lenient, Check::Trust)
+            {
+                catalog.replace(entry);
+            }
+        }
+        let gone: Vec<String> = {
+            let workspaces = catalog.workspaces.read().expect("catalog lock poisoned");
+            workspaces
+                .get(self.workspace_id)
+                .map(|w| {
+                    w.entries
+                        .iter()
+                        .map(|e| &e.shortcut.id)
+                        .filter(|id| !self.present.contains(*id))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for id in gone {
+            catalog.forget(self.workspace_id, &id);
+        }
     }
 }
 
@@ -1419,7 +1460,7 @@ impl crate::template::include::Snippets for WorkspaceSnippets<'_> {
                 .expect("catalog lock poisoned");
             workspaces
                 .get(self.workspace_id)
-                .and_then(|ws| ws.by_id.get(ws.by_bang.get(&bang_key(name))?))
+                .and_then(|ws| ws.entries.by_bang(&bang_key(name)))
                 .filter(|e| self.viewer.sees(&e.shortcut))
                 .map(|e| (e.shortcut.snippet, e.shortcut.body.clone()))
         };

@@ -167,8 +167,8 @@ pub(super) const WORKSPACE_BYTES: u64 = 512;
 /// Estimated memory of one entry: its texts, the catalogue's maps and the search index's
 /// words, which grow with the texts. Compiled bodies are not an entry's: they live in the
 /// compiled-template cache, under its own budget (`--compiled-templates-bytes`). For the
-/// benchmark shortcut (~330-character body) this gives ~2.5 KB, against ~2.35 KB of heap
-/// counted by `examples/memory_breakdown.rs`.
+/// benchmark shortcut (~330-character body) this gives ~1.9 KB, against ~1.7 KB of heap
+/// counted by `examples/memory_breakdown.rs` and ~1.9 KB resident (`bench/memory.sh`).
 pub(super) fn entry_bytes(shortcut: &Shortcut) -> u64 {
     let texts = shortcut.body.len()
         + shortcut.variants.values().map(String::len).sum::<usize>()
@@ -181,5 +181,5 @@ pub(super) fn entry_bytes(shortcut: &Shortcut) -> u64 {
         + shortcut.bang.len()
         + shortcut.folder.len()
         + shortcut.tags.iter().map(String::len).sum::<usize>();
-    (1024 + 4 * texts + 3 * labels) as u64
+    (700 + 3 * texts + 3 * labels) as u64
 }

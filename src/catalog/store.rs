@@ -66,8 +66,14 @@ pub trait ShortcutStore: Send + Sync + 'static {
     async fn load_all(&self) -> Result<Vec<Shortcut>>;
 
     /// Every shortcut of one workspace, for the catalogue when the workspace is first used
-    /// (read through the `(workspace_id, bang_key)` unique index).
-    async fn load_workspace(&self, workspace_id: &str) -> Result<Vec<Shortcut>>;
+    /// (read through the `(workspace_id, bang_key)` unique index), handed to `each` in
+    /// chunks as they are read: the catalogue builds its memory from the first chunks while
+    /// the store reads the next. Returns how many there were.
+    async fn load_workspace(
+        &self,
+        workspace_id: &str,
+        each: &mut (dyn FnMut(Vec<Shortcut>) + Send),
+    ) -> Result<usize>;
 
     /// Inserts a new shortcut. A bang already used in the workspace (case-insensitive)
     /// fails with `AlreadyExists`.

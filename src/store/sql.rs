@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
@@ -98,6 +99,9 @@ macro_rules! select_shortcuts {
 
 const LOAD_SHORTCUTS: &str = select_shortcuts!();
 
+/// Shortcuts handed to the catalogue at a time while a workspace is read.
+const LOAD_CHUNK: usize = 64;
+
 const LOAD_WORKSPACE: &str = concat!(select_shortcuts!(), " WHERE workspace_id = $1");
 
 const GET_SHORTCUT: &str = concat!(select_shortcuts!(), " WHERE id = $1 AND workspace_id = $2");
@@ -128,13 +132,31 @@ where
         rows.into_iter().map(Shortcut::try_from).collect()
     }
 
-    async fn load_workspace(&self, workspace_id: &str) -> Result<Vec<Shortcut>> {
-        let rows: Vec<ShortcutRow> = sqlx::query_as(LOAD_WORKSPACE)
+    async fn load_workspace(
+        &self,
+        workspace_id: &str,
+        each: &mut (dyn FnMut(Vec<Shortcut>) + Send),
+    ) -> Result<usize> {
+        let mut rows = sqlx::query_as::<_, ShortcutRow>(LOAD_WORKSPACE)
             .bind(workspace_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_error(e, None))?;
-        rows.into_iter().map(Shortcut::try_from).collect()
+            .fetch(&self.pool);
+        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await.map_err(|e| db_error(e, None))? {
+            chunk.push(Shortcut::try_from(row)?);
+            if chunk.len() == LOAD_CHUNK {
+                count += chunk.len();
+                each(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(LOAD_CHUNK),
+                ));
+            }
+        }
+        count += chunk.len();
+        if !chunk.is_empty() {
+            each(chunk);
+        }
+        Ok(count)
     }
 
     async fn insert(&self, s: &Shortcut) -> Result<()> {

@@ -42,7 +42,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A workspace's load streams its rows: room for a few chunks lets SQLite's thread
+            // read ahead while the catalogue indexes (sqlx's default of 50 stalled it).
+            .row_buffer_size(512);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -107,7 +107,11 @@ async fn main() -> anyhow::Result<()> {
             .arg("--data-file")
             .arg(&data_file)
             .args(extra)
-            .env("RUST_LOG", "warn,shortcuts::server=info");
+            .env(
+                "RUST_LOG",
+                std::env::var("SHORTCUTS_BENCH_SERVER_RUST_LOG")
+                    .unwrap_or_else(|_| "warn,shortcuts::server=info".into()),
+            );
         let started = Instant::now();
         let spawned = shortcuts_bench::spawn_server(&mut command, &["listening on "]);
         spawned.map(|(child, addrs)| (child, addrs, started, started.elapsed()))

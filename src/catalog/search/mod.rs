@@ -6,6 +6,7 @@
 //! prefixes in a per-workspace inverted index (`workspace`), ranks by tier and recent
 //! use (`rank`, `usage`) and highlights what matched (`highlight`, `preview`).
 
+mod docset;
 mod fold;
 mod highlight;
 mod preview;
@@ -87,27 +88,34 @@ pub struct SearchIndex {
 impl SearchIndex {
     /// Indexes a shortcut, replacing what was indexed under its id.
     pub fn upsert(&self, entry: &Arc<Entry>) {
-        // Snippets are pieces of other replies, not replies: the typeahead never offers them.
-        if entry.shortcut.snippet {
-            self.remove(&entry.shortcut.workspace_id, &entry.shortcut.id);
-            return;
-        }
+        self.upsert_many(std::slice::from_ref(entry));
+    }
+
+    /// [`SearchIndex::upsert`] for many, under one lock.
+    pub fn upsert_many(&self, entries: &[Arc<Entry>]) {
         let mut workspaces = self.workspaces.write().expect("search lock poisoned");
-        workspaces
-            .entry(entry.shortcut.workspace_id.clone())
-            .or_default()
-            .insert(entry.clone());
+        for entry in entries {
+            let shortcut = &entry.shortcut;
+            // Snippets are pieces of other replies, not replies: the typeahead never
+            // offers them.
+            if shortcut.snippet {
+                unindex(&mut workspaces, &shortcut.workspace_id, &shortcut.id);
+                continue;
+            }
+            match workspaces.get_mut(&shortcut.workspace_id) {
+                Some(index) => index.insert(entry.clone()),
+                None => workspaces
+                    .entry(shortcut.workspace_id.clone())
+                    .or_default()
+                    .insert(entry.clone()),
+            }
+        }
     }
 
     /// Drops a shortcut and its usage count.
     pub fn remove(&self, workspace_id: &str, id: &str) {
         let mut workspaces = self.workspaces.write().expect("search lock poisoned");
-        if let Some(index) = workspaces.get_mut(workspace_id)
-            && index.remove(id)
-            && index.is_empty()
-        {
-            workspaces.remove(workspace_id);
-        }
+        unindex(&mut workspaces, workspace_id, id);
     }
 
     /// Counts one use of a shortcut (a successful render).
@@ -165,6 +173,16 @@ impl SearchIndex {
             .into_iter()
             .filter_map(|(number, kind)| index.doc(number).map(|doc| hit(doc, kind, &parsed)))
             .collect())
+    }
+}
+
+/// Drops a shortcut from its workspace's index, and the index once empty.
+fn unindex(workspaces: &mut HashMap<String, WorkspaceIndex>, workspace_id: &str, id: &str) {
+    if let Some(index) = workspaces.get_mut(workspace_id)
+        && index.remove(id)
+        && index.is_empty()
+    {
+        workspaces.remove(workspace_id);
     }
 }
 

@@ -169,7 +169,7 @@ impl Ranking<'_> {
             // first tied one, which meets the next tied ones soon.
             let first = tied
                 .iter()
-                .map(|(_, doc, _)| doc.folded_bang.as_str())
+                .map(|(_, doc, _)| doc.folded_bang())
                 .min()
                 .unwrap_or_default();
             let tied: RoaringBitmap = tied.iter().map(|(_, _, n)| *n).collect();
@@ -193,7 +193,7 @@ impl Ranking<'_> {
 
 fn by_use_then_bang(a: &(f64, &Doc, u32), b: &(f64, &Doc, u32)) -> Ordering {
     b.0.total_cmp(&a.0)
-        .then_with(|| a.1.folded_bang.cmp(&b.1.folded_bang))
+        .then_with(|| a.1.folded_bang().cmp(b.1.folded_bang()))
         .then_with(|| a.1.entry.shortcut.bang.cmp(&b.1.entry.shortcut.bang))
 }
 

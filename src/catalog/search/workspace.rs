@@ -6,12 +6,16 @@
 //! the agent typed are one range of it: a keystroke touches the words it could match and
 //! never a shortcut's body.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 use roaring::RoaringBitmap;
 
+use super::docset::DocSet;
 use super::fold;
 use super::preview::BodyText;
 use super::usage::RecentUses;
@@ -23,11 +27,27 @@ use crate::catalog::{Entry, Viewer, Visibility};
 #[derive(Debug)]
 pub struct Doc {
     pub entry: Arc<Entry>,
-    /// The folded bang, for exact and prefix matches of the whole query.
-    pub folded_bang: String,
+    /// The folded bang when folding changes it (most bangs are folded already, and a copy
+    /// of each was ~50 bytes of a catalogue's memory per shortcut).
+    folded_bang: Option<Box<str>>,
 }
 
 impl Doc {
+    fn new(entry: Arc<Entry>) -> Self {
+        let folded = fold::fold(&entry.shortcut.bang);
+        Self {
+            folded_bang: (folded != entry.shortcut.bang).then(|| folded.into_boxed_str()),
+            entry,
+        }
+    }
+
+    /// The folded bang, for exact and prefix matches of the whole query.
+    pub fn folded_bang(&self) -> &str {
+        self.folded_bang
+            .as_deref()
+            .unwrap_or(&self.entry.shortcut.bang)
+    }
+
     /// The default body prepared for previews.
     pub fn body(&self) -> BodyText {
         BodyText::new(&self.entry.shortcut.body)
@@ -50,8 +70,15 @@ const CACHE_PREFIXES_OVER_WORDS: usize = 32;
 const MAX_CACHED_PREFIXES: usize = 4096;
 
 /// The shortcuts having one word.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Postings {
+    in_title: DocSet,
+    anywhere: DocSet,
+}
+
+/// The shortcuts having any of several words (those starting with a prefix).
+#[derive(Debug, Default, Clone)]
+struct Union {
     in_title: RoaringBitmap,
     anywhere: RoaringBitmap,
 }
@@ -60,7 +87,9 @@ struct Postings {
 pub struct WorkspaceIndex {
     docs: Vec<Option<Doc>>,
     free: Vec<u32>,
-    by_id: HashMap<String, u32>,
+    /// Document numbers, found by the id of their document (not a copy of it).
+    by_id: HashTable<u32>,
+    hasher: RandomState,
     words: BTreeMap<Box<str>, Postings>,
     /// (folded bang, doc): several bangs can fold alike (`cafe`, `café`).
     bangs: BTreeSet<(Box<str>, u32)>,
@@ -77,7 +106,7 @@ pub struct WorkspaceIndex {
     uses: Vec<RecentUses>,
     /// Unions of the postings of every word starting with a popular prefix. Kept exact on
     /// every insert and removal (under the index's write lock); filled by searches.
-    prefix_unions: RwLock<HashMap<Box<str>, Arc<Postings>>>,
+    prefix_unions: RwLock<HashMap<Box<str>, Arc<Union>>>,
 }
 
 /// Which postings a prefix lookup unites.
@@ -100,9 +129,8 @@ impl WorkspaceIndex {
     pub fn insert(&mut self, entry: Arc<Entry>) {
         // A new version keeps the count of the one it replaces.
         let uses = self
-            .by_id
-            .get(&entry.shortcut.id)
-            .map(|n| self.uses[*n as usize].take())
+            .number_of(&entry.shortcut.id)
+            .map(|n| self.uses[n as usize].take())
             .unwrap_or_default();
         self.remove(&entry.shortcut.id);
         let number = self.free.pop().unwrap_or(self.docs.len() as u32);
@@ -111,14 +139,19 @@ impl WorkspaceIndex {
                 .resize_with(number as usize + 1, RecentUses::default);
         }
         self.uses[number as usize] = uses;
-        let doc = Doc {
-            folded_bang: fold::fold(&entry.shortcut.bang),
-            entry,
-        };
+        let doc = Doc::new(entry);
         let (title_words, all_words) = doc_words(&doc);
         for word in &all_words {
-            let postings = self.words.entry(word.as_str().into()).or_default();
-            postings.anywhere.insert(number);
+            // Most words are there already: a key is allocated only for a new one.
+            match self.words.get_mut(word.as_str()) {
+                Some(postings) => postings.anywhere.insert(number),
+                None => self
+                    .words
+                    .entry(word.as_str().into())
+                    .or_default()
+                    .anywhere
+                    .insert(number),
+            }
         }
         for word in &title_words {
             if let Some(postings) = self.words.get_mut(word.as_str()) {
@@ -132,15 +165,14 @@ impl WorkspaceIndex {
                     if let Some(union) = cached.get_mut(&word[..end]) {
                         let union = Arc::make_mut(union);
                         union.anywhere.insert(number);
-                        if title_words.contains(word) {
+                        if title_words.binary_search(word).is_ok() {
                             union.in_title.insert(number);
                         }
                     }
                 }
             }
         }
-        self.bangs
-            .insert((doc.folded_bang.clone().into_boxed_str(), number));
+        self.bangs.insert((doc.folded_bang().into(), number));
         for tag in &doc.entry.shortcut.tags {
             self.by_tag.entry(tag.clone()).or_default().insert(number);
         }
@@ -166,18 +198,33 @@ impl WorkspaceIndex {
                 .or_default()
                 .insert(number);
         }
-        self.by_id.insert(doc.entry.shortcut.id.clone(), number);
+        let hash = self.hasher.hash_one(doc.entry.shortcut.id.as_str());
         match self.docs.get_mut(number as usize) {
             Some(slot) => *slot = Some(doc),
             None => self.docs.push(Some(doc)),
         }
+        let (docs, hasher) = (&self.docs, &self.hasher);
+        self.by_id
+            .insert_unique(hash, number, |n| hasher.hash_one(id_of(docs, *n)));
+    }
+
+    /// The document number of a shortcut id.
+    fn number_of(&self, id: &str) -> Option<u32> {
+        self.by_id
+            .find(self.hasher.hash_one(id), |n| id_of(&self.docs, *n) == id)
+            .copied()
     }
 
     /// Drops a shortcut from the index; false if it was not there.
     pub fn remove(&mut self, id: &str) -> bool {
-        let Some(number) = self.by_id.remove(id) else {
+        let docs = &self.docs;
+        let Ok(found) = self
+            .by_id
+            .find_entry(self.hasher.hash_one(id), |n| id_of(docs, *n) == id)
+        else {
             return false;
         };
+        let (number, _) = found.remove();
         let Some(doc) = self.docs.get_mut(number as usize).and_then(Option::take) else {
             return false;
         };
@@ -191,8 +238,7 @@ impl WorkspaceIndex {
                 }
             }
         }
-        self.bangs
-            .remove(&(doc.folded_bang.into_boxed_str(), number));
+        self.bangs.remove(&(doc.folded_bang().into(), number));
         for tag in &doc.entry.shortcut.tags {
             if let Some(docs) = self.by_tag.get_mut(tag) {
                 docs.remove(number);
@@ -226,15 +272,15 @@ impl WorkspaceIndex {
 
     /// Counts one use of a shortcut; unknown ids are ignored.
     pub fn record_use(&self, id: &str) {
-        if let Some(number) = self.by_id.get(id) {
-            self.uses[*number as usize].record();
+        if let Some(number) = self.number_of(id) {
+            self.uses[number as usize].record();
         }
     }
 
     /// Sets every shortcut's usage count to the rank key `key_of` gives its id.
     pub fn set_uses(&self, key_of: impl Fn(&str) -> f64) {
-        for (id, number) in &self.by_id {
-            self.uses[*number as usize].set_rank_key(key_of(id));
+        for number in &self.by_id {
+            self.uses[*number as usize].set_rank_key(key_of(id_of(&self.docs, *number)));
         }
     }
 
@@ -297,9 +343,9 @@ impl WorkspaceIndex {
 
     /// The shortcuts having, in `field`, a word that starts with `prefix`.
     pub fn word_prefixed(&self, prefix: &str, field: Field) -> RoaringBitmap {
-        let pick = |postings: &Postings| match field {
-            Field::Title => postings.in_title.clone(),
-            Field::Anywhere => postings.anywhere.clone(),
+        let pick = |union: &Union| match field {
+            Field::Title => union.in_title.clone(),
+            Field::Anywhere => union.anywhere.clone(),
         };
         let popular = self
             .words_prefixed(prefix)
@@ -327,11 +373,11 @@ impl WorkspaceIndex {
             .map(|(_, postings)| postings)
     }
 
-    fn unite(&self, prefix: &str) -> Postings {
-        let mut union = Postings::default();
+    fn unite(&self, prefix: &str) -> Union {
+        let mut union = Union::default();
         for postings in self.words_prefixed(prefix) {
-            union.in_title |= &postings.in_title;
-            union.anywhere |= &postings.anywhere;
+            postings.in_title.add_to(&mut union.in_title);
+            postings.anywhere.add_to(&mut union.anywhere);
         }
         union
     }
@@ -350,6 +396,13 @@ impl WorkspaceIndex {
     }
 }
 
+/// The shortcut id of a document number the id table holds (so one that is indexed).
+fn id_of(docs: &[Option<Doc>], number: u32) -> &str {
+    docs.get(number as usize)
+        .and_then(Option::as_ref)
+        .map_or("", |doc| doc.entry.shortcut.id.as_str())
+}
+
 /// Drops `number` from the bitmap under `key`, and the bitmap once empty.
 fn remove_from(map: &mut HashMap<String, RoaringBitmap>, key: &str, number: u32) {
     if let Some(docs) = map.get_mut(key) {
@@ -361,9 +414,13 @@ fn remove_from(map: &mut HashMap<String, RoaringBitmap>, key: &str, number: u32)
 }
 
 /// The distinct folded words of a shortcut's title, and of all its fields.
-fn doc_words(doc: &Doc) -> (HashSet<String>, HashSet<String>) {
+/// (Sorted and deduplicated rather than hashed: indexing a workspace of 500 spent more in
+/// hashing these words than in indexing them.)
+fn doc_words(doc: &Doc) -> (Vec<String>, Vec<String>) {
     let shortcut = &doc.entry.shortcut;
-    let title: HashSet<String> = fold::words(&shortcut.title).map(|w| w.folded).collect();
+    let mut title: Vec<String> = fold::words(&shortcut.title).map(|w| w.folded).collect();
+    title.sort_unstable();
+    title.dedup();
     let mut all = title.clone();
     all.extend(fold::words(&shortcut.bang).map(|w| w.folded));
     for tag in &shortcut.tags {
@@ -374,5 +431,7 @@ fn doc_words(doc: &Doc) -> (HashSet<String>, HashSet<String>) {
     for variant in doc.variants() {
         all.extend(variant.words().map(|w| w.folded));
     }
+    all.sort_unstable();
+    all.dedup();
     (title, all)
 }
