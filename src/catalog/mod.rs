@@ -24,7 +24,7 @@ pub mod validate;
 pub mod visibility;
 
 #[cfg(test)]
-mod loading_tests;
+mod load_pause;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -180,9 +180,9 @@ pub struct Catalog {
     /// The compiled bodies of the shortcuts rendered lately.
     compiled: compiled_cache::CompiledCache,
     /// Tests stop a load between its read of the store and its end, to announce changes
-    /// at the moment a real race would (see `loading_tests`).
+    /// at the moment a real race would (see `load_pause`).
     #[cfg(test)]
-    pause_after_read: std::sync::Mutex<Option<loading_tests::Pause>>,
+    pause_after_read: std::sync::Mutex<Option<load_pause::Pause>>,
 }
 
 impl Catalog {
@@ -301,7 +301,7 @@ impl Catalog {
                     .await
                     .map_err(unavailable)?;
                 #[cfg(test)]
-                loading_tests::pause(self, workspace_id).await;
+                load_pause::pause(self, workspace_id).await;
                 fill.finish();
                 tracing::debug!(
                     workspace_id,

@@ -9,6 +9,9 @@ pub mod sql;
 pub mod sqlite;
 pub mod usage;
 
+#[cfg(test)]
+mod loading_tests;
+
 use std::sync::Arc;
 
 use crate::catalog::store::Store;

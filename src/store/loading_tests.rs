@@ -1,64 +1,16 @@
 //! A change announced while a workspace is being loaded: the load read the store before the
 //! change, the announcement comes before the load ends, and the workspace must not then
-//! serve the version it read. A real race, made to happen every time by stopping the load
-//! right after its read (the only place a test reaches into the catalogue).
+//! serve the version it read. A real race on a real SQLite store, made to happen every time
+//! by stopping the load right after its read (`catalog::load_pause`, the only place a test
+//! reaches into the catalogue).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
-
-use super::{Announced, Catalog, NewShortcut, ShortcutKey, Visibility};
+use crate::catalog::{Announced, Catalog, NewShortcut, ShortcutKey, Visibility};
 use crate::error::Error;
 use crate::ids::{Bang, WorkspaceId};
 use crate::template::{Engine, RenderLimits};
-
-/// Where a stopped load tells what it read, and what lets it go on.
-pub(super) struct Pause {
-    read: oneshot::Sender<Vec<(String, u64)>>,
-    resume: oneshot::Receiver<()>,
-}
-
-/// Called by a load right after its read of the store: stops it if a test asked to.
-pub(super) async fn pause(catalog: &Catalog, workspace_id: &str) {
-    let pause = catalog
-        .pause_after_read
-        .lock()
-        .expect("pause lock poisoned")
-        .take();
-    if let Some(Pause { read, resume }) = pause {
-        let held = catalog
-            .workspaces
-            .read()
-            .expect("catalog lock poisoned")
-            .get(workspace_id)
-            .map(|ws| {
-                ws.entries
-                    .iter()
-                    .map(|e| (e.shortcut.id.clone(), e.shortcut.version))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let _ = read.send(held);
-        let _ = resume.await;
-    }
-}
-
-/// Stops the next load after its read; returns what it read and the switch that resumes it.
-fn pause_next_load(
-    catalog: &Catalog,
-) -> (oneshot::Receiver<Vec<(String, u64)>>, oneshot::Sender<()>) {
-    let (read_tx, read_rx) = oneshot::channel();
-    let (resume_tx, resume_rx) = oneshot::channel();
-    *catalog
-        .pause_after_read
-        .lock()
-        .expect("pause lock poisoned") = Some(Pause {
-        read: read_tx,
-        resume: resume_rx,
-    });
-    (read_rx, resume_tx)
-}
 
 fn new_shortcut(bang: &str, body: &str) -> NewShortcut {
     NewShortcut {
@@ -103,9 +55,9 @@ async fn changes_announced_during_a_load_are_served_once_it_ends() {
         .await
         .unwrap();
     // Unloaded, as after an eviction: the next use reads the store again.
-    assert!(catalog.drop_workspace("acme", |_| true));
+    assert!(catalog.unload("acme"));
 
-    let (read, resume) = pause_next_load(&catalog);
+    let (read, resume) = catalog.pause_next_load();
     let load = catalog.workspace("acme");
     let meanwhile = async {
         let read = read.await.expect("the load reads the store");
