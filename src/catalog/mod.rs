@@ -467,18 +467,23 @@ impl Catalog {
     fn drop_workspace(&self, workspace_id: &str, when: impl Fn(&Workspace) -> bool) -> bool {
         let removed = {
             let mut workspaces = self.workspaces.write().expect("catalog lock poisoned");
-            match workspaces.get(workspace_id) {
+            let removed = match workspaces.get(workspace_id) {
                 Some(ws) if when(ws) => workspaces.remove(workspace_id),
                 _ => None,
+            };
+            // Its index goes whole, and under this lock: a load of the workspace starting
+            // next must not see its new entries unindexed by this drop.
+            if removed.is_some() {
+                self.search.drop_workspace(workspace_id);
             }
+            removed
         };
         let Some(ws) = removed else {
             return false;
         };
         self.residency.add_bytes(-(ws.residence.bytes as i64));
+        // Its compiled bodies too: they would only crowd the cache until evicted.
         for entry in ws.entries.iter() {
-            self.search.remove(workspace_id, &entry.shortcut.id);
-            // Its compiled bodies too: they would only crowd the cache until evicted.
             self.compiled.forget(entry.serial, entry.bodies());
         }
         true
@@ -524,15 +529,16 @@ impl Catalog {
     }
 
     fn apply_stored(&self, shortcut: Shortcut) {
-        if let Some(entry) = self.build_stored(shortcut) {
+        if let Some(entry) = self.build_stored(shortcut, Check::Trust) {
             self.apply(entry);
         }
     }
 
-    /// The entry of a shortcut read from the store; `None` (logged) if it cannot be built.
-    fn build_stored(&self, shortcut: Shortcut) -> Option<Entry> {
+    /// The entry of a shortcut read from the store (`check`: [`Check::Trust`], or
+    /// [`Check::TrustLater`] in a load's first pass); `None` (logged) if it cannot be built.
+    fn build_stored(&self, shortcut: Shortcut, check: Check) -> Option<Entry> {
         let id = shortcut.id.clone();
-        match self.build_entry(shortcut, Includes::Lenient, Check::Trust) {
+        match self.build_entry(shortcut, Includes::Lenient, check) {
             Ok(entry) => Some(entry),
             // A template that compiled when written but not now (the language changed)
             // must not stop the service; it is left out and reported.
@@ -612,6 +618,7 @@ impl Catalog {
                         .1
                 }
                 Check::Trust => self.includes_of(body, own, &snippets),
+                Check::TrustLater => Vec::new(),
             };
             for name in used {
                 if !all_includes.contains(&name) {
@@ -1359,7 +1366,7 @@ impl<'a> Fill<'a> {
             self.present.insert(shortcut.id.clone());
             // Into memory without `apply`'s pass over the workspace for includers, which
             // made a load quadratic in its size: every includer is built again in `finish`.
-            entries.extend(self.catalog.build_stored(shortcut));
+            entries.extend(self.catalog.build_stored(shortcut, Check::TrustLater));
         }
         self.catalog.replace_many(entries);
     }
@@ -1439,6 +1446,10 @@ enum Includes {
 enum Check {
     Compile,
     Trust,
+    /// As `Trust`, without following the includes: a load's first pass, when the snippets
+    /// may not be in memory yet (they would be reported missing). The load builds its
+    /// includers again with `Trust` once every shortcut is in.
+    TrustLater,
 }
 
 /// The snippets of one workspace, as `include` sees them.

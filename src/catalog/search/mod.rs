@@ -118,6 +118,14 @@ impl SearchIndex {
         unindex(&mut workspaces, workspace_id, id);
     }
 
+    /// Drops a workspace's whole index (the workspace left memory), usage counts included.
+    pub fn drop_workspace(&self, workspace_id: &str) {
+        self.workspaces
+            .write()
+            .expect("search lock poisoned")
+            .remove(workspace_id);
+    }
+
     /// Counts one use of a shortcut (a successful render).
     pub fn record_use(&self, workspace_id: &str, id: &str) {
         let workspaces = self.workspaces.read().expect("search lock poisoned");
